@@ -1,0 +1,49 @@
+/**
+ * The `lattice` command line: builds the command tree and maps every failure to an exit code (cli/output.ts).
+ * Commands are thin: parse flags, call core, print a table or JSON.
+ */
+import { Command, CommanderError } from 'commander';
+import { LatticeError } from '../core/errors.ts';
+import { registerAudit } from './commands/audit.ts';
+import { registerExport } from './commands/export.ts';
+import { registerInit } from './commands/init.ts';
+import { registerKeys } from './commands/keys.ts';
+import { registerVerify } from './commands/verify.ts';
+import { EXIT, reportError } from './output.ts';
+import { VERSION } from './version.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('lattice')
+    .description('A fail-closed boundary between AI agents and their side effects, with a tamper-evident evidence ledger.')
+    .version(VERSION, '-V, --version')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerInit(program);
+  registerVerify(program);
+  registerExport(program);
+  registerAudit(program);
+  registerKeys(program);
+  for (const cmd of program.commands) applyToTree(cmd);
+  return program;
+}
+
+function applyToTree(cmd: Command): void {
+  cmd.exitOverride().showHelpAfterError('(run with --help for usage)');
+  for (const sub of cmd.commands) applyToTree(sub);
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json') || argv.some((arg, i) => arg === '--format' && argv[i + 1] === 'json');
+  process.umask(0o077); // anything lattice creates is private to the user unless a primitive says otherwise
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version exit 0; every other commander failure is a usage error.
+      return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (error instanceof LatticeError || error instanceof Error) return reportError(error, json);
+    return reportError(new Error(String(error)), json);
+  }
+}

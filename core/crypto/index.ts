@@ -1,0 +1,113 @@
+/**
+ * The only module that touches node:crypto: digests, Ed25519 keys and signatures, constant-time comparison and
+ * random identifiers. Everything else goes through these functions, so the primitives in use can be audited here.
+ *
+ * Fails closed: a malformed key, signature or encoding makes `verifySignature` return false, never throw a
+ * "maybe valid".
+ */
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  randomBytes,
+  sign,
+  timingSafeEqual,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
+
+export type { KeyObject };
+
+/** SHA-256 of a string (UTF-8) or bytes, lowercase hex. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 over the concatenation of parts, lowercase hex (no separator is inserted). */
+export function sha256HexConcat(...parts: readonly (string | Uint8Array)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part);
+  return hash.digest('hex');
+}
+
+/** SHA-256 of a string or bytes as base64url (used for JWK thumbprints). */
+export function sha256Base64url(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('base64url');
+}
+
+/** Compares two strings in constant time with respect to their contents (length is not secret). */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  if (left.length !== right.length) return false;
+  return timingSafeEqual(left, right);
+}
+
+/** A random identifier: `prefix_` + 128 bits of randomness in base64url. */
+export function randomId(prefix: string): string {
+  return `${prefix}_${randomBytes(16).toString('base64url')}`;
+}
+
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export interface Ed25519KeyPair {
+  /** PKCS#8 PEM; the only form in which a private key is written to disk. */
+  readonly privateKeyPem: string;
+  /** Raw 32-byte public key, base64url (the JWK `x` member). */
+  readonly publicKey: string;
+  /** RFC 7638 JWK thumbprint of the public key; used as the key id everywhere. */
+  readonly keyId: string;
+}
+
+export function generateEd25519(): Ed25519KeyPair {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const x = rawPublicKey(publicKey);
+  return {
+    privateKeyPem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicKey: x,
+    keyId: ed25519Thumbprint(x),
+  };
+}
+
+/** RFC 7638 thumbprint of an Ed25519 OKP JWK: members crv, kty, x in lexicographic order, no whitespace. */
+export function ed25519Thumbprint(x: string): string {
+  return sha256Base64url(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`);
+}
+
+export function loadEd25519PrivateKey(pem: string): { key: KeyObject; publicKey: string; keyId: string } {
+  const key = createPrivateKey({ key: pem, format: 'pem' });
+  if (key.asymmetricKeyType !== 'ed25519') throw new Error('not an Ed25519 private key');
+  const x = rawPublicKey(createPublicKey(key));
+  return { key, publicKey: x, keyId: ed25519Thumbprint(x) };
+}
+
+export function loadEd25519PublicKey(x: string): KeyObject {
+  const raw = Buffer.from(x, 'base64url');
+  if (raw.length !== 32 || raw.toString('base64url') !== x) throw new Error('an Ed25519 public key is 32 bytes of base64url');
+  return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x }, format: 'jwk' });
+}
+
+/** Ed25519 signature over the UTF-8 bytes of `message`, base64url. */
+export function signEd25519(privateKey: KeyObject, message: string): string {
+  return sign(null, Buffer.from(message, 'utf8'), privateKey).toString('base64url');
+}
+
+export function verifyEd25519(publicKey: KeyObject, message: string, signature: string): boolean {
+  const sig = Buffer.from(signature, 'base64url');
+  if (sig.length !== 64 || sig.toString('base64url') !== signature) return false;
+  try {
+    return verify(null, Buffer.from(message, 'utf8'), publicKey, sig);
+  } catch {
+    // A key/signature the library cannot process is an invalid signature, not an error to pass through.
+    return false;
+  }
+}
+
+function rawPublicKey(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  if (typeof jwk.x !== 'string') throw new Error('Ed25519 public key without x');
+  return jwk.x;
+}

@@ -1,0 +1,41 @@
+/**
+ * One error type for the whole project: a stable `code` per failure, a human message that names the problem and
+ * the fix, and an optional cause. Callers branch on `code`, never on message text.
+ *
+ * Codes are grouped per domain. Wire (HTTP) status and CLI exit codes are mapped from codes in one place each
+ * (cli/output.ts for exit codes), so an internal failure can never surface as a client-fault code.
+ */
+
+export type HomeErrorCode = 'HOME_UNUSABLE' | 'HOME_NOT_INITIALIZED';
+export type LedgerErrorCode =
+  | 'LEDGER_NOT_FOUND'
+  | 'LEDGER_OPEN_FAILED'
+  | 'LEDGER_SCHEMA_TOO_NEW'
+  | 'LEDGER_CLOSED'
+  | 'LEDGER_INVALID_EVENT'
+  | 'LEDGER_WRITE_FAILED'
+  | 'BUNDLE_INVALID';
+export type KeyErrorCode = 'KEYSET_NOT_FOUND' | 'KEYSET_INVALID' | 'KEY_NOT_FOUND' | 'KEY_INVALID';
+export type UsageErrorCode = 'USAGE' | 'INVALID_ARGUMENT' | 'IO_ERROR';
+
+export type ErrorCode = HomeErrorCode | LedgerErrorCode | KeyErrorCode | UsageErrorCode;
+
+export class LatticeError<C extends ErrorCode = ErrorCode> extends Error {
+  readonly code: C;
+
+  constructor(code: C, message: string, options?: { cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'LatticeError';
+    this.code = code;
+  }
+}
+
+export function isLatticeError(value: unknown): value is LatticeError {
+  return value instanceof LatticeError;
+}
+
+/** A short description of any thrown value, for error messages (never includes stack traces). */
+export function describeError(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  return String(value);
+}

@@ -1,0 +1,46 @@
+/**
+ * Durable, atomic file replacement: write a temporary file beside the target with the requested mode, fsync it,
+ * rename it over the target and fsync the directory. A crash leaves either the old file or the new one, never a
+ * torn mix; a file is never briefly readable with a wider mode.
+ */
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    throw error;
+  }
+  fsyncDir(dirname(path));
+}
+
+/** Creates a new file exclusively (fails if it exists) with the given mode, fsyncs it and its directory. */
+export function writeFileExclusive(path: string, data: string, mode = 0o600): void {
+  const fd = openSync(path, 'wx', mode);
+  try {
+    writeSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  fsyncDir(dirname(path));
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * The evidence ledger: an append-only, hash-chained event log with signed checkpoints and receipts, in one
+ * SQLite file.
+ *
+ * Group commit: `append` queues the event and returns a promise; all appends queued in the same turn of the
+ * event loop are written in one `BEGIN IMMEDIATE` transaction, each in its own savepoint, and every promise
+ * settles only after that transaction has committed with synchronous=FULL. Many callers share one fsync; none
+ * is told "durable" before it is. One caller's invalid event or failing extra write rolls back only its own
+ * savepoint; a failed commit rejects every caller in the batch.
+ *
+ * The head is read inside each write transaction, so another process appending to the same file (the CLI
+ * while the gate runs) extends the same chain instead of forking it.
+ */
+import { canonicalize, type JsonObject } from '../canonical.ts';
+import { randomId } from '../crypto/index.ts';
+import { LatticeError, describeError } from '../errors.ts';
+import { ensureHome, type HomePaths } from '../home.ts';
+import { KeyRing } from '../keys/keyring.ts';
+import type { KeyRecord } from '../keys/keyset.ts';
+import { signCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { openWritable, type LedgerDatabase } from './database.ts';
+import { GENESIS_HASH, sealEvent, validateDraft, type EventDraft, type LedgerEvent, type SealableEvent } from './event.ts';
+import { signReceipt, validateReceiptFields, type ReceiptFields, type StoredReceipt } from './receipt.ts';
+import { SCHEMA_VERSION } from './schema.ts';
+
+export interface LedgerOptions {
+  /** Write a signed checkpoint once this many events have been appended since the last one (default 1000). */
+  readonly checkpointEvery?: number;
+  /** Also write one every this many milliseconds if events were appended (default 30 s; 0 disables the timer). */
+  readonly checkpointIntervalMs?: number;
+  /** Most events committed in one transaction (default 1024). */
+  readonly maxBatch?: number;
+  /** Called with failures of background work (timed checkpoints); defaults to printing on stderr. */
+  readonly onBackgroundError?: (error: Error) => void;
+}
+
+export interface AppendOptions {
+  /** Issue a signed receipt bound to this event. */
+  readonly receipt?: ReceiptFields;
+  /**
+   * Further writes that must commit atomically with this event (for example consuming a one-shot grant).
+   * Runs inside the event's savepoint before the event is inserted; throwing rolls back this event only.
+   */
+  readonly write?: (db: LedgerDatabase, seq: number) => void;
+}
+
+export interface Appended {
+  readonly event: LedgerEvent;
+  readonly receipt: StoredReceipt | null;
+}
+
+export interface Head {
+  readonly seq: number;
+  readonly hash: string;
+}
+
+interface Pending {
+  readonly event: SealableEvent;
+  readonly options: AppendOptions | undefined;
+  readonly resolve: (value: Appended) => void;
+  readonly reject: (error: Error) => void;
+}
+
+const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
+
+export class Ledger {
+  readonly paths: HomePaths;
+  readonly keys: KeyRing;
+  private readonly db: LedgerDatabase;
+  private readonly checkpointEvery: number;
+  private readonly maxBatch: number;
+  private readonly onBackgroundError: (error: Error) => void;
+  private readonly timer: NodeJS.Timeout | undefined;
+  private queue: Pending[] = [];
+  private scheduled = false;
+  private closed = false;
+
+  private readonly stmt: {
+    head: () => Head;
+    lastCheckpoint: () => number;
+    insertEvent: (e: LedgerEvent) => void;
+    insertReceipt: (r: StoredReceipt) => void;
+    insertCheckpoint: (c: Checkpoint) => void;
+  };
+  private readonly appendOne: (item: Pending, head: Head) => Appended;
+
+  private constructor(paths: HomePaths, keys: KeyRing, db: LedgerDatabase, options: LedgerOptions) {
+    this.paths = paths;
+    this.keys = keys;
+    this.db = db;
+    this.checkpointEvery = positive(options.checkpointEvery ?? 1000, 'checkpointEvery');
+    this.maxBatch = positive(options.maxBatch ?? 1024, 'maxBatch');
+    this.onBackgroundError = options.onBackgroundError ?? ((e) => process.stderr.write(`lattice: ${e.message}\n`));
+    this.stmt = prepareStatements(db);
+    // Nested inside the batch transaction, better-sqlite3 runs this as a SAVEPOINT.
+    this.appendOne = db.transaction((item: Pending, head: Head) => this.writeEvent(item, head));
+    const interval = options.checkpointIntervalMs ?? 30_000;
+    if (interval > 0) {
+      this.timer = setInterval(() => this.backgroundCheckpoint(), interval);
+      this.timer.unref();
+    }
+  }
+
+  /** Opens (creating if needed) the ledger of a home: private directories, first signing key, genesis event. */
+  static open(paths: HomePaths, options: LedgerOptions = {}): Ledger {
+    ensureHome(paths);
+    const keys = KeyRing.open(paths, { create: true });
+    const db = openWritable(paths.db);
+    const ledger = new Ledger(paths, keys, db, options);
+    if (ledger.head().seq === 0) {
+      ledger.appendNow({
+        type: 'ledger.created',
+        payload: { ledgerId: randomId('ldg'), keyId: keys.active.keyId, schemaVersion: SCHEMA_VERSION },
+      });
+    }
+    return ledger;
+  }
+
+  /** Appends one event; resolves once it is durable (committed with synchronous=FULL). */
+  append(draft: EventDraft, options?: AppendOptions): Promise<Appended> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
+      this.queue.push(this.pending(draft, options, resolve, reject));
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Appends and commits one event synchronously, outside any batch (for one-shot commands). */
+  appendNow(draft: EventDraft, options?: AppendOptions): Appended {
+    if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
+    let result: Appended | undefined;
+    let failure: Error | undefined;
+    this.commit([this.pending(draft, options, (value) => (result = value), (error) => (failure = error))]);
+    if (failure !== undefined) throw failure;
+    if (result === undefined) throw new Error('ledger commit settled nothing');
+    return result;
+  }
+
+  head(): Head {
+    return this.stmt.head();
+  }
+
+  /** Writes a signed checkpoint at the current head unless one already covers it. */
+  checkpoint(): Checkpoint | null {
+    return this.db.transaction(() => this.checkpointIfBehind()).immediate();
+  }
+
+  /**
+   * Rotates the signing key: checkpoints the chain with the old key, switches keys, records `keys.rotated`
+   * and checkpoints again with the new key, so both keys are bound into the chain.
+   */
+  async rotateKeys(): Promise<{ previousKeyId: string; key: KeyRecord; event: LedgerEvent }> {
+    this.checkpoint();
+    const { previousKeyId, key } = this.keys.rotate();
+    const { event } = await this.append({
+      type: 'keys.rotated',
+      payload: { previousKeyId, keyId: key.keyId, publicKey: key.publicKey },
+    });
+    this.checkpoint();
+    return { previousKeyId, key, event };
+  }
+
+  /** Commits everything queued, writes a final checkpoint and closes the file. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.flush();
+    this.checkpoint();
+    this.db.close();
+  }
+
+  /** The underlying connection, for read queries by in-process components (never for writes to ledger tables). */
+  get database(): LedgerDatabase {
+    return this.db;
+  }
+
+  private pending(draft: EventDraft, options: AppendOptions | undefined, resolve: Pending['resolve'], reject: Pending['reject']): Pending {
+    const event = validateDraft(draft);
+    if (draft.payload !== undefined && Object.hasOwn(draft.payload, 'receipt')) {
+      throw new LatticeError('LEDGER_INVALID_EVENT', 'invalid ledger event: payload.receipt is reserved for the ledger');
+    }
+    if (options?.receipt !== undefined) validateReceiptFields(options.receipt);
+    return { event, options, resolve, reject };
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length > 0) this.commit(this.queue.splice(0, this.maxBatch));
+  }
+
+  private commit(batch: Pending[]): void {
+    const outcomes: (Appended | Error)[] = [];
+    try {
+      this.db
+        .transaction(() => {
+          let head = this.stmt.head();
+          for (const item of batch) {
+            try {
+              const appended = this.appendOne(item, head);
+              head = appended.event;
+              outcomes.push(appended);
+            } catch (error) {
+              // This item's savepoint was rolled back; it alone is rejected below.
+              outcomes.push(asError(error));
+            }
+          }
+          if (head.seq - this.stmt.lastCheckpoint() >= this.checkpointEvery) this.checkpointIfBehind();
+        })
+        .immediate();
+    } catch (error) {
+      const failure = new LatticeError('LEDGER_WRITE_FAILED', `ledger commit failed: ${describeError(error)}`, { cause: error });
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i];
+      if (outcome === undefined) item.reject(new Error('ledger lost an outcome'));
+      else if (outcome instanceof Error) item.reject(outcome);
+      else item.resolve(outcome);
+    });
+  }
+
+  private writeEvent(item: Pending, head: Head): Appended {
+    const seq = head.seq + 1;
+    let event = item.event;
+    let receipt: StoredReceipt | null = null;
+    if (item.options?.receipt !== undefined) {
+      const signed = signReceipt(this.keys.active, randomId('rcpt'), seq, item.options.receipt);
+      receipt = signed.receipt;
+      const payload = JSON.parse(event.payload) as JsonObject;
+      event = { ...event, payload: canonicalize({ ...payload, receipt: { ...signed.ref } }) };
+    }
+    item.options?.write?.(this.db, seq);
+    const sealed = sealEvent(event, seq, new Date().toISOString(), head.hash);
+    this.stmt.insertEvent(sealed);
+    if (receipt !== null) this.stmt.insertReceipt(receipt);
+    return { event: sealed, receipt };
+  }
+
+  /** Must run inside a write transaction. */
+  private checkpointIfBehind(): Checkpoint | null {
+    const head = this.stmt.head();
+    if (head.seq === 0 || head.seq <= this.stmt.lastCheckpoint()) return null;
+    const checkpoint = signCheckpoint(this.keys.active, head.seq, head.hash, new Date().toISOString());
+    this.stmt.insertCheckpoint(checkpoint);
+    return checkpoint;
+  }
+
+  private backgroundCheckpoint(): void {
+    if (this.closed) return;
+    try {
+      this.checkpoint();
+    } catch (error) {
+      this.onBackgroundError(new LatticeError('LEDGER_WRITE_FAILED', `timed checkpoint failed: ${describeError(error)}`, { cause: error }));
+    }
+  }
+}
+
+function prepareStatements(db: LedgerDatabase): Ledger['stmt'] {
+  const head = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
+  const lastCheckpoint = db.prepare('SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1').pluck();
+  const insertEvent = db.prepare(
+    'INSERT INTO events (seq, ts, type, principal, action, decision, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  const insertReceipt = db.prepare('INSERT INTO receipts (id, event_seq, key_id, body, signature) VALUES (?, ?, ?, ?, ?)');
+  const insertCheckpoint = db.prepare('INSERT INTO checkpoints (seq, head_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)');
+  return {
+    head: () => (head.get() as Head | undefined) ?? GENESIS,
+    lastCheckpoint: () => (lastCheckpoint.get() as number | undefined) ?? 0,
+    insertEvent: (e) => {
+      insertEvent.run(e.seq, e.ts, e.type, e.principal, e.action, e.decision, e.payload, e.prevHash, e.hash);
+    },
+    insertReceipt: (r) => {
+      insertReceipt.run(r.id, r.eventSeq, r.keyId, r.body, r.signature);
+    },
+    insertCheckpoint: (c) => {
+      insertCheckpoint.run(c.seq, c.headHash, c.ts, c.keyId, c.signature);
+    },
+  };
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer`);
+  return value;
+}
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
+}

@@ -1,0 +1,92 @@
+/**
+ * The ledger's SQLite schema, as forward-only migrations. The schema version is `PRAGMA user_version`; a
+ * database whose version is newer than the last migration here is refused (an older lattice must not write to,
+ * or vouch for, a ledger it does not understand).
+ *
+ * Append-only is enforced in the database itself: triggers abort every UPDATE and DELETE on events,
+ * checkpoints and receipts, whoever issues them.
+ */
+import type Database from 'better-sqlite3';
+import { LatticeError } from '../errors.ts';
+
+type Migration = (db: Database.Database) => void;
+
+function appendOnly(table: string): string {
+  return `
+    CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table}
+      BEGIN SELECT RAISE(ABORT, '${table} are append-only'); END;
+    CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table}
+      BEGIN SELECT RAISE(ABORT, '${table} are append-only'); END;`;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  // 1: events, signed checkpoints, signed receipts.
+  (db) => {
+    db.exec(`
+      CREATE TABLE events (
+        seq       INTEGER PRIMARY KEY,
+        ts        TEXT NOT NULL,
+        type      TEXT NOT NULL,
+        principal TEXT,
+        action    TEXT,
+        decision  TEXT,
+        payload   TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash      TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX events_by_type ON events(type, seq);
+      CREATE INDEX events_by_principal ON events(principal, seq);
+      CREATE INDEX events_by_action ON events(action, seq);
+      CREATE INDEX events_by_ts ON events(ts);
+      ${appendOnly('events')}
+
+      CREATE TABLE checkpoints (
+        seq       INTEGER PRIMARY KEY,
+        head_hash TEXT NOT NULL,
+        ts        TEXT NOT NULL,
+        key_id    TEXT NOT NULL,
+        signature TEXT NOT NULL
+      ) STRICT;
+      ${appendOnly('checkpoints')}
+
+      CREATE TABLE receipts (
+        id        TEXT PRIMARY KEY,
+        event_seq INTEGER NOT NULL,
+        key_id    TEXT NOT NULL,
+        body      TEXT NOT NULL,
+        signature TEXT NOT NULL
+      ) STRICT;
+      CREATE INDEX receipts_by_event ON receipts(event_seq);
+      ${appendOnly('receipts')}
+    `);
+  },
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function schemaVersion(db: Database.Database): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+export function assertKnownSchema(db: Database.Database, file: string): number {
+  const version = schemaVersion(db);
+  if (version > SCHEMA_VERSION) {
+    throw new LatticeError(
+      'LEDGER_SCHEMA_TOO_NEW',
+      `${file} has ledger schema ${version}, newer than this lattice understands (${SCHEMA_VERSION}); upgrade lattice`,
+    );
+  }
+  return version;
+}
+
+/** Applies every migration the database has not seen, each in its own transaction. */
+export function migrate(db: Database.Database, file: string): void {
+  for (let version = assertKnownSchema(db, file); version < SCHEMA_VERSION; version++) {
+    const step = MIGRATIONS[version];
+    if (step === undefined) throw new Error(`missing migration ${version + 1}`);
+    db.transaction(() => {
+      step(db);
+      db.pragma(`user_version = ${version + 1}`);
+    }).immediate();
+  }
+}

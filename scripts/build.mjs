@@ -1,0 +1,28 @@
+// Bundles the CLI with esbuild into dist/lattice.mjs. Native addons (better-sqlite3) stay external and load
+// from node_modules. Run by `npm ci` (prepare) and `npm run build`.
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+let commit;
+try {
+  commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+} catch {
+  commit = 'unknown'; // not a git checkout (e.g. an unpacked tarball): the version says so
+}
+
+await build({
+  entryPoints: ['cli/index.ts'],
+  outfile: 'dist/lattice.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  external: ['better-sqlite3'],
+  define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
+  // Bundled CommonJS dependencies call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
