@@ -37,9 +37,9 @@ export function registerVerify(program: Command): void {
       } else {
         const file = opts.db ?? resolveHome(opts.home).db;
         label = file;
-        const keys = trusted ?? readKeySet(join(dirname(file), 'keys', 'keyset.json'));
         const db = openReadOnly(file);
         try {
+          const keys = trusted ?? readKeySet(join(dirname(file), 'keys', 'keyset.json'));
           db.exec('BEGIN'); // one consistent snapshot, even while the gate keeps appending
           const source: LedgerSource = databaseSource(db, keys);
           report = await verifyLedger(source, { onProgress: bar.update });
