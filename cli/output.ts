@@ -2,7 +2,7 @@
  * How commands print, and the one place that maps failures to exit codes:
  *   0  success (for `verify`: the ledger is valid)
  *   1  the operation failed (for `verify`: the ledger was tampered with)
- *   2  usage, input or I/O error (bad flags, a missing or unreadable file, a ledger newer than this lattice)
+ *   2  usage, input or I/O error (bad flags, a missing or unreadable file or key, a ledger newer than this lattice)
  *
  * Everything printed for people passes through `printable`, because ledger fields are partly written by agents:
  * control characters are escaped so an event cannot move the cursor, recolour or rewrite the operator's terminal.
@@ -12,16 +12,15 @@ import { isLatticeError, type ErrorCode } from '../core/errors.ts';
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'USAGE',
   'INVALID_ARGUMENT',
   'IO_ERROR',
   'HOME_UNUSABLE',
-  'HOME_NOT_INITIALIZED',
   'LEDGER_NOT_FOUND',
   'LEDGER_OPEN_FAILED',
   'LEDGER_SCHEMA_TOO_NEW',
   'KEYSET_NOT_FOUND',
   'KEYSET_INVALID',
+  'KEY_INVALID',
   'BUNDLE_INVALID',
 ]);
 

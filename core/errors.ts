@@ -6,7 +6,7 @@
  * (cli/output.ts for exit codes), so an internal failure can never surface as a client-fault code.
  */
 
-export type HomeErrorCode = 'HOME_UNUSABLE' | 'HOME_NOT_INITIALIZED';
+export type HomeErrorCode = 'HOME_UNUSABLE';
 export type LedgerErrorCode =
   | 'LEDGER_NOT_FOUND'
   | 'LEDGER_OPEN_FAILED'
@@ -15,8 +15,8 @@ export type LedgerErrorCode =
   | 'LEDGER_INVALID_EVENT'
   | 'LEDGER_WRITE_FAILED'
   | 'BUNDLE_INVALID';
-export type KeyErrorCode = 'KEYSET_NOT_FOUND' | 'KEYSET_INVALID' | 'KEY_NOT_FOUND' | 'KEY_INVALID';
-export type UsageErrorCode = 'USAGE' | 'INVALID_ARGUMENT' | 'IO_ERROR';
+export type KeyErrorCode = 'KEYSET_NOT_FOUND' | 'KEYSET_INVALID' | 'KEY_INVALID';
+export type UsageErrorCode = 'INVALID_ARGUMENT' | 'IO_ERROR';
 
 export type ErrorCode = HomeErrorCode | LedgerErrorCode | KeyErrorCode | UsageErrorCode;
 

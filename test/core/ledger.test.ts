@@ -131,7 +131,7 @@ describe('ledger', () => {
       { type: 'ok', payload: { receipt: { id: 'forged', sha256: '0'.repeat(64) } } },
     ];
     for (const draft of invalid) {
-      await assert.rejects(ledger.append(draft as never), (e: unknown) => e instanceof LatticeError && e.code === 'LEDGER_INVALID_EVENT', JSON.stringify(draft).slice(0, 80));
+      await assert.rejects(ledger.append(draft), (e: unknown) => e instanceof LatticeError && e.code === 'LEDGER_INVALID_EVENT', JSON.stringify(draft).slice(0, 80));
     }
     assert.equal(ledger.head().seq, 1);
     ledger.close();
