@@ -7,7 +7,7 @@ import { writeBundle } from '../../core/ledger/bundle.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { databaseSource } from '../../core/ledger/sources.ts';
 import { HOME_HELP, example, positiveInt } from '../common.ts';
-import { printJson } from '../output.ts';
+import { printJson, progress } from '../output.ts';
 
 export function registerExport(program: Command): void {
   const cmd = program
@@ -26,7 +26,9 @@ export function registerExport(program: Command): void {
         ledger.checkpoint(); // so every exported event is vouched for by a signature
         db.exec('BEGIN');
         const keys = ledger.keys.publicKeys;
-        const summary = await writeBundle(databaseSource(db, keys, opts.since ?? 1), keys.document, opts.out);
+        const bar = progress('exporting');
+        const summary = await writeBundle(databaseSource(db, keys, opts.since ?? 1), keys.document, opts.out, bar.update);
+        bar.done();
         db.exec('COMMIT');
         if (opts.json === true) return printJson(summary);
         process.stdout.write(

@@ -18,7 +18,12 @@ export interface ExportSummary {
   readonly head: { readonly seq: number; readonly hash: string | null };
 }
 
-export async function writeBundle(source: LedgerSource, keyset: KeySetDocument, file: string): Promise<ExportSummary> {
+export async function writeBundle(
+  source: LedgerSource,
+  keyset: KeySetDocument,
+  file: string,
+  onProgress?: (done: number, total: number | undefined) => void,
+): Promise<ExportSummary> {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w', 0o600);
   let open = true;
@@ -48,6 +53,7 @@ export async function writeBundle(source: LedgerSource, keyset: KeySetDocument, 
       }
       writeSync(fd, text);
       events += chunk.length;
+      onProgress?.(events, source.expectedEvents);
     }
     fsyncSync(fd);
     closeSync(fd);
