@@ -13,8 +13,10 @@ try {
 }
 
 await build({
-  entryPoints: ['cli/index.ts'],
-  outfile: 'dist/lattice.mjs',
+  // The verification worker is its own file beside the CLI bundle (cli/commands/verify.ts finds it there).
+  entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
   format: 'esm',

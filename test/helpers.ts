@@ -36,6 +36,9 @@ export function lattice(args: readonly string[], env: NodeJS.ProcessEnv = {}): C
   delete base['LATTICE_HOME'];
   const result = spawnSync(process.execPath, [CLI, ...args], { env: { ...base, ...env }, encoding: 'utf8' });
   if (result.error !== undefined) throw result.error;
+  if (result.signal !== null) {
+    throw new Error(`lattice ${args.join(' ')} was killed by ${result.signal}: ${result.stdout}${result.stderr}`);
+  }
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 

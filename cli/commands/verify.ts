@@ -1,12 +1,14 @@
 /** `lattice verify`: recompute the chain and check every signature; read-only, exit 0 valid / 1 tampered / 2 error. */
 import { Option, type Command } from 'commander';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { resolveHome } from '../../core/home.ts';
 import { readKeySet } from '../../core/keys/keyset.ts';
 import { openReadOnly } from '../../core/ledger/database.ts';
-import { bundleSource, databaseSource } from '../../core/ledger/sources.ts';
-import { verifyLedger, type LedgerSource, type VerifyReport } from '../../core/ledger/verify.ts';
-import { HOME_HELP, example } from '../common.ts';
+import { bundleSource } from '../../core/ledger/sources.ts';
+import { verifyDatabase } from '../../core/ledger/verify-parallel.ts';
+import { verifyLedger, type VerifyReport } from '../../core/ledger/verify.ts';
+import { HOME_HELP, example, positiveInt } from '../common.ts';
 import { EXIT, printJson, printable, progress } from '../output.ts';
 
 interface VerifyOptions {
@@ -14,8 +16,12 @@ interface VerifyOptions {
   db?: string;
   bundle?: string;
   keyset?: string;
+  workers?: number;
   json?: boolean;
 }
+
+/** The verification worker, built beside this bundle by scripts/build.mjs. */
+const WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -25,6 +31,7 @@ export function registerVerify(program: Command): void {
     .addOption(new Option('--db <file>', 'a ledger database file (key set from <dir of file>/keys/keyset.json)').conflicts(['bundle']))
     .option('--bundle <file>', 'an exported bundle (from `lattice export`), checked offline')
     .option('--keyset <file>', 'check signatures against this key set instead of the one beside the ledger or inside the bundle')
+    .option('--workers <n>', 'threads for a large ledger database (default: CPU cores, at most 8)', positiveInt('--workers', 64))
     .option('--json', 'print the report as JSON')
     .action(async (opts: VerifyOptions) => {
       const trusted = opts.keyset === undefined ? undefined : readKeySet(opts.keyset);
@@ -37,16 +44,15 @@ export function registerVerify(program: Command): void {
       } else {
         const file = opts.db ?? resolveHome(opts.home).db;
         label = file;
-        const db = openReadOnly(file);
-        try {
-          const keys = trusted ?? readKeySet(join(dirname(file), 'keys', 'keyset.json'));
-          db.exec('BEGIN'); // one consistent snapshot, even while the gate keeps appending
-          const source: LedgerSource = databaseSource(db, keys);
-          report = await verifyLedger(source, { onProgress: bar.update });
-          db.exec('COMMIT');
-        } finally {
-          db.close();
-        }
+        const keys = trusted ?? readKeySetBeside(file);
+        const workers = opts.workers ?? Math.min(8, availableParallelism());
+        report = await verifyDatabase(file, keys, {
+          workers,
+          workerUrl: WORKER_URL,
+          // An explicit --workers is honoured even for a small ledger.
+          ...(opts.workers !== undefined && { forceParallel: true }),
+          onProgress: bar.update,
+        });
       }
       bar.done();
       process.exitCode = report.ok ? EXIT.ok : EXIT.failed;
@@ -54,6 +60,12 @@ export function registerVerify(program: Command): void {
       process.stdout.write(describe(report, label));
     });
   example(cmd, 'lattice verify', 'lattice verify --bundle ledger.jsonl --keyset trusted-keyset.json --json');
+}
+
+/** The key set beside a ledger file; a missing ledger is reported before a missing key set. */
+function readKeySetBeside(file: string) {
+  openReadOnly(file).close();
+  return readKeySet(join(dirname(file), 'keys', 'keyset.json'));
 }
 
 function describe(r: VerifyReport, label: string): string {

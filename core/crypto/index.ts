@@ -10,6 +10,7 @@ import {
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
+  hash,
   randomBytes,
   sign,
   timingSafeEqual,
@@ -19,16 +20,9 @@ import {
 
 export type { KeyObject };
 
-/** SHA-256 of a string (UTF-8) or bytes, lowercase hex. */
+/** SHA-256 of a string (UTF-8) or bytes, lowercase hex. One-shot `crypto.hash` is about twice as fast as createHash. */
 export function sha256Hex(data: string | Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** SHA-256 over the concatenation of parts, lowercase hex (no separator is inserted). */
-export function sha256HexConcat(...parts: readonly (string | Uint8Array)[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part);
-  return hash.digest('hex');
+  return typeof data === 'string' ? hash('sha256', data, 'hex') : createHash('sha256').update(data).digest('hex');
 }
 
 /** SHA-256 of a string or bytes as base64url (used for JWK thumbprints). */

@@ -3,10 +3,13 @@
  * SQLite file.
  *
  * Group commit: `append` queues the event and returns a promise; all appends queued in the same turn of the
- * event loop are written in one `BEGIN IMMEDIATE` transaction, each in its own savepoint, and every promise
- * settles only after that transaction has committed with synchronous=FULL. Many callers share one fsync; none
- * is told "durable" before it is. One caller's invalid event or failing extra write rolls back only its own
- * savepoint; a failed commit rejects every caller in the batch.
+ * event loop are written in one `BEGIN IMMEDIATE` transaction, and every promise settles only after that
+ * transaction has committed with synchronous=FULL. Many callers share one fsync; none is told "durable" before
+ * it is. An event with a receipt or extra writes gets its own savepoint, so its failure rolls back only its own
+ * rows (a plain event is one INSERT, atomic by itself); a failed commit rejects every caller in the batch.
+ *
+ * Each checkpoint transaction also copies the events it covers into the audit index (schema.ts explains why the
+ * index is not maintained per commit).
  *
  * The head is read inside each write transaction, so another process appending to the same file (the CLI
  * while the gate runs) extends the same chain instead of forking it.
@@ -17,6 +20,7 @@ import { LatticeError, describeError } from '../errors.ts';
 import { ensureHome, type HomePaths } from '../home.ts';
 import { KeyRing } from '../keys/keyring.ts';
 import type { KeyRecord } from '../keys/keyset.ts';
+import type Database from 'better-sqlite3';
 import { signCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { openWritable, type LedgerDatabase } from './database.ts';
 import { GENESIS_HASH, sealEvent, validateDraft, type EventDraft, type LedgerEvent, type SealableEvent } from './event.ts';
@@ -62,6 +66,8 @@ interface Pending {
 }
 
 const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
+/** Rows per multi-row INSERT (9 parameters each; far below SQLite's parameter limit). */
+const ROWS_PER_INSERT = 64;
 
 export class Ledger {
   readonly paths: HomePaths;
@@ -78,11 +84,12 @@ export class Ledger {
   private readonly stmt: {
     head: () => Head;
     lastCheckpoint: () => number;
-    insertEvent: (e: LedgerEvent) => void;
+    insertEvents: (events: readonly LedgerEvent[]) => void;
     insertReceipt: (r: StoredReceipt) => void;
     insertCheckpoint: (c: Checkpoint) => void;
+    indexThrough: (seq: number) => void;
   };
-  private readonly appendOne: (item: Pending, head: Head) => Appended;
+  private readonly appendInSavepoint: (item: Pending, head: Head, ts: string) => Appended;
 
   private constructor(paths: HomePaths, keys: KeyRing, db: LedgerDatabase, options: LedgerOptions) {
     this.paths = paths;
@@ -93,7 +100,7 @@ export class Ledger {
     this.onBackgroundError = options.onBackgroundError ?? ((e) => process.stderr.write(`lattice: ${e.message}\n`));
     this.stmt = prepareStatements(db);
     // Nested inside the batch transaction, better-sqlite3 runs this as a SAVEPOINT.
-    this.appendOne = db.transaction((item: Pending, head: Head) => this.writeEvent(item, head));
+    this.appendInSavepoint = db.transaction((item: Pending, head: Head, ts: string) => this.writeEvent(item, head, ts));
     const interval = options.checkpointIntervalMs ?? 30_000;
     if (interval > 0) {
       this.timer = setInterval(() => this.backgroundCheckpoint(), interval);
@@ -193,21 +200,47 @@ export class Ledger {
   }
 
   private commit(batch: Pending[]): void {
-    const outcomes: (Appended | Error)[] = [];
+    const outcomes: (Appended | Error | undefined)[] = new Array<Appended | Error | undefined>(batch.length);
     try {
       this.db
         .transaction(() => {
           let head = this.stmt.head();
-          for (const item of batch) {
+          const ts = new Date().toISOString(); // one commit, one time
+          // Plain events are sealed in memory and inserted together, one multi-row INSERT per run: a single
+          // statement is atomic, so a failure rejects exactly that run and the chain resumes where it began.
+          let run: { index: number; event: LedgerEvent }[] = [];
+          let runStart = head;
+          const insertRun = () => {
+            if (run.length === 0) return;
             try {
-              const appended = this.appendOne(item, head);
-              head = appended.event;
-              outcomes.push(appended);
+              this.stmt.insertEvents(run.map((r) => r.event));
+              for (const r of run) outcomes[r.index] = { event: r.event, receipt: null };
             } catch (error) {
-              // This item's savepoint was rolled back; it alone is rejected below.
-              outcomes.push(asError(error));
+              for (const r of run) outcomes[r.index] = asError(error);
+              head = runStart;
             }
-          }
+            run = [];
+          };
+          batch.forEach((item, index) => {
+            if (item.options?.receipt !== undefined || item.options?.write !== undefined) {
+              insertRun();
+              try {
+                const appended = this.appendInSavepoint(item, head, ts);
+                head = appended.event;
+                outcomes[index] = appended;
+              } catch (error) {
+                // Its savepoint was rolled back: nothing of this item remains, and it alone is rejected.
+                outcomes[index] = asError(error);
+              }
+              return;
+            }
+            if (run.length === 0) runStart = head;
+            const event = sealEvent(item.event, head.seq + 1, ts, head.hash);
+            run.push({ index, event });
+            head = event;
+            if (run.length === ROWS_PER_INSERT) insertRun();
+          });
+          insertRun();
           if (head.seq - this.stmt.lastCheckpoint() >= this.checkpointEvery) this.checkpointIfBehind();
         })
         .immediate();
@@ -224,7 +257,7 @@ export class Ledger {
     });
   }
 
-  private writeEvent(item: Pending, head: Head): Appended {
+  private writeEvent(item: Pending, head: Head, ts: string): Appended {
     const seq = head.seq + 1;
     let event = item.event;
     let receipt: StoredReceipt | null = null;
@@ -235,8 +268,8 @@ export class Ledger {
       event = { ...event, payload: canonicalize({ ...payload, receipt: { ...signed.ref } }) };
     }
     item.options?.write?.(this.db, seq);
-    const sealed = sealEvent(event, seq, new Date().toISOString(), head.hash);
-    this.stmt.insertEvent(sealed);
+    const sealed = sealEvent(event, seq, ts, head.hash);
+    this.stmt.insertEvents([sealed]);
     if (receipt !== null) this.stmt.insertReceipt(receipt);
     return { event: sealed, receipt };
   }
@@ -245,6 +278,7 @@ export class Ledger {
   private checkpointIfBehind(): Checkpoint | null {
     const head = this.stmt.head();
     if (head.seq === 0 || head.seq <= this.stmt.lastCheckpoint()) return null;
+    this.stmt.indexThrough(head.seq);
     const checkpoint = signCheckpoint(this.keys.active, head.seq, head.hash, new Date().toISOString());
     this.stmt.insertCheckpoint(checkpoint);
     return checkpoint;
@@ -263,22 +297,40 @@ export class Ledger {
 function prepareStatements(db: LedgerDatabase): Ledger['stmt'] {
   const head = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
   const lastCheckpoint = db.prepare('SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1').pluck();
-  const insertEvent = db.prepare(
-    'INSERT INTO events (seq, ts, type, principal, action, decision, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-  );
+  // One prepared multi-row INSERT per run length, made on first use.
+  const inserts = new Map<number, Database.Statement>();
+  const insertFor = (rows: number) => {
+    let stmt = inserts.get(rows);
+    if (stmt === undefined) {
+      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      stmt = db.prepare(`INSERT INTO events (seq, ts, type, principal, action, decision, payload, prev_hash, hash) VALUES ${values}`);
+      inserts.set(rows, stmt);
+    }
+    return stmt;
+  };
   const insertReceipt = db.prepare('INSERT INTO receipts (id, event_seq, key_id, body, signature) VALUES (?, ?, ?, ?, ?)');
   const insertCheckpoint = db.prepare('INSERT INTO checkpoints (seq, head_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)');
+  const indexThrough = db.prepare(
+    `INSERT INTO event_index (seq, ts, type, principal, action, decision)
+       SELECT seq, ts, type, principal, action, decision FROM events
+       WHERE seq > (SELECT coalesce(max(seq), 0) FROM event_index) AND seq <= ?`,
+  );
   return {
     head: () => (head.get() as Head | undefined) ?? GENESIS,
     lastCheckpoint: () => (lastCheckpoint.get() as number | undefined) ?? 0,
-    insertEvent: (e) => {
-      insertEvent.run(e.seq, e.ts, e.type, e.principal, e.action, e.decision, e.payload, e.prevHash, e.hash);
+    insertEvents: (events) => {
+      const params: (string | number | null)[] = [];
+      for (const e of events) params.push(e.seq, e.ts, e.type, e.principal, e.action, e.decision, e.payload, e.prevHash, e.hash);
+      insertFor(events.length).run(params);
     },
     insertReceipt: (r) => {
       insertReceipt.run(r.id, r.eventSeq, r.keyId, r.body, r.signature);
     },
     insertCheckpoint: (c) => {
       insertCheckpoint.run(c.seq, c.headHash, c.ts, c.keyId, c.signature);
+    },
+    indexThrough: (seq) => {
+      indexThrough.run(seq);
     },
   };
 }

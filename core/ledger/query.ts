@@ -27,29 +27,56 @@ export interface AuditPage {
   readonly nextCursor: string | null;
 }
 
+const COLUMNS = (t: string) =>
+  `${t}.seq, ${t}.ts, ${t}.type, ${t}.principal, ${t}.action, ${t}.decision, ${t}.payload, ${t}.prev_hash AS prevHash, ${t}.hash`;
+
+/**
+ * Filtered pages read two ranges, newest first: the tail of events not yet in the audit index (those after the
+ * last checkpoint, scanned directly), then the indexed part through `event_index`. Seqs in the tail are all
+ * greater than those in the index, so appending the second result to the first keeps the order.
+ */
 export function queryEvents(db: LedgerDatabase, filter: AuditFilter, page: { limit: number; cursor?: string }): AuditPage {
   if (!Number.isSafeInteger(page.limit) || page.limit < 1 || page.limit > MAX_PAGE) {
     throw new LatticeError('INVALID_ARGUMENT', `limit must be between 1 and ${MAX_PAGE}`);
   }
-  const where: string[] = [];
-  const params: (string | number)[] = [];
-  const add = (clause: string, value: string | number | undefined) => {
-    if (value === undefined) return;
-    where.push(clause);
-    params.push(value);
+  const before = page.cursor === undefined ? undefined : decodeCursor(page.cursor);
+  /** Every value is bound as a parameter; only fixed column names are written into the SQL. */
+  const conditions = (t: string, after?: number, upTo?: number) => {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    const add = (clause: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(`${t}.${clause}`);
+      params.push(value);
+    };
+    add('seq > ?', after);
+    add('seq <= ?', upTo);
+    add('seq < ?', before);
+    add('type = ?', filter.type);
+    add('action = ?', filter.action);
+    add('principal = ?', filter.principal);
+    add('decision = ?', filter.decision);
+    add('ts >= ?', filter.since);
+    add('ts < ?', filter.until);
+    return { where, params };
   };
-  add('seq < ?', page.cursor === undefined ? undefined : decodeCursor(page.cursor));
-  add('type = ?', filter.type);
-  add('action = ?', filter.action);
-  add('principal = ?', filter.principal);
-  add('decision = ?', filter.decision);
-  add('ts >= ?', filter.since);
-  add('ts < ?', filter.until);
-  const sql =
-    'SELECT seq, ts, type, principal, action, decision, payload, prev_hash AS prevHash, hash FROM events' +
-    (where.length > 0 ? ` WHERE ${where.join(' AND ')}` : '') +
-    ' ORDER BY seq DESC LIMIT ?';
-  const rows = db.prepare(sql).all(...params, page.limit + 1) as LedgerEvent[];
+  const want = page.limit + 1;
+  const select = (from: string, t: string, limit: number, range: { after?: number; upTo?: number } = {}) => {
+    const { where, params } = conditions(t, range.after, range.upTo);
+    const sql = `SELECT ${COLUMNS('e')} FROM ${from}${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${t}.seq DESC LIMIT ?`;
+    return db.prepare(sql).all(...params, limit) as LedgerEvent[];
+  };
+
+  const filtered = [filter.type, filter.action, filter.principal, filter.decision, filter.since, filter.until].some((v) => v !== undefined);
+  let rows: LedgerEvent[];
+  if (!filtered) {
+    rows = select('events e', 'e', want);
+  } else {
+    const indexed = db.prepare('SELECT coalesce(max(seq), 0) FROM event_index').pluck().get() as number;
+    rows = select('events e', 'e', want, { after: indexed });
+    // Bounded by `indexed`, so a checkpoint committed meanwhile by another writer cannot repeat a tail event.
+    if (rows.length < want) rows = rows.concat(select('event_index i JOIN events e ON e.seq = i.seq', 'i', want - rows.length, { upTo: indexed }));
+  }
   const events = rows.slice(0, page.limit);
   const last = events[events.length - 1];
   return { events, nextCursor: rows.length > page.limit && last !== undefined ? encodeCursor(last.seq) : null };

@@ -17,7 +17,7 @@
  *   BUNDLE_MALFORMED      a bundle line is not a well-formed record
  * Anything it cannot establish is a failure; nothing unverifiable is reported as valid.
  */
-import canonicalizeJcs from 'canonicalize';
+import { parseCanonical } from '../canonical.ts';
 import { sha256Hex } from '../crypto/index.ts';
 import type { PublicKeySet } from '../keys/keyset.ts';
 import { checkCheckpoint, checkSignature, type Checkpoint } from './checkpoint.ts';
@@ -59,6 +59,11 @@ export interface LedgerSource {
   readonly checkpoints: readonly Checkpoint[];
   /** 1 for a whole ledger; a partial bundle starts later and its first prevHash is taken as the anchor. */
   readonly firstSeq: number;
+  /**
+   * Set when the source is one range [firstSeq, until] of a larger ledger (parallel verification): every seq up
+   * to `until` must be present, and the caller checks what lies beyond (truncation, stray receipts).
+   */
+  readonly until?: number;
   /** Total events, when known up front (for progress). */
   readonly expectedEvents: number | undefined;
   /** Events in seq order, in chunks. A malformed record is reported by throwing a MalformedRecord. */
@@ -82,6 +87,8 @@ export interface VerifyReport {
   readonly firstSeq: number;
   readonly lastSeq: number;
   readonly headHash: string | null;
+  /** The first event's prevHash as stored (the anchor of a partial bundle or of one range). */
+  readonly firstPrevHash: string | null;
   readonly checkpoints: number;
   readonly receipts: number;
   readonly lastCheckpointSeq: number | null;
@@ -120,6 +127,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
   let receipts = 0;
   let lastCheckpointSeq: number | null = null;
   let headHash: string | null = null;
+  let firstPrevHash: string | null = null;
 
   const checkEntry = (entry: Entry): boolean => {
     const e = entry.event;
@@ -135,21 +143,16 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
       fail('PREV_HASH_MISMATCH', e.seq, `event ${e.seq} does not follow event ${e.seq - 1} (reordered or replaced)`);
       return false;
     }
-    if (eventHash(e.prevHash, canonicalEventText(e)) !== e.hash) {
+    if (eventHash(e.prevHash, canonicalEventText(e, e.seq, e.ts)) !== e.hash) {
       fail('HASH_MISMATCH', e.seq, `event ${e.seq} does not match its hash (edited)`);
       return false;
     }
-    let payload: unknown;
-    try {
-      payload = JSON.parse(e.payload);
-    } catch {
-      payload = undefined; // Reported just below: unparseable text is not canonical.
-    }
-    if (payload === undefined || canonicalizeJcs(payload) !== e.payload) {
+    const payload = parseCanonical(e.payload);
+    if (payload === undefined) {
       fail('PAYLOAD_NOT_CANONICAL', e.seq, `event ${e.seq} has a payload that is not canonical JSON`);
       return false;
     }
-    const receiptProblem = checkReceipts(source.keys, e.seq, payload, entry.receipts, keyIds);
+    const receiptProblem = checkReceipts(source.keys, e.seq, payload.value, entry.receipts, keyIds);
     if (receiptProblem !== null) {
       failures.push(receiptProblem);
       return false;
@@ -163,6 +166,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
       }
       lastCheckpointSeq = e.seq;
     }
+    if (count === 0) firstPrevHash = e.prevHash;
     prev = e.hash;
     headHash = e.hash;
     expected = e.seq + 1;
@@ -181,7 +185,9 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
   }
 
   const lastSeq = expected - 1;
-  if (failures.length === 0) {
+  if (failures.length === 0 && source.until !== undefined) {
+    if (lastSeq < source.until) fail('EVENT_MISSING', expected, `event ${expected} is missing (deleted)`);
+  } else if (failures.length === 0) {
     const beyond = [...checkpoints.values()].find((c) => c.seq > lastSeq);
     if (beyond !== undefined) {
       fail('TRUNCATED', lastSeq + 1, `a signed checkpoint claims ${beyond.seq} events but the ledger ends at ${lastSeq} (truncated)`);
@@ -200,6 +206,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
     firstSeq: source.firstSeq,
     lastSeq,
     headHash,
+    firstPrevHash,
     checkpoints: checkpoints.size,
     receipts,
     lastCheckpointSeq,

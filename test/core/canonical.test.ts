@@ -2,7 +2,8 @@
 import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { canonicalize, isCanonical, type JsonObject } from '../../core/canonical.ts';
+import canonicalizeJcs from 'canonicalize';
+import { canonicalize, isCanonical, parseCanonical, type JsonObject } from '../../core/canonical.ts';
 import { DECISIONS, canonicalEventText, eventHash } from '../../core/ledger/event.ts';
 import { sha256Hex } from '../../core/crypto/index.ts';
 
@@ -30,6 +31,30 @@ describe('canonical JSON', () => {
     fc.assert(fc.property(json, (value) => isCanonical(canonicalize(value))));
   });
 
+  it('decides canonical form exactly as the canonicalize library does, for any JSON text', () => {
+    const library = (text: string) => {
+      try {
+        return canonicalizeJcs(JSON.parse(text)) === text;
+      } catch {
+        return false;
+      }
+    };
+    const texts = fc.oneof(
+      json.map((v) => canonicalize(v)),
+      json.map((v) => JSON.stringify(v)),
+      json.map((v) => JSON.stringify(v, null, 1)),
+      fc.string(),
+    );
+    fc.assert(fc.property(texts, (text) => (parseCanonical(text) !== undefined) === library(text)), { numRuns: 2000 });
+    // The cases the fast path hands to the library: integer-like keys, escapes, lone surrogates.
+    assert.notEqual(parseCanonical('{"10":1,"9":2}'), undefined);
+    assert.equal(parseCanonical('{"9":2,"10":1}'), undefined);
+    assert.notEqual(parseCanonical('{"a":"\\u001f"}'), undefined);
+    assert.equal(parseCanonical('"\\ud800"'), undefined);
+    assert.equal(parseCanonical('{"b":1,"a":2}'), undefined);
+    assert.equal(parseCanonical('1.0'), undefined);
+  });
+
   it('recognises non-canonical text', () => {
     assert.equal(isCanonical('{"b":1,"a":2}'), false);
     assert.equal(isCanonical('{ "a":1}'), false);
@@ -52,7 +77,7 @@ describe('ledger event encoding', () => {
           payload,
         }),
         (e) => {
-          const text = canonicalEventText({ ...e, payload: canonicalize(e.payload) });
+          const text = canonicalEventText({ ...e, payload: canonicalize(e.payload) }, e.seq, e.ts);
           assert.equal(text, canonicalize(e));
         },
       ),

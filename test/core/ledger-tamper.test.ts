@@ -1,7 +1,8 @@
 /**
  * Tampering with a real ledger file, as an attacker with write access would (raw SQLite, triggers dropped), must
  * be caught by `lattice verify` with exit 1 and the first broken seq. Each attack runs on its own copy of one
- * freshly built ledger: 100 events, a checkpoint every 25, a receipt on every 10th event.
+ * freshly built ledger: 100 events, a checkpoint every 25, a receipt on every 10th event. Every attack is checked
+ * twice, on one thread and split across three (ranges 1–34, 35–68, 69–100), and both must agree.
  */
 import assert from 'node:assert/strict';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
@@ -70,12 +71,15 @@ function verify(paths: HomePaths, ...extra: string[]): { status: number; report:
   return { status, report: json };
 }
 
-function assertTampered(paths: HomePaths, code: string, seq: number, ...extra: string[]): void {
-  const { status, report } = verify(paths, ...extra);
-  assert.equal(report.ok, false, 'verify must report the ledger as tampered');
-  assert.equal(report.failure?.code, code, report.failure?.message);
-  assert.equal(report.failure?.seq, seq, report.failure?.message);
-  assert.equal(status, 1, 'a tampered ledger exits 1');
+function assertTampered(paths: HomePaths, code: string, seq: number): void {
+  for (const workers of ['1', '3']) {
+    const { status, report } = verify(paths, '--workers', workers);
+    const where = `--workers ${workers}: ${report.failure?.message}`;
+    assert.equal(report.ok, false, `verify must report the ledger as tampered (--workers ${workers})`);
+    assert.equal(report.failure?.code, code, where);
+    assert.equal(report.failure?.seq, seq, where);
+    assert.equal(status, 1, 'a tampered ledger exits 1');
+  }
 }
 
 function readEvent(db: ReturnType<typeof attackerOpen>, seq: number): LedgerEvent {
@@ -96,13 +100,25 @@ function rehashFrom(db: ReturnType<typeof attackerOpen>, from: number): void {
 }
 
 describe('lattice verify', () => {
-  it('accepts the untouched ledger', () => {
-    const { status, report } = verify(copy());
-    assert.equal(status, 0);
-    assert.equal(report.ok, true);
-    assert.equal(report.events, 100);
-    assert.equal(report.checkpoints, 4);
-    assert.equal(report.receipts, 10);
+  it('accepts the untouched ledger, on one thread and on several', () => {
+    const paths = copy();
+    for (const workers of ['1', '3']) {
+      const { status, report } = verify(paths, '--workers', workers);
+      assert.equal(status, 0);
+      assert.equal(report.ok, true);
+      assert.equal(report.events, 100);
+      assert.equal(report.checkpoints, 4);
+      assert.equal(report.receipts, 10);
+    }
+  });
+
+  it('detects a break exactly where one verification range ends and the next begins', () => {
+    const paths = copy();
+    const db = attackerOpen(paths.db);
+    const e = readEvent(db, 34);
+    const forged = sealEvent({ ...e, payload: '{"n":9999}' }, 34, e.ts, e.prevHash);
+    db.prepare('UPDATE events SET payload = ?, hash = ? WHERE seq = 34').run(forged.payload, forged.hash);
+    assertTampered(paths, 'PREV_HASH_MISMATCH', 35);
   });
 
   it('detects an edited event', () => {

@@ -245,3 +245,17 @@ function receipt() {
     finishedAt: new Date().toISOString(),
   };
 }
+
+describe('audit index', () => {
+  it('copies the events each checkpoint covers, and is append-only', async () => {
+    const paths = freshHome();
+    const ledger = Ledger.open(paths, { checkpointEvery: 10, checkpointIntervalMs: 0 });
+    for (let i = 0; i < 14; i++) await ledger.append({ type: 'test.event', principal: `agent-${i % 3}`, payload: { i } });
+    const indexed = () => ledger.database.prepare('SELECT seq FROM event_index ORDER BY seq').pluck().all();
+    assert.deepEqual(indexed(), Array.from({ length: 10 }, (_, i) => i + 1));
+    ledger.checkpoint();
+    assert.deepEqual(indexed(), Array.from({ length: 15 }, (_, i) => i + 1));
+    assert.throws(() => ledger.database.prepare('DELETE FROM event_index WHERE seq = 3').run(), /append-only/);
+    ledger.close();
+  });
+});

@@ -10,8 +10,10 @@ import { tempDir } from '../helpers.ts';
 
 let ledger: Ledger;
 
+// A checkpoint every 7 events: most events are in the audit index, the newest few only in the unindexed tail,
+// so every query below crosses from one to the other.
 before(async () => {
-  ledger = Ledger.open(homePaths(join(tempDir(), 'home')), { checkpointIntervalMs: 0 });
+  ledger = Ledger.open(homePaths(join(tempDir(), 'home')), { checkpointEvery: 7, checkpointIntervalMs: 0 });
   for (let i = 0; i < 30; i++) {
     await ledger.append({ type: i % 3 === 0 ? 'action.denied' : 'action.executed', principal: `agent-${i % 2}`, action: 'echo', decision: i % 3 === 0 ? 'deny' : 'allow', payload: { i } });
   }
@@ -29,6 +31,21 @@ describe('audit query', () => {
       if (pages++ === 0) await ledger.append({ type: 'test.late' }); // must not shift later pages
     } while (cursor !== undefined);
     assert.deepEqual(seen, Array.from({ length: 31 }, (_, i) => 31 - i));
+  });
+
+  it('reads the audit index and the unindexed tail as one sequence', () => {
+    const indexed = ledger.database.prepare('SELECT max(seq) FROM event_index').pluck().get() as number;
+    assert.ok(indexed > 0 && indexed < ledger.head().seq, `indexed through ${indexed} of ${ledger.head().seq}`);
+    const allows = queryEvents(ledger.database, { decision: 'allow' }, { limit: 100 }).events.map((e) => e.seq);
+    const expected = ledger.database.prepare(`SELECT seq FROM events WHERE decision = 'allow' ORDER BY seq DESC`).pluck().all();
+    assert.deepEqual(allows, expected);
+    const pages: number[] = [];
+    for (let cursor: string | null | undefined; cursor !== null; ) {
+      const page = queryEvents(ledger.database, { action: 'echo' }, { limit: 4, ...(cursor !== undefined && { cursor }) });
+      pages.push(...page.events.map((e) => e.seq));
+      cursor = page.nextCursor;
+    }
+    assert.deepEqual(pages, ledger.database.prepare(`SELECT seq FROM events WHERE action = 'echo' ORDER BY seq DESC`).pluck().all());
   });
 
   it('filters by type, principal, decision and time', () => {
