@@ -2,6 +2,12 @@
 import type { Command } from 'commander';
 import { LatticeError } from '../core/errors.ts';
 
+/**
+ * Ledger options for a command that opens the ledger briefly: no background checkpoint timer (close() writes the
+ * final checkpoint), so nothing starts a write transaction while the command holds a read snapshot.
+ */
+export const ONE_SHOT = { checkpointIntervalMs: 0 } as const;
+
 export const HOME_HELP = 'state directory (default: $LATTICE_HOME, else ~/.lattice)';
 
 export function example(cmd: Command, ...lines: string[]): Command {

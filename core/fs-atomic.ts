@@ -8,13 +8,7 @@ import { basename, dirname, join } from 'node:path';
 
 export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  writeSynced(tmp, 'w', data, mode);
   try {
     renameSync(tmp, path);
   } catch (error) {
@@ -26,14 +20,18 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600): void 
 
 /** Creates a new file exclusively (fails if it exists) with the given mode, fsyncs it and its directory. */
 export function writeFileExclusive(path: string, data: string, mode = 0o600): void {
-  const fd = openSync(path, 'wx', mode);
+  writeSynced(path, 'wx', data, mode);
+  fsyncDir(dirname(path));
+}
+
+function writeSynced(path: string, flag: 'w' | 'wx', data: string, mode: number): void {
+  const fd = openSync(path, flag, mode);
   try {
     writeSync(fd, data);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
-  fsyncDir(dirname(path));
 }
 
 function fsyncDir(dir: string): void {

@@ -6,7 +6,7 @@ import { resolveHome } from '../../core/home.ts';
 import { writeBundle } from '../../core/ledger/bundle.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { databaseSource } from '../../core/ledger/sources.ts';
-import { HOME_HELP, example, positiveInt } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example, positiveInt } from '../common.ts';
 import { printJson, progress } from '../output.ts';
 
 export function registerExport(program: Command): void {
@@ -20,7 +20,7 @@ export function registerExport(program: Command): void {
     .action(async (opts: { out: string; since?: number; home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       if (!existsSync(paths.db)) throw new LatticeError('LEDGER_NOT_FOUND', `no ledger at ${paths.db}; run \`lattice init\` first`);
-      const ledger = Ledger.open(paths);
+      const ledger = Ledger.open(paths, ONE_SHOT);
       const db = ledger.database;
       try {
         ledger.checkpoint(); // so every exported event is vouched for by a signature

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolveHome } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
-import { HOME_HELP, example } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example } from '../common.ts';
 import { printJson } from '../output.ts';
 
 export function registerInit(program: Command): void {
@@ -15,7 +15,7 @@ export function registerInit(program: Command): void {
     .action((opts: { home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       const created = !existsSync(paths.db);
-      const ledger = Ledger.open(paths);
+      const ledger = Ledger.open(paths, ONE_SHOT);
       const head = ledger.head();
       const keyId = ledger.keys.active.keyId;
       ledger.close();

@@ -5,7 +5,7 @@ import { LatticeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
 import { readKeySet } from '../../core/keys/keyset.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
-import { HOME_HELP, example } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example } from '../common.ts';
 import { printJson, table } from '../output.ts';
 
 export function registerKeys(program: Command): void {
@@ -32,7 +32,7 @@ export function registerKeys(program: Command): void {
     .action(async (opts: { home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       if (!existsSync(paths.db)) throw new LatticeError('LEDGER_NOT_FOUND', `no ledger at ${paths.db}; run \`lattice init\` first`);
-      const ledger = Ledger.open(paths);
+      const ledger = Ledger.open(paths, ONE_SHOT);
       try {
         const { previousKeyId, key, event } = await ledger.rotateKeys();
         const result = { previousKeyId, keyId: key.keyId, publicKey: key.publicKey, seq: event.seq };

@@ -6,7 +6,7 @@
  */
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { LatticeError, describeError } from '../errors.ts';
+import { LatticeError, describeError, isLatticeError } from '../errors.ts';
 import { assertKnownSchema, migrate, schemaVersion } from './schema.ts';
 
 export type LedgerDatabase = Database.Database;
@@ -30,8 +30,7 @@ export function openWritable(file: string): LedgerDatabase {
     return db;
   } catch (error) {
     db?.close();
-    if (error instanceof LatticeError) throw error;
-    throw new LatticeError('LEDGER_OPEN_FAILED', `cannot open the ledger ${file}: ${describeError(error)}`, { cause: error });
+    throw openFailure(file, error);
   }
 }
 
@@ -48,7 +47,11 @@ export function openReadOnly(file: string): LedgerDatabase {
     return db;
   } catch (error) {
     db?.close();
-    if (error instanceof LatticeError) throw error;
-    throw new LatticeError('LEDGER_OPEN_FAILED', `cannot open the ledger ${file}: ${describeError(error)}`, { cause: error });
+    throw openFailure(file, error);
   }
+}
+
+function openFailure(file: string, error: unknown): LatticeError {
+  if (isLatticeError(error)) return error;
+  return new LatticeError('LEDGER_OPEN_FAILED', `cannot open the ledger ${file}: ${describeError(error)}`, { cause: error });
 }
