@@ -5,7 +5,7 @@ import { LatticeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
 import { writeBundle } from '../../core/ledger/bundle.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
-import { databaseSource } from '../../core/ledger/sources.ts';
+import { checkpointsIn, countEvents, eventChunks } from '../../core/ledger/sources.ts';
 import { HOME_HELP, ONE_SHOT, example, positiveInt } from '../common.ts';
 import { printJson, progress } from '../output.ts';
 
@@ -17,7 +17,7 @@ export function registerExport(program: Command): void {
     .option('--since <seq>', 'export events from this seq on (default: all)', positiveInt('--since'))
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print a summary as JSON')
-    .action(async (opts: { out: string; since?: number; home?: string; json?: boolean }) => {
+    .action((opts: { out: string; since?: number; home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       if (!existsSync(paths.db)) throw new LatticeError('LEDGER_NOT_FOUND', `no ledger at ${paths.db}; run \`lattice init\` first`);
       const ledger = Ledger.open(paths, ONE_SHOT);
@@ -25,9 +25,16 @@ export function registerExport(program: Command): void {
       try {
         ledger.checkpoint(); // so every exported event is vouched for by a signature
         db.exec('BEGIN');
-        const keys = ledger.keys.publicKeys;
+        const since = opts.since ?? 1;
         const bar = progress('exporting');
-        const summary = await writeBundle(databaseSource(db, keys, opts.since ?? 1), keys.document, opts.out, bar.update);
+        const contents = {
+          keyset: ledger.keys.publicKeys.document,
+          since,
+          checkpoints: checkpointsIn(db, since),
+          events: countEvents(db, since),
+          chunks: eventChunks(db, since),
+        };
+        const summary = writeBundle(contents, opts.out, bar.update);
         bar.done();
         db.exec('COMMIT');
         if (opts.json === true) return printJson(summary);

@@ -6,8 +6,8 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { KeySetDocument } from '../keys/keyset.ts';
-import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleHeader } from './sources.ts';
-import type { LedgerSource } from './verify.ts';
+import type { Checkpoint } from './checkpoint.ts';
+import { BUNDLE_FORMAT, BUNDLE_VERSION, type BundleHeader, type EventWithReceipts } from './sources.ts';
 
 export interface ExportSummary {
   readonly file: string;
@@ -18,42 +18,47 @@ export interface ExportSummary {
   readonly head: { readonly seq: number; readonly hash: string | null };
 }
 
-export async function writeBundle(
-  source: LedgerSource,
-  keyset: KeySetDocument,
-  file: string,
-  onProgress?: (done: number, total: number | undefined) => void,
-): Promise<ExportSummary> {
+/** What goes into a bundle: one consistent snapshot of a ledger from `since` on. */
+export interface BundleContents {
+  readonly keyset: KeySetDocument;
+  readonly since: number;
+  /** Every checkpoint at or after `since`, in seq order. */
+  readonly checkpoints: readonly Checkpoint[];
+  /** How many events `chunks` will yield. */
+  readonly events: number;
+  readonly chunks: Iterable<readonly EventWithReceipts[]>;
+}
+
+export function writeBundle(contents: BundleContents, file: string, onProgress?: (done: number, total: number) => void): ExportSummary {
   const tmp = join(dirname(file), `.${basename(file)}.${process.pid}.tmp`);
   const fd = openSync(tmp, 'w', 0o600);
   let open = true;
   let events = 0;
   let receipts = 0;
-  let head: ExportSummary['head'] = { seq: source.firstSeq - 1, hash: null };
+  let head: ExportSummary['head'] = { seq: contents.since - 1, hash: null };
   try {
-    // The source reads one snapshot, so its event count is exact; verify recounts everything anyway.
-    const last = source.checkpoints[source.checkpoints.length - 1];
+    const last = contents.checkpoints[contents.checkpoints.length - 1];
     const header: BundleHeader = {
       format: BUNDLE_FORMAT,
       version: BUNDLE_VERSION,
       createdAt: new Date().toISOString(),
-      since: source.firstSeq,
-      events: source.expectedEvents ?? 0,
+      since: contents.since,
+      events: contents.events,
       lastCheckpoint: last === undefined ? null : { seq: last.seq, headHash: last.headHash },
-      keyset,
+      keyset: contents.keyset,
     };
     writeSync(fd, `${JSON.stringify(header)}\n`);
-    for (const checkpoint of source.checkpoints) writeSync(fd, `${JSON.stringify({ checkpoint })}\n`);
-    for await (const chunk of source.chunks()) {
+    for (const checkpoint of contents.checkpoints) writeSync(fd, `${JSON.stringify({ checkpoint })}\n`);
+    for (const chunk of contents.chunks) {
       let text = '';
-      for (const entry of chunk) {
-        text += `${JSON.stringify({ event: entry.event, receipts: entry.receipts })}\n`;
-        receipts += entry.receipts.length;
-        head = { seq: entry.event.seq, hash: entry.event.hash };
+      for (const { event, receipts: stored } of chunk) {
+        text += `${JSON.stringify({ event, receipts: stored })}\n`;
+        receipts += stored.length;
+        head = { seq: event.seq, hash: event.hash };
       }
       writeSync(fd, text);
       events += chunk.length;
-      onProgress?.(events, source.expectedEvents);
+      onProgress?.(events, contents.events);
     }
     fsyncSync(fd);
     closeSync(fd);
@@ -64,5 +69,5 @@ export async function writeBundle(
     rmSync(tmp, { force: true });
     throw error;
   }
-  return { file, since: source.firstSeq, events, checkpoints: source.checkpoints.length, receipts, head };
+  return { file, since: contents.since, events, checkpoints: contents.checkpoints.length, receipts, head };
 }

@@ -14,9 +14,9 @@ import { LatticeError, describeError } from '../errors.ts';
 import { parseKeySet, type PublicKeySet } from '../keys/keyset.ts';
 import type { Checkpoint } from './checkpoint.ts';
 import type { LedgerDatabase } from './database.ts';
-import { DECISIONS, type Decision, type LedgerEvent } from './event.ts';
+import { DECISIONS, PREIMAGE_SQL, type Decision, type LedgerEvent } from './event.ts';
 import type { StoredReceipt } from './receipt.ts';
-import { MalformedRecord, type Entry, type LedgerSource } from './verify.ts';
+import { MalformedRecord, entryOf, type Entry, type LedgerSource } from './verify.ts';
 
 export const BUNDLE_FORMAT = 'lattice-bundle';
 export const BUNDLE_VERSION = 1;
@@ -26,59 +26,80 @@ const EVENT_COLUMNS = 'seq, ts, type, principal, action, decision, payload, prev
 const RECEIPT_COLUMNS = 'id, event_seq AS eventSeq, key_id AS keyId, body, signature';
 const CHECKPOINT_COLUMNS = 'seq, head_hash AS headHash, ts, key_id AS keyId, signature';
 
+/** An event read in full with the receipts stored against its seq (what an export writes). */
+export interface EventWithReceipts {
+  readonly event: LedgerEvent;
+  readonly receipts: readonly StoredReceipt[];
+}
+
 /**
- * Reads the ledger in chunks of seq order, each chunk with the receipts stored against its seqs. The caller
- * should hold a read transaction so the chunks form one consistent snapshot. With `until`, only the range
- * [since, until] is read (one part of a parallel verification).
+ * Events of [since, until] in seq order, in chunks, each chunk with its receipts. The first chunk of a whole
+ * ledger (since = 1) has no lower bound, so a planted seq 0 or negative seq is seen, not skipped. The caller
+ * holds a read transaction so the chunks form one consistent snapshot. `columns` is the select list; `build`
+ * turns one raw row (an array in that order, seq first) into an item.
+ */
+function* chunksOf<T>(db: LedgerDatabase, columns: string, build: (row: unknown[], receipts: readonly StoredReceipt[]) => T, since: number, until: number): Generator<T[]> {
+  const first = db.prepare(`SELECT ${columns} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`).raw(true);
+  const firstWhole = db.prepare(`SELECT ${columns} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?`).raw(true);
+  const next = db.prepare(`SELECT ${columns} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`).raw(true);
+  const receiptsIn = db.prepare(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq`);
+  let rows = (since === 1 ? firstWhole.all(until, CHUNK) : first.all(since, until, CHUNK)) as unknown[][];
+  while (rows.length > 0) {
+    const lo = rows[0]?.[0] as number;
+    const hi = rows[rows.length - 1]?.[0] as number;
+    const bySeq = new Map<number, StoredReceipt[]>();
+    for (const r of receiptsIn.all(lo, hi) as StoredReceipt[]) {
+      const list = bySeq.get(r.eventSeq);
+      if (list === undefined) bySeq.set(r.eventSeq, [r]);
+      else list.push(r);
+    }
+    yield rows.map((row) => build(row, bySeq.get(row[0] as number) ?? NO_RECEIPTS));
+    rows = next.all(hi, until, CHUNK) as unknown[][];
+  }
+}
+
+/** Events of a ledger database in full, for export. */
+export function eventChunks(db: LedgerDatabase, since = 1): Generator<EventWithReceipts[]> {
+  const build = (r: unknown[], receipts: readonly StoredReceipt[]): EventWithReceipts => ({
+    event: { seq: r[0], ts: r[1], type: r[2], principal: r[3], action: r[4], decision: r[5], payload: r[6], prevHash: r[7], hash: r[8] } as LedgerEvent,
+    receipts,
+  });
+  return chunksOf(db, EVENT_COLUMNS, build, since, Number.MAX_SAFE_INTEGER);
+}
+
+export function countEvents(db: LedgerDatabase, since = 1, until = Number.MAX_SAFE_INTEGER): number {
+  return db.prepare('SELECT count(*) FROM events WHERE seq >= ? AND seq <= ?').pluck().get(since, until) as number;
+}
+
+export function checkpointsIn(db: LedgerDatabase, since = 1, until = Number.MAX_SAFE_INTEGER): Checkpoint[] {
+  return db.prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq`).all(since, until) as Checkpoint[];
+}
+
+/**
+ * The verifier's view of a ledger database: SQLite assembles each event's preimage (PREIMAGE_SQL), so only
+ * four strings per event reach JavaScript. With `until`, only the range [since, until] is read (one part of a
+ * parallel verification).
  */
 export function databaseSource(db: LedgerDatabase, keys: PublicKeySet, since = 1, until?: number): LedgerSource {
   const end = until ?? Number.MAX_SAFE_INTEGER;
-  // Rows come back as arrays (cheaper than objects from the driver); EVENT_COLUMNS gives their order.
-  const first = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq >= ? AND seq <= ? ORDER BY seq LIMIT ?`).raw(true);
-  // The first chunk of a whole ledger has no lower bound, so a planted seq 0 or negative seq is seen, not skipped.
-  const firstWhole = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq <= ? ORDER BY seq LIMIT ?`).raw(true);
-  const next = db.prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?`).raw(true);
-  const receiptsIn = db.prepare(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE event_seq BETWEEN ? AND ? ORDER BY event_seq`);
   const stray = db.prepare(`SELECT ${RECEIPT_COLUMNS} FROM receipts WHERE event_seq < ? OR event_seq > ? LIMIT 1`);
-  const checkpoints = db.prepare(`SELECT ${CHECKPOINT_COLUMNS} FROM checkpoints WHERE seq >= ? AND seq <= ? ORDER BY seq`).all(since, end) as Checkpoint[];
-  const expectedEvents = db.prepare('SELECT count(*) FROM events WHERE seq >= ? AND seq <= ?').pluck().get(since, end) as number;
-
+  const build = (r: unknown[], receipts: readonly StoredReceipt[]): Entry => {
+    const preimage = r[3] as string;
+    return { seq: r[0] as number, prevHash: preimage.slice(0, 64), hash: r[1] as string, payload: r[2] as string, preimage, receipts };
+  };
   return {
     kind: 'database',
     keys,
-    checkpoints,
+    checkpoints: checkpointsIn(db, since, end),
     firstSeq: since,
     ...(until !== undefined && { until }),
-    expectedEvents,
-    *chunks() {
-      let rows = (since === 1 ? firstWhole.all(end, CHUNK) : first.all(since, end, CHUNK)) as EventRow[];
-      while (rows.length > 0) {
-        const lo = rows[0]?.[0] ?? 0;
-        const hi = rows[rows.length - 1]?.[0] ?? 0;
-        const bySeq = new Map<number, StoredReceipt[]>();
-        for (const r of receiptsIn.all(lo, hi) as StoredReceipt[]) {
-          const list = bySeq.get(r.eventSeq);
-          if (list === undefined) bySeq.set(r.eventSeq, [r]);
-          else list.push(r);
-        }
-        yield rows.map((row) => {
-          const event = toLedgerEvent(row);
-          return { event, receipts: bySeq.get(event.seq) ?? NO_RECEIPTS };
-        });
-        rows = next.all(hi, end, CHUNK) as EventRow[];
-      }
-    },
+    expectedEvents: countEvents(db, since, end),
+    chunks: () => chunksOf(db, `seq, hash, payload, ${PREIMAGE_SQL} AS preimage`, build, since, end),
     strayReceipt: (lastSeq) => stray.get(since, lastSeq) as StoredReceipt | undefined,
   };
 }
 
 const NO_RECEIPTS: readonly StoredReceipt[] = Object.freeze([]);
-
-type EventRow = [number, string, string, string | null, string | null, Decision | null, string, string, string];
-
-function toLedgerEvent(r: EventRow): LedgerEvent {
-  return { seq: r[0], ts: r[1], type: r[2], principal: r[3], action: r[4], decision: r[5], payload: r[6], prevHash: r[7], hash: r[8] };
-}
 
 export interface BundleHeader {
   readonly format: typeof BUNDLE_FORMAT;
@@ -151,7 +172,7 @@ export async function bundleSource(file: string, trustedKeys?: PublicKeySet): Pr
       let lastSeq = since - 1;
       const take = (record: unknown) => {
         const entry = toEntry(record, lastSeq + 1);
-        lastSeq = entry.event.seq;
+        lastSeq = entry.seq;
         chunk.push(entry);
       };
       if (pending !== undefined) take(pending);
@@ -203,7 +224,7 @@ function toEntry(record: unknown, seq: number): Entry {
     prevHash: e['prevHash'] as string,
     hash: e['hash'] as string,
   };
-  return { event, receipts: receipts.map((r: unknown) => toReceipt(r, bad)) };
+  return entryOf(event, receipts.map((r: unknown) => toReceipt(r, bad)));
 }
 
 function toReceipt(r: unknown, bad: (why: string) => Error): StoredReceipt {

@@ -21,7 +21,7 @@ import { parseCanonical } from '../canonical.ts';
 import { sha256Hex } from '../crypto/index.ts';
 import type { PublicKeySet } from '../keys/keyset.ts';
 import { checkCheckpoint, checkSignature, type Checkpoint } from './checkpoint.ts';
-import { GENESIS_HASH, canonicalEventText, eventHash, type LedgerEvent } from './event.ts';
+import { GENESIS_HASH, canonicalEventText, type LedgerEvent } from './event.ts';
 import type { StoredReceipt } from './receipt.ts';
 
 export type VerifyFailureCode =
@@ -46,10 +46,27 @@ export interface VerifyFailure {
   readonly message: string;
 }
 
-/** One event with the receipts stored against its seq. */
+/** What the verifier needs of one event, with the receipts stored against its seq. */
 export interface Entry {
-  readonly event: LedgerEvent;
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly payload: string;
+  /** `prevHash + canonical(event)`: exactly the text the hash covers (see event.ts). */
+  readonly preimage: string;
   readonly receipts: readonly StoredReceipt[];
+}
+
+/** The entry for an event held in full (a bundle record): its preimage is assembled here. */
+export function entryOf(event: LedgerEvent, receipts: readonly StoredReceipt[]): Entry {
+  return {
+    seq: event.seq,
+    prevHash: event.prevHash,
+    hash: event.hash,
+    payload: event.payload,
+    preimage: event.prevHash + canonicalEventText(event, event.seq, event.ts),
+    receipts,
+  };
 }
 
 export interface LedgerSource {
@@ -129,8 +146,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
   let headHash: string | null = null;
   let firstPrevHash: string | null = null;
 
-  const checkEntry = (entry: Entry): boolean => {
-    const e = entry.event;
+  const checkEntry = (e: Entry): boolean => {
     if (e.seq > expected) {
       fail('EVENT_MISSING', expected, `event ${expected} is missing (deleted)`);
       return false;
@@ -143,7 +159,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
       fail('PREV_HASH_MISMATCH', e.seq, `event ${e.seq} does not follow event ${e.seq - 1} (reordered or replaced)`);
       return false;
     }
-    if (eventHash(e.prevHash, canonicalEventText(e, e.seq, e.ts)) !== e.hash) {
+    if (sha256Hex(e.preimage) !== e.hash) {
       fail('HASH_MISMATCH', e.seq, `event ${e.seq} does not match its hash (edited)`);
       return false;
     }
@@ -152,12 +168,12 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
       fail('PAYLOAD_NOT_CANONICAL', e.seq, `event ${e.seq} has a payload that is not canonical JSON`);
       return false;
     }
-    const receiptProblem = checkReceipts(source.keys, e.seq, payload.value, entry.receipts, keyIds);
+    const receiptProblem = checkReceipts(source.keys, e.seq, payload.value, e.receipts, keyIds);
     if (receiptProblem !== null) {
       failures.push(receiptProblem);
       return false;
     }
-    receipts += entry.receipts.length;
+    receipts += e.receipts.length;
     const checkpoint = checkpoints.get(e.seq);
     if (checkpoint !== undefined) {
       if (checkpoint.headHash !== e.hash) {

@@ -1,5 +1,6 @@
 /** The ledger library: group commit, durability, append-only storage, checkpoints, schema versions, file modes. */
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,8 @@ import { LatticeError } from '../../core/errors.ts';
 import { homePaths, type HomePaths } from '../../core/home.ts';
 import { readKeySet } from '../../core/keys/keyset.ts';
 import { openReadOnly } from '../../core/ledger/database.ts';
-import { GENESIS_HASH } from '../../core/ledger/event.ts';
+import type { JsonValue } from '../../core/canonical.ts';
+import { DECISIONS, GENESIS_HASH, PREIMAGE_SQL, canonicalEventText, type LedgerEvent } from '../../core/ledger/event.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { databaseSource } from '../../core/ledger/sources.ts';
 import { verifyLedger } from '../../core/ledger/verify.ts';
@@ -256,6 +258,40 @@ describe('audit index', () => {
     ledger.checkpoint();
     assert.deepEqual(indexed(), Array.from({ length: 15 }, (_, i) => i + 1));
     assert.throws(() => ledger.database.prepare('DELETE FROM event_index WHERE seq = 3').run(), /append-only/);
+    ledger.close();
+  });
+});
+
+describe('event preimage', () => {
+  it('is the same whether SQLite or JavaScript assembles it, for any event the ledger accepts', async () => {
+    // eslint-disable-next-line no-control-regex -- the alphabet the ledger accepts excludes control characters
+    const printable = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 }).filter((s) => !/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(s));
+    const draft = fc.record({
+      type: fc.constantFrom('test.event', 'action.executed', 'keys.rotated'),
+      principal: fc.option(printable, { nil: null }),
+      action: fc.option(printable, { nil: null }),
+      decision: fc.option(fc.constantFrom(...DECISIONS), { nil: null }),
+      payload: fc.dictionary(fc.string(), fc.jsonValue({ maxDepth: 2 }) as fc.Arbitrary<JsonValue>, { maxKeys: 4 }),
+    });
+    const paths = freshHome();
+    const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
+    const samples = fc.sample(draft, 300);
+    await Promise.all(samples.map((d) => ledger.append(d)));
+    const rows = ledger.database.prepare(`SELECT ${PREIMAGE_SQL} AS preimage, seq, ts, type, principal, action, decision, payload, prev_hash AS prevHash, hash FROM events ORDER BY seq`).all() as (LedgerEvent & { preimage: string })[];
+    assert.equal(rows.length, 301);
+    for (const row of rows) {
+      assert.equal(row.preimage, row.prevHash + canonicalEventText(row, row.seq, row.ts), `seq ${row.seq}`);
+      assert.equal(sha256Hex(row.preimage), row.hash, `seq ${row.seq}`);
+    }
+    ledger.close();
+    assert.equal((await verifyHome(paths)).ok, true);
+  });
+
+  it('refuses fields that are not well-formed UTF-16, which storage would silently alter', async () => {
+    const ledger = Ledger.open(freshHome(), { checkpointIntervalMs: 0 });
+    for (const draft of [{ type: 'ok', principal: 'agent-\ud800' }, { type: 'ok', action: '\udc00x' }]) {
+      await assert.rejects(ledger.append(draft), (e: unknown) => e instanceof LatticeError && e.code === 'LEDGER_INVALID_EVENT');
+    }
     ledger.close();
   });
 });
