@@ -8,8 +8,9 @@
  * it is. An event with a receipt or extra writes gets its own savepoint, so its failure rolls back only its own
  * rows (a plain event is one INSERT, atomic by itself); a failed commit rejects every caller in the batch.
  *
- * Each checkpoint transaction also copies the events it covers into the audit index (schema.ts explains why the
- * index is not maintained per commit).
+ * The audit index is filled in bulk rather than per commit (schema.ts explains why): a commit copies new events
+ * into it once `indexEvery` have accumulated, and every checkpoint written by `checkpoint()` (timed, on close,
+ * around key rotation, before export) copies all of them, so the unindexed tail stays short in events and time.
  *
  * The head is read inside each write transaction, so another process appending to the same file (the CLI
  * while the gate runs) extends the same chain instead of forking it.
@@ -34,6 +35,8 @@ export interface LedgerOptions {
   readonly checkpointIntervalMs?: number;
   /** Most events committed in one transaction (default 1024). */
   readonly maxBatch?: number;
+  /** Copy new events into the audit index once this many have accumulated (default 10,000). */
+  readonly indexEvery?: number;
   /** Called with failures of background work (timed checkpoints); defaults to printing on stderr. */
   readonly onBackgroundError?: (error: Error) => void;
 }
@@ -75,6 +78,9 @@ export class Ledger {
   private readonly db: LedgerDatabase;
   private readonly checkpointEvery: number;
   private readonly maxBatch: number;
+  private readonly indexEvery: number;
+  /** Highest seq known to be in the audit index (a trigger for the next copy; the copy itself asks the table). */
+  private indexedThrough: number;
   private readonly onBackgroundError: (error: Error) => void;
   private readonly timer: NodeJS.Timeout | undefined;
   private queue: Pending[] = [];
@@ -88,6 +94,7 @@ export class Ledger {
     insertReceipt: (r: StoredReceipt) => void;
     insertCheckpoint: (c: Checkpoint) => void;
     indexThrough: (seq: number) => void;
+    indexedThrough: () => number;
   };
   private readonly appendInSavepoint: (item: Pending, head: Head, ts: string) => Appended;
 
@@ -97,8 +104,10 @@ export class Ledger {
     this.db = db;
     this.checkpointEvery = positive(options.checkpointEvery ?? 1000, 'checkpointEvery');
     this.maxBatch = positive(options.maxBatch ?? 1024, 'maxBatch');
+    this.indexEvery = positive(options.indexEvery ?? 10_000, 'indexEvery');
     this.onBackgroundError = options.onBackgroundError ?? ((e) => process.stderr.write(`lattice: ${e.message}\n`));
     this.stmt = prepareStatements(db);
+    this.indexedThrough = this.stmt.indexedThrough();
     // Nested inside the batch transaction, better-sqlite3 runs this as a SAVEPOINT.
     this.appendInSavepoint = db.transaction((item: Pending, head: Head, ts: string) => this.writeEvent(item, head, ts));
     const interval = options.checkpointIntervalMs ?? 30_000;
@@ -150,9 +159,14 @@ export class Ledger {
     return this.stmt.head();
   }
 
-  /** Writes a signed checkpoint at the current head unless one already covers it. */
+  /** Brings the audit index up to the head and writes a signed checkpoint there unless one already covers it. */
   checkpoint(): Checkpoint | null {
-    return this.db.transaction(() => this.checkpointIfBehind()).immediate();
+    return this.db
+      .transaction(() => {
+        this.indexThrough(this.stmt.head().seq);
+        return this.checkpointIfBehind();
+      })
+      .immediate();
   }
 
   /**
@@ -242,9 +256,11 @@ export class Ledger {
           });
           insertRun();
           if (head.seq - this.stmt.lastCheckpoint() >= this.checkpointEvery) this.checkpointIfBehind();
+          if (head.seq - this.indexedThrough >= this.indexEvery) this.indexThrough(head.seq);
         })
         .immediate();
     } catch (error) {
+      this.indexedThrough = this.stmt.indexedThrough(); // a copy made inside the failed transaction was rolled back
       const failure = new LatticeError('LEDGER_WRITE_FAILED', `ledger commit failed: ${describeError(error)}`, { cause: error });
       for (const item of batch) item.reject(failure);
       return;
@@ -278,10 +294,16 @@ export class Ledger {
   private checkpointIfBehind(): Checkpoint | null {
     const head = this.stmt.head();
     if (head.seq === 0 || head.seq <= this.stmt.lastCheckpoint()) return null;
-    this.stmt.indexThrough(head.seq);
     const checkpoint = signCheckpoint(this.keys.active, head.seq, head.hash, new Date().toISOString());
     this.stmt.insertCheckpoint(checkpoint);
     return checkpoint;
+  }
+
+  /** Must run inside a write transaction. */
+  private indexThrough(seq: number): void {
+    if (seq <= this.indexedThrough) return;
+    this.stmt.indexThrough(seq);
+    this.indexedThrough = seq;
   }
 
   private backgroundCheckpoint(): void {
@@ -310,6 +332,7 @@ function prepareStatements(db: LedgerDatabase): Ledger['stmt'] {
   };
   const insertReceipt = db.prepare('INSERT INTO receipts (id, event_seq, key_id, body, signature) VALUES (?, ?, ?, ?, ?)');
   const insertCheckpoint = db.prepare('INSERT INTO checkpoints (seq, head_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)');
+  const indexedThrough = db.prepare('SELECT coalesce(max(seq), 0) FROM event_index').pluck();
   const indexThrough = db.prepare(
     `INSERT INTO event_index (seq, ts, type, principal, action, decision)
        SELECT seq, ts, type, principal, action, decision FROM events
@@ -332,6 +355,7 @@ function prepareStatements(db: LedgerDatabase): Ledger['stmt'] {
     indexThrough: (seq) => {
       indexThrough.run(seq);
     },
+    indexedThrough: () => indexedThrough.get() as number,
   };
 }
 

@@ -8,8 +8,8 @@
  *
  * `events` has no secondary index on purpose: under synchronous=FULL every index page a commit touches is
  * fsynced with it, and an index on principal alone halved durable append throughput. The filterable columns
- * are copied into `event_index` in bulk, in the transaction that writes each checkpoint (see ledger.ts), so
- * index pages are written once per checkpoint interval instead of once per commit. `event_index` is derived
+ * are copied into `event_index` in bulk, every 10,000 events and with every timed or closing checkpoint (see
+ * ledger.ts), so index pages are written once per copy instead of once per commit. `event_index` is derived
  * data for audit queries; verification never reads it. Its rows are narrow, so filters on type, action,
  * decision and time scan it newest first and stop at the page limit; only principal (many values, each a small
  * share of events, and the filter every agent-scoped query uses) has its own index, because each index added

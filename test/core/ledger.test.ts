@@ -249,9 +249,9 @@ function receipt() {
 }
 
 describe('audit index', () => {
-  it('copies the events each checkpoint covers, and is append-only', async () => {
+  it('copies events in bulk every indexEvery events and at every checkpoint(), and is append-only', async () => {
     const paths = freshHome();
-    const ledger = Ledger.open(paths, { checkpointEvery: 10, checkpointIntervalMs: 0 });
+    const ledger = Ledger.open(paths, { indexEvery: 10, checkpointIntervalMs: 0 });
     for (let i = 0; i < 14; i++) await ledger.append({ type: 'test.event', principal: `agent-${i % 3}`, payload: { i } });
     const indexed = () => ledger.database.prepare('SELECT seq FROM event_index ORDER BY seq').pluck().all();
     assert.deepEqual(indexed(), Array.from({ length: 10 }, (_, i) => i + 1));

@@ -10,10 +10,10 @@ import { tempDir } from '../helpers.ts';
 
 let ledger: Ledger;
 
-// A checkpoint every 7 events: most events are in the audit index, the newest few only in the unindexed tail,
+// An index copy every 7 events: most events are in the audit index, the newest few only in the unindexed tail,
 // so every query below crosses from one to the other.
 before(async () => {
-  ledger = Ledger.open(homePaths(join(tempDir(), 'home')), { checkpointEvery: 7, checkpointIntervalMs: 0 });
+  ledger = Ledger.open(homePaths(join(tempDir(), 'home')), { indexEvery: 7, checkpointIntervalMs: 0 });
   for (let i = 0; i < 30; i++) {
     await ledger.append({ type: i % 3 === 0 ? 'action.denied' : 'action.executed', principal: `agent-${i % 2}`, action: 'echo', decision: i % 3 === 0 ? 'deny' : 'allow', payload: { i } });
   }
