@@ -76,6 +76,77 @@ const MIGRATIONS: readonly Migration[] = [
       ${appendOnly('receipts')}
     `);
   },
+  // 2: the gate's state. Unlike the evidence tables these change (peers expire, tokens are revoked), and every
+  // change is recorded as a ledger event by the code that makes it.
+  (db) => {
+    db.exec(`
+      CREATE TABLE peers (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL,
+        agent_type  TEXT NOT NULL,
+        workspace   TEXT NOT NULL,
+        preset      TEXT NOT NULL,
+        overlay_ip  TEXT NOT NULL UNIQUE,
+        jkt         TEXT NOT NULL,
+        public_jwk  TEXT NOT NULL,
+        wg_public_key TEXT NOT NULL,
+        epoch       INTEGER NOT NULL,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX peers_by_expiry ON peers(expires_at);
+
+      -- A lease is the access token an enrolled peer presents (with a DPoP proof); only its SHA-256 is stored.
+      CREATE TABLE leases (
+        id          TEXT PRIMARY KEY,
+        peer_id     TEXT NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+        token_hash  TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX leases_by_peer ON leases(peer_id);
+
+      -- Operator and workspace tokens (bearer, never DPoP); scopes is a JSON array.
+      CREATE TABLE tokens (
+        id          TEXT PRIMARY KEY,
+        token_hash  TEXT NOT NULL UNIQUE,
+        scopes      TEXT NOT NULL,
+        workspace   TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER,
+        revoked_at  INTEGER
+      ) STRICT;
+
+      -- Ids revoked for good (peers, leases, tokens, later delegations and approvals).
+      CREATE TABLE revocations (
+        id          TEXT PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        revoked_at  INTEGER NOT NULL
+      ) STRICT;
+
+      -- DPoP proof ids seen, kept until their acceptance window has passed (survives restarts).
+      CREATE TABLE dpop_jti (
+        jti         TEXT PRIMARY KEY,
+        expires_at  INTEGER NOT NULL
+      ) STRICT;
+      CREATE INDEX dpop_jti_by_expiry ON dpop_jti(expires_at);
+
+      -- Secrets, AES-256-GCM under $LATTICE_HOME/master.key; the name is the additional authenticated data.
+      CREATE TABLE secrets (
+        name        TEXT PRIMARY KEY,
+        nonce       BLOB NOT NULL,
+        ciphertext  BLOB NOT NULL,
+        created_at  INTEGER NOT NULL,
+        updated_at  INTEGER NOT NULL
+      ) STRICT;
+
+      -- Small gate settings: the revocation epoch, the gate's WireGuard key pair.
+      CREATE TABLE gate_state (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+      ) STRICT;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
