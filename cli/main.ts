@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { LatticeError } from '../core/errors.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerExport } from './commands/export.ts';
+import { registerGate } from './commands/gate.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerVerify } from './commands/verify.ts';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerInit(program);
+  registerGate(program);
   registerVerify(program);
   registerExport(program);
   registerAudit(program);

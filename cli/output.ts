@@ -22,6 +22,10 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'KEYSET_INVALID',
   'KEY_INVALID',
   'BUNDLE_INVALID',
+  'CONFIG_INVALID',
+  'CONFIG_UNREADABLE',
+  'GATE_ALREADY_RUNNING',
+  'GATE_NOT_RUNNING',
 ]);
 
 export function exitCodeFor(error: unknown): number {

@@ -17,8 +17,22 @@ export type LedgerErrorCode =
   | 'BUNDLE_INVALID';
 export type KeyErrorCode = 'KEYSET_NOT_FOUND' | 'KEYSET_INVALID' | 'KEY_INVALID';
 export type UsageErrorCode = 'INVALID_ARGUMENT' | 'IO_ERROR';
+export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_UNREADABLE';
+export type GateErrorCode = 'GATE_NOT_RUNNING' | 'GATE_ALREADY_RUNNING' | 'GATE_START_FAILED' | 'GATE_UNREACHABLE';
+/** Failures of a request to the gate; server/wire.ts maps each to its HTTP status. */
+export type RequestErrorCode =
+  | 'BAD_REQUEST'
+  | 'BODY_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'REQUEST_TIMEOUT'
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'INTERNAL';
 
-export type ErrorCode = HomeErrorCode | LedgerErrorCode | KeyErrorCode | UsageErrorCode;
+export type ErrorCode = HomeErrorCode | LedgerErrorCode | KeyErrorCode | UsageErrorCode | ConfigErrorCode | GateErrorCode | RequestErrorCode;
 
 export class LatticeError<C extends ErrorCode = ErrorCode> extends Error {
   readonly code: C;

@@ -1,0 +1,50 @@
+/**
+ * The operator's side of the admin socket: JSON requests over a unix socket with node:http. A gate that is not
+ * running (no socket, or nothing answering) is reported as GATE_NOT_RUNNING with the command that starts one.
+ */
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { LatticeError } from '../core/errors.ts';
+
+export interface GateReply<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+export function callSocket<T>(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<GateReply<T>> {
+  if (!existsSync(socketPath)) return Promise.reject(notRunning(socketPath));
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request(
+      {
+        socketPath,
+        method,
+        path,
+        timeout: timeoutMs,
+        headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as T });
+          } catch (error) {
+            reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} answered with something that is not JSON`, { cause: error }));
+          }
+        });
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error }));
+    });
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
+
+function notRunning(socketPath: string): LatticeError {
+  return new LatticeError('GATE_NOT_RUNNING', `no gate is running (nothing answers on ${socketPath}); start one with \`lattice up\``);
+}

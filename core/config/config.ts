@@ -1,0 +1,143 @@
+/**
+ * The gate's configuration: `$LATTICE_HOME/lattice.toml` (or `--config FILE`), TOML read with smol-toml.
+ *
+ * Every setting has a default, so no file at all is a valid configuration. A file is validated once, when it is
+ * loaded: an unknown key, a wrong type or an unparseable duration is an error that names the key (and suggests
+ * the key that was probably meant); nothing is ignored or guessed.
+ */
+import { Ajv } from 'ajv';
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseToml } from 'smol-toml';
+import { LatticeError, describeError } from '../errors.ts';
+import type { HomePaths } from '../home.ts';
+import { parseDuration } from '../time.ts';
+import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
+
+export interface GateConfig {
+  readonly gate: {
+    /** Base of the URLs DPoP proofs must name (`htu`); never taken from a request's Host header. */
+    readonly baseUrl: string;
+    /** Optional loopback TCP listener, `HOST:PORT`. */
+    readonly listen: string | null;
+    readonly requestTimeoutMs: number;
+    readonly bodyLimitBytes: number;
+  };
+  readonly tls: { readonly cert: string; readonly key: string } | null;
+  readonly identity: {
+    readonly overlayCidr: string;
+    readonly maxTtlMs: number;
+    readonly reaperIntervalMs: number;
+    readonly dpopWindowSeconds: number;
+    /** CIDRs that `sandboxed` peers may reach besides the gate. */
+    readonly toolServices: readonly string[];
+  };
+  readonly wireguard: { readonly endpoint: string; readonly listenPort: number };
+  readonly ledger: { readonly checkpointEvery: number; readonly checkpointIntervalMs: number };
+}
+
+export const DEFAULTS = {
+  gate: { base_url: 'http://localhost', listen: '', request_timeout: '30s', body_limit: 1024 * 1024 },
+  tls: { cert: '', key: '' },
+  identity: { overlay_cidr: '10.96.0.0/16', max_ttl: '24h', reaper_interval: '60s', dpop_window: '60s', tool_services: [] as string[] },
+  wireguard: { endpoint: '127.0.0.1:51820', listen_port: 51820 },
+  ledger: { checkpoint_every: 1000, checkpoint_interval: '30s' },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile<RawConfig>(CONFIG_SCHEMA);
+
+export function configPath(paths: HomePaths): string {
+  return `${paths.root}/lattice.toml`;
+}
+
+/** Loads and validates the configuration; with no explicit file and none in the home, the defaults. */
+export function loadConfig(paths: HomePaths, explicit?: string): { config: GateConfig; file: string | null } {
+  const file = explicit ?? configPath(paths);
+  if (explicit === undefined && !existsSync(file)) return { config: resolve({}, 'defaults'), file: null };
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new LatticeError('CONFIG_UNREADABLE', `cannot read the configuration ${file}: ${describeError(error)}`, { cause: error });
+  }
+  return { config: parseConfig(text, file), file };
+}
+
+export function parseConfig(text: string, file: string): GateConfig {
+  let raw: unknown;
+  try {
+    raw = parseToml(text);
+  } catch (error) {
+    throw new LatticeError('CONFIG_INVALID', `${file} is not valid TOML: ${describeError(error)}`, { cause: error });
+  }
+  if (!validate(raw)) {
+    const problems = (validate.errors ?? []).map((e) => {
+      const at = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      if (e.keyword === 'additionalProperties') {
+        const key = [at, String(e.params['additionalProperty'])].filter((p) => p !== '').join('.');
+        const hint = suggest(key);
+        return `unknown key ${key}${hint === undefined ? '' : ` (did you mean ${hint}?)`}`;
+      }
+      return `${at === '' ? 'the file' : at} ${e.message ?? 'is invalid'}`;
+    });
+    throw new LatticeError('CONFIG_INVALID', `${file}: ${problems.join('; ')}`);
+  }
+  return resolve(raw, file);
+}
+
+function resolve(raw: RawConfig, file: string): GateConfig {
+  const gate = { ...DEFAULTS.gate, ...raw.gate };
+  const tls = { ...DEFAULTS.tls, ...raw.tls };
+  const identity = { ...DEFAULTS.identity, ...raw.identity };
+  const wireguard = { ...DEFAULTS.wireguard, ...raw.wireguard };
+  const ledger = { ...DEFAULTS.ledger, ...raw.ledger };
+  const duration = (value: string, key: string) => {
+    try {
+      return parseDuration(value, key);
+    } catch (error) {
+      throw new LatticeError('CONFIG_INVALID', `${file}: ${describeError(error)}`, { cause: error });
+    }
+  };
+  if ((tls.cert === '') !== (tls.key === '')) throw new LatticeError('CONFIG_INVALID', `${file}: tls.cert and tls.key must be set together`);
+  return {
+    gate: {
+      baseUrl: gate.base_url.replace(/\/+$/, ''),
+      listen: gate.listen === '' ? null : gate.listen,
+      requestTimeoutMs: duration(gate.request_timeout, 'gate.request_timeout'),
+      bodyLimitBytes: gate.body_limit,
+    },
+    tls: tls.cert === '' ? null : { cert: tls.cert, key: tls.key },
+    identity: {
+      overlayCidr: identity.overlay_cidr,
+      maxTtlMs: duration(identity.max_ttl, 'identity.max_ttl'),
+      reaperIntervalMs: duration(identity.reaper_interval, 'identity.reaper_interval'),
+      dpopWindowSeconds: Math.max(1, Math.round(duration(identity.dpop_window, 'identity.dpop_window') / 1000)),
+      toolServices: identity.tool_services,
+    },
+    wireguard: { endpoint: wireguard.endpoint, listenPort: wireguard.listen_port },
+    ledger: { checkpointEvery: ledger.checkpoint_every, checkpointIntervalMs: duration(ledger.checkpoint_interval, 'ledger.checkpoint_interval') },
+  };
+}
+
+/** The known key closest to an unknown one (same section first), for "did you mean" hints. */
+function suggest(unknown: string): string | undefined {
+  const known = Object.entries(DEFAULTS).flatMap(([section, keys]) => [section, ...Object.keys(keys).map((k) => `${section}.${k}`)]);
+  let best: { key: string; distance: number } | undefined;
+  for (const key of known) {
+    const distance = editDistance(unknown, key);
+    if (distance <= 3 && (best === undefined || distance < best.distance)) best = { key, distance };
+  }
+  return best?.key;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min((row[j] ?? 0) + 1, (next[j - 1] ?? 0) + 1, (row[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length] ?? 0;
+}

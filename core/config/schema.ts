@@ -1,0 +1,41 @@
+/**
+ * The JSON Schema of `lattice.toml` (as parsed from TOML): every section and key, its type and bounds. Unknown
+ * keys are refused (`additionalProperties: false`). Defaults live in config.ts; durations are checked there.
+ */
+import type { JSONSchemaType } from 'ajv';
+
+export interface RawConfig {
+  gate?: { base_url?: string; listen?: string; request_timeout?: string; body_limit?: number };
+  tls?: { cert?: string; key?: string };
+  identity?: { overlay_cidr?: string; max_ttl?: string; reaper_interval?: string; dpop_window?: string; tool_services?: string[] };
+  wireguard?: { endpoint?: string; listen_port?: number };
+  ledger?: { checkpoint_every?: number; checkpoint_interval?: string };
+}
+
+const text = (maxLength = 512) => ({ type: 'string', maxLength, nullable: true }) as const;
+const int = (minimum: number, maximum: number) => ({ type: 'integer', minimum, maximum, nullable: true }) as const;
+const section = <T>(properties: T) => ({ type: 'object', additionalProperties: false, nullable: true, required: [], properties }) as const;
+
+export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
+  type: 'object',
+  additionalProperties: false,
+  required: [],
+  properties: {
+    gate: section({
+      base_url: { type: 'string', pattern: '^https?://[^/?#\\s]+/?$', maxLength: 512, nullable: true },
+      listen: text(256),
+      request_timeout: text(32),
+      body_limit: int(1024, 64 * 1024 * 1024),
+    }),
+    tls: section({ cert: text(4096), key: text(4096) }),
+    identity: section({
+      overlay_cidr: text(32),
+      max_ttl: text(32),
+      reaper_interval: text(32),
+      dpop_window: text(32),
+      tool_services: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 256, nullable: true },
+    }),
+    wireguard: section({ endpoint: text(300), listen_port: int(1, 65535) }),
+    ledger: section({ checkpoint_every: int(1, 1_000_000), checkpoint_interval: text(32) }),
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * The gate daemon: opens the ledger, listens on `run/gate.sock` (agents) and `run/admin.sock` (the operator), and
+ * optionally on a loopback TCP address, and records its own start and stop. The admin socket is the root of trust
+ * on the host: it lives in a 0700 directory, mode 0600, so only the gate's own user reaches it.
+ *
+ * A TCP listener on anything but loopback is refused unless TLS is configured; a second gate on the same home is
+ * refused while the first answers on its sockets.
+ */
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type { GateConfig } from '../config/config.ts';
+import { LatticeError, describeError } from '../errors.ts';
+import { writeFileAtomic } from '../fs-atomic.ts';
+import { ensureHome, ensurePrivateDir, type HomePaths } from '../home.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import { GateServer, type Route } from '../server/http.ts';
+import { adminRoutes } from './admin-routes.ts';
+
+export interface RunPaths {
+  readonly dir: string;
+  readonly gateSocket: string;
+  readonly adminSocket: string;
+  readonly pidFile: string;
+}
+
+export function runPaths(paths: HomePaths): RunPaths {
+  const dir = join(paths.root, 'run');
+  return { dir, gateSocket: join(dir, 'gate.sock'), adminSocket: join(dir, 'admin.sock'), pidFile: join(dir, 'gate.pid') };
+}
+
+export interface GateOptions {
+  readonly paths: HomePaths;
+  readonly config: GateConfig;
+  readonly configFile: string | null;
+  readonly version: string;
+  /** Overrides `gate.listen`. */
+  readonly listen?: string;
+  /** Routes beyond the built-in admin ones (identity, actions, …). */
+  readonly routes?: (gate: RunningGate) => readonly Route[];
+}
+
+export interface RunningGate {
+  readonly pid: number;
+  readonly version: string;
+  readonly startedAt: string;
+  readonly paths: HomePaths;
+  readonly run: RunPaths;
+  readonly config: GateConfig;
+  readonly ledger: Ledger;
+  readonly tcp: { readonly host: string; readonly port: number; readonly tls: boolean } | null;
+  /** Resolves when the gate has stopped (by `stop()`, a signal handler, or the admin shutdown route). */
+  readonly stopped: Promise<void>;
+  stop(reason: string): Promise<void>;
+}
+
+export async function startGate(options: GateOptions): Promise<RunningGate> {
+  const { paths, config } = options;
+  ensureHome(paths);
+  const run = runPaths(paths);
+  ensurePrivateDir(run.dir);
+  const listen = parseListen(options.listen ?? config.gate.listen, config);
+  const ledger = Ledger.open(paths, { checkpointEvery: config.ledger.checkpointEvery, checkpointIntervalMs: config.ledger.checkpointIntervalMs });
+
+  let resolveStopped: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let stopping: Promise<void> | undefined;
+  let server: GateServer | undefined;
+  const gate: RunningGate = {
+    pid: process.pid,
+    version: options.version,
+    startedAt: new Date().toISOString(),
+    paths,
+    run,
+    config,
+    ledger,
+    tcp: null,
+    stopped,
+    stop(reason) {
+      stopping ??= (async () => {
+        try {
+          await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
+        } finally {
+          await server?.close();
+          ledger.close(); // final checkpoint
+          rmSync(run.pidFile, { force: true });
+          resolveStopped();
+        }
+      })();
+      return stopping;
+    },
+  };
+
+  try {
+    server = new GateServer({
+      routes: [...adminRoutes(gate), ...(options.routes?.(gate) ?? [])],
+      ledger,
+      baseUrl: config.gate.baseUrl,
+      bodyLimitBytes: config.gate.bodyLimitBytes,
+      requestTimeoutMs: config.gate.requestTimeoutMs,
+    });
+    await server.listenUnix('admin', run.adminSocket);
+    await server.listenUnix('gate', run.gateSocket);
+    if (listen !== null) {
+      const tls = config.tls === null ? undefined : { cert: readFileSync(config.tls.cert), key: readFileSync(config.tls.key) };
+      const { port } = await server.listenTcp(listen.host, listen.port, tls);
+      (gate as { tcp: RunningGate['tcp'] }).tcp = { host: listen.host, port, tls: tls !== undefined };
+    }
+    writeFileAtomic(run.pidFile, `${process.pid}\n`, 0o600);
+    await ledger.append({
+      type: 'gate.started',
+      payload: { pid: process.pid, version: options.version, config: options.configFile, listen: gate.tcp === null ? null : `${gate.tcp.host}:${gate.tcp.port}` },
+    });
+  } catch (error) {
+    await server?.close();
+    ledger.close();
+    if (error instanceof LatticeError) throw error;
+    throw new LatticeError('GATE_START_FAILED', `the gate could not start: ${describeError(error)}`, { cause: error });
+  }
+  return gate;
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|localhost)$/;
+
+/** `HOST:PORT` or `[IPv6]:PORT`; anything but loopback needs TLS. */
+function parseListen(value: string | null, config: GateConfig): { host: string; port: number } | null {
+  if (value === null || value === '') return null;
+  const m = /^(?:\[([0-9a-fA-F:]+)\]|([^:\s]+)):(\d{1,5})$/.exec(value);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  if (host === undefined || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new LatticeError('INVALID_ARGUMENT', `--listen ${JSON.stringify(value)} is not HOST:PORT (e.g. 127.0.0.1:7443)`);
+  }
+  if (!LOOPBACK.test(host) && config.tls === null) {
+    throw new LatticeError('INVALID_ARGUMENT', `refusing to listen on ${host} without TLS: use a loopback address, or set [tls] cert and key in lattice.toml`);
+  }
+  return { host, port };
+}

@@ -1,0 +1,62 @@
+/**
+ * The one place failures become HTTP: `{ "error": { "code", "message" } }` with the status below. The table is
+ * total over ErrorCode (the compiler refuses a new code without a status), and anything that is not a
+ * LatticeError is an internal failure: 500 `INTERNAL` with a generic message, never a client-fault code and
+ * never the internal detail.
+ */
+import { isLatticeError, type ErrorCode } from '../errors.ts';
+
+const STATUS: Record<ErrorCode, number> = {
+  BAD_REQUEST: 400,
+  VALIDATION_FAILED: 400,
+  INVALID_ARGUMENT: 400,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  BODY_TOO_LARGE: 413,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  // Everything below is the gate's own failure, whatever caused it.
+  INTERNAL: 500,
+  IO_ERROR: 500,
+  HOME_UNUSABLE: 500,
+  LEDGER_NOT_FOUND: 500,
+  LEDGER_OPEN_FAILED: 500,
+  LEDGER_SCHEMA_TOO_NEW: 500,
+  LEDGER_CLOSED: 503,
+  LEDGER_INVALID_EVENT: 500,
+  LEDGER_WRITE_FAILED: 503,
+  BUNDLE_INVALID: 500,
+  KEYSET_NOT_FOUND: 500,
+  KEYSET_INVALID: 500,
+  KEY_INVALID: 500,
+  CONFIG_INVALID: 500,
+  CONFIG_UNREADABLE: 500,
+  GATE_NOT_RUNNING: 503,
+  GATE_ALREADY_RUNNING: 500,
+  GATE_START_FAILED: 500,
+  GATE_UNREACHABLE: 502,
+};
+
+export interface WireError {
+  readonly status: number;
+  readonly body: { readonly error: { readonly code: string; readonly message: string } };
+  /** True when the caller was refused (4xx); false for the gate's own failures. */
+  readonly refusal: boolean;
+}
+
+export function toWireError(error: unknown): WireError {
+  if (isLatticeError(error)) {
+    const status = STATUS[error.code];
+    const internal = status >= 500;
+    // A 5xx names its code but keeps internal detail (paths, driver messages) off the wire.
+    const message = internal ? `the gate could not complete the request (${error.code})` : error.message;
+    return { status, body: { error: { code: error.code, message } }, refusal: !internal };
+  }
+  return { status: 500, body: { error: { code: 'INTERNAL', message: 'the gate could not complete the request (INTERNAL)' } }, refusal: false };
+}
+
+export function statusOf(code: ErrorCode): number {
+  return STATUS[code];
+}
