@@ -1,0 +1,265 @@
+/**
+ * RFC 9449 DPoP proof verification for the gate: the `DPoP` header must be a JWT signed by the key it carries,
+ * naming this request (method and URL), fresh, bound to the presented access token and never seen before.
+ *
+ * Fails closed: anything it cannot verify is refused, never passed through. A missing, oversized (> 8 KiB) or
+ * unparseable proof, a `typ` other than `dpop+jwt`, any `alg` but ES256 (P-256) and EdDSA/Ed25519 (RFC 9864) or an
+ * alg that does not fit the key, a `jwk` that is not exactly a public P-256 or Ed25519 key, a bad signature, a key
+ * other than the enrolled one, a wrong `htm`/`htu`, an `iat` outside the window, a missing or wrong `ath` and a
+ * replayed `jti` are each refused with their own code. The proof is attacker-controlled: messages name what was
+ * wrong and quote at most a short, escaped excerpt of a claim, never the token. The `jti` is recorded only after
+ * every other check has passed, so a forged or stale proof cannot burn a legitimate one.
+ */
+import { calculateJwkThumbprint, compactVerify, errors, importJWK, type JWK } from 'jose';
+import { constantTimeEqual, sha256Base64url } from '../crypto/index.ts';
+import { LatticeError, describeError } from '../errors.ts';
+
+export type DpopFailureCode =
+  | 'DPOP_MISSING'
+  | 'DPOP_MALFORMED'
+  | 'DPOP_BAD_TYP'
+  | 'DPOP_BAD_ALG'
+  | 'DPOP_BAD_SIGNATURE'
+  | 'DPOP_KEY_MISMATCH'
+  | 'DPOP_HTM_MISMATCH'
+  | 'DPOP_HTU_MISMATCH'
+  | 'DPOP_IAT_OUT_OF_WINDOW'
+  | 'DPOP_ATH_MISMATCH'
+  | 'DPOP_ATH_MISSING'
+  | 'DPOP_REPLAY';
+
+export interface ReplayStore {
+  /** Records jti until expiresAt (ms); returns false if it was already recorded (a replay). */
+  remember(jti: string, expiresAt: number): boolean;
+}
+
+export interface DpopCheck {
+  /** The `DPoP` request header. Attacker-controlled. */
+  readonly proof: string | undefined;
+  /** The request method; `htm` must equal it exactly. */
+  readonly method: string;
+  /** The URL the gate expects, built from config (never from the Host header). Query and fragment are ignored. */
+  readonly url: string;
+  /** When present, `ath` = base64url(sha256(accessToken)) is required and must match. */
+  readonly accessToken?: string;
+  /** The thumbprint bound at enrollment (`cnf.jkt`); when present the proof's jwk must have it. */
+  readonly expectedJkt?: string;
+  /** The gate's clock, ms since the epoch. */
+  readonly now: number;
+  /** Accepted |now - iat|, seconds. */
+  readonly iatWindowSeconds: number;
+  readonly replay: ReplayStore;
+}
+
+export type DpopResult = { ok: true; jkt: string; jwk: JWK } | { ok: false; code: DpopFailureCode; message: string };
+
+/** Longest proof read at all; anything longer is refused before it is parsed. */
+export const MAX_PROOF_LENGTH = 8192;
+const MAX_JTI_LENGTH = 256;
+
+type Failure = { ok: false; code: DpopFailureCode; message: string };
+type Step<T> = { ok: true; value: T } | Failure;
+type Alg = 'ES256' | 'EdDSA' | 'Ed25519';
+type PublicJwk = { kty: 'EC'; crv: 'P-256'; x: string; y: string } | { kty: 'OKP'; crv: 'Ed25519'; x: string };
+
+/** The key type each accepted alg requires. EdDSA and Ed25519 (RFC 9864) name the same algorithm here. */
+const KEY_TYPE: Readonly<Record<Alg, PublicJwk['kty']>> = { ES256: 'EC', EdDSA: 'OKP', Ed25519: 'OKP' };
+/** Members that would make a JWK a private (or symmetric) key. */
+const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
+const SEGMENTS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const UNREPAIRED_URL_CHARACTERS = /[\p{Cc}\s\\]/u;
+
+export async function verifyDpopProof(check: DpopCheck): Promise<DpopResult> {
+  const expectedUrl = normaliseUrl(check.url);
+  if (expectedUrl === undefined) {
+    throw new LatticeError('INVALID_ARGUMENT', `the gate's expected DPoP URL is not an absolute http(s) URL: ${quote(check.url)}`);
+  }
+  const proof = readProof(check.proof);
+  if (!proof.ok) return proof;
+  const header = checkHeader(proof.value.header);
+  if (!header.ok) return header;
+  const { alg, jwk } = header.value;
+  const jkt = await jwkThumbprint(jwk);
+  if (check.expectedJkt !== undefined && !constantTimeEqual(jkt, check.expectedJkt)) {
+    return fail('DPOP_KEY_MISMATCH', 'the proof is signed by a key other than the one bound to this agent');
+  }
+  const payload = await verifySignature(proof.value.compact, alg, jwk);
+  if (!payload.ok) return payload;
+  const claims = parseClaims(payload.value);
+  if (!claims.ok) return claims;
+  const refused = checkClaims(claims.value, check, expectedUrl);
+  if (refused !== undefined) return refused;
+  const expiresAt = claims.value.iat * 1000 + check.iatWindowSeconds * 1000;
+  if (!check.replay.remember(claims.value.jti, expiresAt)) {
+    return fail('DPOP_REPLAY', 'this proof (its jti) has already been used');
+  }
+  return { ok: true, jkt, jwk };
+}
+
+/** RFC 7638 SHA-256 thumbprint of an accepted public JWK; any other JWK is a caller bug. */
+export async function jwkThumbprint(jwk: JWK): Promise<string> {
+  const key = readPublicJwk(jwk);
+  if (typeof key === 'string') throw new LatticeError('KEY_INVALID', `no thumbprint for this jwk: ${key}`);
+  return await calculateJwkThumbprint(key, 'sha256');
+}
+
+/** Exactly an EC P-256 {kty, crv, x, y} or OKP Ed25519 {kty, crv, x} public key: no private or other members. */
+export function isAcceptedPublicJwk(jwk: unknown): jwk is JWK {
+  return typeof readPublicJwk(jwk) !== 'string';
+}
+
+function readProof(value: unknown): Step<{ compact: string; header: Record<string, unknown> }> {
+  if (value === undefined || value === '') return fail('DPOP_MISSING', 'the DPoP header is missing');
+  if (typeof value !== 'string') return fail('DPOP_MALFORMED', 'the DPoP header is not a single string');
+  if (value.length > MAX_PROOF_LENGTH) {
+    return fail('DPOP_MALFORMED', `the proof is ${value.length} characters; at most ${MAX_PROOF_LENGTH} are accepted`);
+  }
+  if (!SEGMENTS.test(value)) return fail('DPOP_MALFORMED', 'the proof is not a compact JWS (three base64url segments)');
+  const header = decodeJsonObject(value.slice(0, value.indexOf('.')), 'header');
+  if (!header.ok) return header;
+  return { ok: true, value: { compact: value, header: header.value } };
+}
+
+function checkHeader(header: Record<string, unknown>): Step<{ alg: Alg; jwk: PublicJwk }> {
+  if (header['typ'] !== 'dpop+jwt') return fail('DPOP_BAD_TYP', `typ must be "dpop+jwt", not ${quote(header['typ'])}`);
+  const alg = header['alg'];
+  if (alg !== 'ES256' && alg !== 'EdDSA' && alg !== 'Ed25519') {
+    return fail('DPOP_BAD_ALG', `alg ${quote(alg)} is not accepted; use ES256, EdDSA or Ed25519`);
+  }
+  // jose would act on these (unencoded payloads, critical extensions); a DPoP proof needs neither.
+  if (Object.hasOwn(header, 'crit') || Object.hasOwn(header, 'b64')) {
+    return fail('DPOP_MALFORMED', 'the proof header must not carry "crit" or "b64"');
+  }
+  const jwk = readPublicJwk(header['jwk']);
+  if (typeof jwk === 'string') return fail('DPOP_MALFORMED', `the jwk header is refused: ${jwk}`);
+  if (KEY_TYPE[alg] !== jwk.kty) return fail('DPOP_BAD_ALG', `alg ${alg} does not fit a ${jwk.kty} ${jwk.crv} key`);
+  return { ok: true, value: { alg, jwk } };
+}
+
+async function verifySignature(compact: string, alg: Alg, jwk: PublicJwk): Promise<Step<Uint8Array>> {
+  let key: Awaited<ReturnType<typeof importJWK>>;
+  try {
+    key = await importJWK(jwk, alg);
+  } catch (error) {
+    return fail('DPOP_MALFORMED', `the jwk header is not a usable ${alg} key: ${describeError(error)}`);
+  }
+  try {
+    const { payload } = await compactVerify(compact, key, { algorithms: [alg] });
+    return { ok: true, value: payload };
+  } catch (error) {
+    if (error instanceof errors.JWSSignatureVerificationFailed) {
+      return fail('DPOP_BAD_SIGNATURE', 'the signature does not verify with the jwk in the proof header');
+    }
+    return fail('DPOP_MALFORMED', `the proof is not a valid JWS: ${describeError(error)}`);
+  }
+}
+
+interface Claims {
+  htm: string;
+  htu: string;
+  iat: number;
+  jti: string;
+  ath: string | undefined;
+}
+
+function parseClaims(payload: Uint8Array): Step<Claims> {
+  const decoded = decodeJsonObject(payload, 'payload');
+  if (!decoded.ok) return decoded;
+  const { htm, htu, iat, jti, ath } = decoded.value;
+  if (typeof htm !== 'string') return fail('DPOP_MALFORMED', 'the htm claim is missing or not a string');
+  if (typeof htu !== 'string') return fail('DPOP_MALFORMED', 'the htu claim is missing or not a string');
+  if (typeof iat !== 'number' || !Number.isFinite(iat)) return fail('DPOP_MALFORMED', 'the iat claim is missing or not a number');
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) {
+    return fail('DPOP_MALFORMED', `the jti claim must be a string of 1 to ${MAX_JTI_LENGTH} characters`);
+  }
+  if (ath !== undefined && typeof ath !== 'string') return fail('DPOP_MALFORMED', 'the ath claim is not a string');
+  return { ok: true, value: { htm, htu, iat, jti, ath } };
+}
+
+function checkClaims(claims: Claims, check: DpopCheck, expectedUrl: string): Failure | undefined {
+  if (claims.htm !== check.method) {
+    return fail('DPOP_HTM_MISMATCH', `htm ${quote(claims.htm)} is not the request method ${quote(check.method)}`);
+  }
+  if (normaliseUrl(claims.htu) !== expectedUrl) {
+    return fail('DPOP_HTU_MISMATCH', `htu ${quote(claims.htu)} does not name ${expectedUrl} (query and fragment ignored)`);
+  }
+  const skewSeconds = (check.now - claims.iat * 1000) / 1000;
+  // Written so that NaN (a bad clock or window) refuses.
+  if (!(Math.abs(skewSeconds) <= check.iatWindowSeconds)) {
+    const when = skewSeconds >= 0 ? 'old' : 'in the future';
+    return fail('DPOP_IAT_OUT_OF_WINDOW', `iat is ${Math.round(Math.abs(skewSeconds))} s ${when}; at most ${check.iatWindowSeconds} s accepted`);
+  }
+  if (check.accessToken !== undefined) {
+    if (claims.ath === undefined) return fail('DPOP_ATH_MISSING', 'an access token was presented but the proof has no ath claim');
+    if (!constantTimeEqual(claims.ath, sha256Base64url(check.accessToken))) {
+      return fail('DPOP_ATH_MISMATCH', 'ath is not the SHA-256 of the presented access token');
+    }
+  }
+  return undefined;
+}
+
+/**
+ * RFC 9449 §4.3: scheme, authority and path compared after syntax- and scheme-based normalisation (WHATWG URL:
+ * lowercase scheme and host, default port dropped, dot segments resolved), query and fragment removed. A trailing
+ * slash is part of the path. Whitespace, control characters and backslashes, which the URL parser would quietly
+ * repair, make the URL unusable instead; so does userinfo, which the expected URL never has.
+ */
+function normaliseUrl(value: string): string | undefined {
+  if (UNREPAIRED_URL_CHARACTERS.test(value) || !URL.canParse(value)) return undefined;
+  const url = new URL(value);
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return undefined;
+  if (url.username !== '' || url.password !== '') return undefined;
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+/** A fresh copy of `jwk` holding only the key members, or the reason it is not an accepted public key. */
+function readPublicJwk(jwk: unknown): PublicJwk | string {
+  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'it is not a JSON object';
+  const members = Object.keys(jwk);
+  const secret = members.find((name) => PRIVATE_MEMBERS.includes(name));
+  if (secret !== undefined) return `it carries the private member "${secret}"; send the public key only`;
+  const { kty, crv, x, y } = jwk as Record<string, unknown>;
+  let allowed: readonly string[];
+  if (kty === 'EC' && crv === 'P-256') allowed = ['kty', 'crv', 'x', 'y'];
+  else if (kty === 'OKP' && crv === 'Ed25519') allowed = ['kty', 'crv', 'x'];
+  else return `kty ${quote(kty)} with crv ${quote(crv)} is not accepted; use EC P-256 or OKP Ed25519`;
+  const extra = members.find((name) => !allowed.includes(name));
+  if (extra !== undefined) return `member ${quote(extra)} is not accepted; send only ${allowed.join(', ')}`;
+  if (!isCoordinate(x)) return 'x must be 32 bytes of base64url';
+  if (kty === 'OKP') return { kty, crv: 'Ed25519', x };
+  if (!isCoordinate(y)) return 'y must be 32 bytes of base64url';
+  return { kty, crv: 'P-256', x, y };
+}
+
+function isCoordinate(value: unknown): value is string {
+  return typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value) && Buffer.from(value, 'base64url').toString('base64url') === value;
+}
+
+function decodeJsonObject(encoded: string | Uint8Array, what: string): Step<Record<string, unknown>> {
+  const bytes = typeof encoded === 'string' ? Buffer.from(encoded, 'base64url') : encoded;
+  let value: unknown;
+  try {
+    value = JSON.parse(UTF8.decode(bytes));
+  } catch {
+    return fail('DPOP_MALFORMED', `the proof ${what} is not UTF-8 JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return fail('DPOP_MALFORMED', `the proof ${what} is not a JSON object`);
+  }
+  return { ok: true, value: value as Record<string, unknown> };
+}
+
+/** A short, escaped rendering of an attacker-controlled value for a message. */
+function quote(value: unknown): string {
+  let text: string;
+  if (value === undefined) text = 'missing';
+  else if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'number' || typeof value === 'boolean' || value === null) text = String(value);
+  else text = Array.isArray(value) ? 'an array' : 'an object';
+  return text.length > 48 ? `${text.slice(0, 45)}...` : text;
+}
+
+function fail(code: DpopFailureCode, message: string): Failure {
+  return { ok: false, code, message };
+}
