@@ -26,6 +26,9 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'CONFIG_UNREADABLE',
   'GATE_ALREADY_RUNNING',
   'GATE_NOT_RUNNING',
+  'SECRET_INVALID_NAME',
+  'SECRET_TOO_LARGE',
+  'MASTER_KEY_INVALID',
 ]);
 
 export function exitCodeFor(error: unknown): number {

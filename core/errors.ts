@@ -31,8 +31,40 @@ export type RequestErrorCode =
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
   | 'INTERNAL';
+/** Identity: credentials, peers and DPoP proofs (the DPOP_* codes are core/identity/dpop.ts's). */
+export type IdentityErrorCode =
+  | 'TOKEN_INVALID'
+  | 'TOKEN_EXPIRED'
+  | 'TOKEN_REVOKED'
+  | 'PEER_NOT_FOUND'
+  | 'TTL_TOO_LONG'
+  | 'OVERLAY_EXHAUSTED'
+  | 'DPOP_MISSING'
+  | 'DPOP_MALFORMED'
+  | 'DPOP_BAD_TYP'
+  | 'DPOP_BAD_ALG'
+  | 'DPOP_BAD_SIGNATURE'
+  | 'DPOP_KEY_MISMATCH'
+  | 'DPOP_HTM_MISMATCH'
+  | 'DPOP_HTU_MISMATCH'
+  | 'DPOP_IAT_OUT_OF_WINDOW'
+  | 'DPOP_ATH_MISMATCH'
+  | 'DPOP_ATH_MISSING'
+  | 'DPOP_REPLAY';
 
-export type ErrorCode = HomeErrorCode | LedgerErrorCode | KeyErrorCode | UsageErrorCode | ConfigErrorCode | GateErrorCode | RequestErrorCode;
+/** Secrets: the encrypted store (core/secrets/store.ts) and its master key. */
+export type SecretErrorCode = 'SECRET_NOT_FOUND' | 'SECRET_INVALID_NAME' | 'SECRET_TOO_LARGE' | 'MASTER_KEY_INVALID' | 'SECRET_CORRUPT';
+
+export type ErrorCode =
+  | SecretErrorCode
+  | HomeErrorCode
+  | LedgerErrorCode
+  | KeyErrorCode
+  | UsageErrorCode
+  | ConfigErrorCode
+  | GateErrorCode
+  | RequestErrorCode
+  | IdentityErrorCode;
 
 export class LatticeError<C extends ErrorCode = ErrorCode> extends Error {
   readonly code: C;
