@@ -7,6 +7,7 @@ import { LatticeError } from '../core/errors.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGate } from './commands/gate.ts';
+import { registerIdentity } from './commands/identity.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerVerify } from './commands/verify.ts';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerInit(program);
   registerGate(program);
+  registerIdentity(program);
   registerVerify(program);
   registerExport(program);
   registerAudit(program);

@@ -29,6 +29,11 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'SECRET_INVALID_NAME',
   'SECRET_TOO_LARGE',
   'MASTER_KEY_INVALID',
+  'VALIDATION_FAILED',
+  'TTL_TOO_LONG',
+  'PEER_NOT_FOUND',
+  'NOT_FOUND',
+  'SECRET_NOT_FOUND',
 ]);
 
 export function exitCodeFor(error: unknown): number {

@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../fs-atomic.ts';
 import { ensureHome, ensurePrivateDir, type HomePaths } from '../home.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import { GateServer, type Route } from '../server/http.ts';
+import { identity, type Identity } from '../identity/routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 
 export interface RunPaths {
@@ -47,6 +48,7 @@ export interface RunningGate {
   readonly run: RunPaths;
   readonly config: GateConfig;
   readonly ledger: Ledger;
+  readonly identity: Identity;
   readonly tcp: { readonly host: string; readonly port: number; readonly tls: boolean } | null;
   /** Resolves when the gate has stopped (by `stop()`, a signal handler, or the admin shutdown route). */
   readonly stopped: Promise<void>;
@@ -60,6 +62,19 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   ensurePrivateDir(run.dir);
   const listen = parseListen(options.listen ?? config.gate.listen, config);
   const ledger = Ledger.open(paths, { checkpointEvery: config.ledger.checkpointEvery, checkpointIntervalMs: config.ledger.checkpointIntervalMs });
+  let id: Identity;
+  try {
+    id = identity(ledger, config, paths);
+  } catch (error) {
+    ledger.close();
+    throw error;
+  }
+  // Expired peers (and those of an old revocation epoch) are removed on a timer, one event each.
+  const reaper = setInterval(() => {
+    id.reap().catch((error: unknown) => process.stderr.write(`lattice gate: reaper: ${describeError(error)}
+`));
+  }, config.identity.reaperIntervalMs);
+  reaper.unref();
 
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -73,10 +88,12 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     run,
     config,
     ledger,
+    identity: id,
     tcp: null,
     stopped,
     stop(reason) {
       stopping ??= (async () => {
+        clearInterval(reaper);
         try {
           await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
         } finally {
@@ -92,7 +109,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
 
   try {
     server = new GateServer({
-      routes: [...adminRoutes(gate), ...(options.routes?.(gate) ?? [])],
+      routes: [...adminRoutes(gate), ...id.routes, ...(options.routes?.(gate) ?? [])],
       ledger,
       baseUrl: config.gate.baseUrl,
       bodyLimitBytes: config.gate.bodyLimitBytes,
@@ -111,6 +128,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       payload: { pid: process.pid, version: options.version, config: options.configFile, listen: gate.tcp === null ? null : `${gate.tcp.host}:${gate.tcp.port}` },
     });
   } catch (error) {
+    clearInterval(reaper);
     await server?.close();
     ledger.close();
     if (error instanceof LatticeError) throw error;

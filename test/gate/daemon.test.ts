@@ -1,59 +1,10 @@
 /** The gate as a real process on a temporary home, driven over its sockets and through the CLI. */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
-
-interface Reply {
-  status: number;
-  body: { error?: { code: string; message: string } } & Record<string, unknown>;
-  headers: Record<string, string | string[] | undefined>;
-}
-
-/** One raw HTTP request over a unix socket (or TCP port), as any agent could send it. */
-export function call(target: { socketPath: string } | { port: number }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ ...target, method, path, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'], headers: res.headers }));
-    });
-    req.on('error', reject);
-    if (body !== undefined) req.write(body);
-    req.end();
-  });
-}
-
-const running: ChildProcess[] = [];
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
-
-/** Starts `lattice up` in the foreground as a child and waits for its admin socket. */
-export async function startGate(home: string, ...args: string[]): Promise<{ child: ChildProcess; gate: string; admin: string }> {
-  const env = { ...process.env };
-  delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--yes', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  running.push(child);
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const admin = join(home, 'run', 'admin.sock');
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`lattice up exited ${child.exitCode}: ${stderr}`);
-    if (existsSync(admin) && (await call({ socketPath: admin }, 'GET', '/api/v1/health').then(() => true, () => false))) break;
-    if (Date.now() > deadline) throw new Error(`the gate did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, gate: join(home, 'run', 'gate.sock'), admin };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-}
+import { describe, it } from 'node:test';
+import { lattice, latticeJson, tempDir } from '../helpers.ts';
+import { call, exited, startGate, type Reply } from './harness.ts';
 
 describe('lattice up / status / down', () => {
   it('serves both sockets with private modes, reports status, and stops cleanly with a final checkpoint', async () => {

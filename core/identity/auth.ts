@@ -1,0 +1,94 @@
+/**
+ * Who is asking. Two kinds of callers, never confused:
+ *
+ * - Agents present `Authorization: DPoP <lease>` and a `DPoP` proof. The lease must parse, exist, match in
+ *   constant time, belong to a live peer of the current revocation epoch, and the proof must verify against the
+ *   key bound at enrollment, name this method and the configured URL, and be fresh and unseen.
+ * - Operators are the admin socket (its file mode is the check), or a bearer token with the needed scope.
+ *
+ * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer.
+ */
+import { LatticeError } from '../errors.ts';
+import type { LedgerDatabase } from '../ledger/database.ts';
+import type { RequestContext } from '../server/http.ts';
+import { credentialMatches, parseCredential } from './credential.ts';
+import { verifyDpopProof } from './dpop.ts';
+import { currentEpoch, type Peer, type Peers } from './peers.ts';
+import type { SqliteReplayStore } from './replay.ts';
+import { authenticateToken, type Scope, type TokenRecord } from './tokens.ts';
+
+export interface AgentIdentity {
+  readonly peer: Peer;
+  readonly leaseId: string;
+}
+
+export interface AuthDeps {
+  readonly db: LedgerDatabase;
+  readonly peers: Peers;
+  readonly replay: SqliteReplayStore;
+  readonly dpopWindowSeconds: number;
+  readonly now?: () => number;
+}
+
+export async function authenticateAgent(ctx: RequestContext, deps: AuthDeps): Promise<AgentIdentity> {
+  const now = deps.now?.() ?? Date.now();
+  const auth = header(ctx, 'authorization');
+  const m = auth === undefined ? null : /^DPoP ([^\s]+)$/.exec(auth);
+  if (m?.[1] === undefined) throw new LatticeError('UNAUTHENTICATED', 'send Authorization: DPoP <token> with a DPoP proof');
+  const token = m[1];
+  const parsed = parseCredential(token);
+  if (parsed === undefined || !parsed.id.startsWith('lease_')) throw new LatticeError('TOKEN_INVALID', 'the access token is not a lattice lease');
+  const lease = deps.db.prepare('SELECT peer_id, token_hash, expires_at FROM leases WHERE id = ?').get(parsed.id) as { peer_id: string; token_hash: string; expires_at: number } | undefined;
+  if (lease === undefined) {
+    const revoked = deps.db.prepare('SELECT 1 FROM revocations WHERE id = ?').get(parsed.id) !== undefined;
+    throw new LatticeError(revoked ? 'TOKEN_REVOKED' : 'TOKEN_INVALID', revoked ? 'this lease has been revoked' : 'the access token is not valid (expired peers are removed)');
+  }
+  if (!credentialMatches(parsed.hash, lease.token_hash)) throw new LatticeError('TOKEN_INVALID', 'the access token is not valid');
+  if (lease.expires_at <= now) throw new LatticeError('TOKEN_EXPIRED', 'the lease has expired; enroll again');
+  const peer = deps.peers.get(lease.peer_id);
+  if (peer.expiresAt <= now) throw new LatticeError('TOKEN_EXPIRED', 'the peer has expired; enroll again');
+  if (peer.epoch < currentEpoch(deps.db)) throw new LatticeError('TOKEN_REVOKED', 'every identity issued before the last `lattice revoke --all` is revoked');
+  ctx.principal = peer.id;
+
+  const result = await verifyDpopProof({
+    proof: header(ctx, 'dpop'),
+    method: ctx.method,
+    url: ctx.url,
+    accessToken: token,
+    expectedJkt: peer.jkt,
+    now,
+    iatWindowSeconds: deps.dpopWindowSeconds,
+    replay: deps.replay,
+  });
+  if (!result.ok) throw new LatticeError(result.code, result.message);
+  return { peer, leaseId: parsed.id };
+}
+
+export type Operator = { readonly kind: 'admin' } | { readonly kind: 'token'; readonly token: TokenRecord };
+
+/** The admin socket, or a bearer token holding `scope` (and, for a workspace-limited token, that workspace). */
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, workspace?: string): Operator {
+  if (ctx.listener === 'admin') {
+    ctx.principal = 'operator';
+    return { kind: 'admin' };
+  }
+  const auth = header(ctx, 'authorization');
+  const m = auth === undefined ? null : /^Bearer ([^\s]+)$/.exec(auth);
+  if (m?.[1] === undefined) throw new LatticeError('UNAUTHENTICATED', `send Authorization: Bearer <token> with scope ${scope}, or use the admin socket`);
+  const token = authenticateToken(db, m[1], Date.now());
+  ctx.principal = token.id;
+  if (!token.scopes.includes(scope)) throw new LatticeError('FORBIDDEN', `token ${token.id} lacks the ${scope} scope`);
+  if (workspace !== undefined && token.workspace !== null && token.workspace !== workspace) {
+    throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}`);
+  }
+  return { kind: 'token', token };
+}
+
+export function operatorName(operator: Operator): string {
+  return operator.kind === 'admin' ? 'operator' : operator.token.id;
+}
+
+function header(ctx: RequestContext, name: string): string | undefined {
+  const value = ctx.headers[name];
+  return Array.isArray(value) ? undefined : value; // a repeated auth header is refused, not guessed between
+}

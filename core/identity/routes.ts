@@ -1,0 +1,338 @@
+/**
+ * The identity API. Agents enroll (with a workspace token or through the admin socket), ask who they are, renew
+ * and leave; the operator lists, deletes and revokes peers, manages tokens and secrets, and renders firewall
+ * rules. Every state change is committed with its ledger event; every refusal is recorded by the server.
+ */
+import type { GateConfig } from '../config/config.ts';
+import { LatticeError } from '../errors.ts';
+import type { HomePaths } from '../home.ts';
+import type { Ledger } from '../ledger/ledger.ts';
+import { loadOrCreateMasterKey } from '../secrets/master-key.ts';
+import { SecretStore } from '../secrets/store.ts';
+import type { RequestContext, Route } from '../server/http.ts';
+import { validator } from '../server/validate.ts';
+import { parseDuration } from '../time.ts';
+import { authenticateAgent, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
+import { isAcceptedPublicJwk } from './dpop.ts';
+import { gateWireGuardKey } from './gate-wireguard.ts';
+import { renderNftRuleset } from './nft.ts';
+import { gateAddress, parseCidr } from './overlay.ts';
+import { Peers, currentEpoch, recordRevocation, type Peer } from './peers.ts';
+import { SqliteReplayStore } from './replay.ts';
+import { SCOPES, createToken, listTokens, revokeToken, type Scope } from './tokens.ts';
+import { POLICY_PRESETS, allowedIpsForPreset, renderWgQuickConfig, type PolicyPreset } from './wireguard.ts';
+
+const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+interface EnrollBody {
+  agentName: string;
+  agentType: string;
+  workspaceId: string;
+  ttl: string;
+  policyPreset: PolicyPreset;
+  publicJwk: Record<string, unknown>;
+}
+
+const enrollBody = validator<EnrollBody>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['agentName', 'agentType', 'workspaceId', 'ttl', 'policyPreset', 'publicJwk'],
+  properties: {
+    agentName: { type: 'string', pattern: NAME },
+    agentType: { type: 'string', pattern: NAME },
+    workspaceId: { type: 'string', pattern: NAME },
+    ttl: { type: 'string', maxLength: 16 },
+    policyPreset: { type: 'string', enum: [...POLICY_PRESETS] },
+    publicJwk: { type: 'object', required: [], maxProperties: 8 },
+  },
+});
+
+const ttlBody = validator<{ ttl: string }>({ type: 'object', additionalProperties: false, required: ['ttl'], properties: { ttl: { type: 'string', maxLength: 16 } } });
+
+const tokenBody = validator<{ scopes: Scope[]; workspace?: string; ttl?: string }>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['scopes'],
+  properties: {
+    scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, items: { type: 'string', enum: [...SCOPES] } },
+    workspace: { type: 'string', pattern: NAME, nullable: true },
+    ttl: { type: 'string', maxLength: 16, nullable: true },
+  },
+});
+
+const revokeBody = validator<{ id?: string; all?: boolean }>({
+  type: 'object',
+  additionalProperties: false,
+  required: [],
+  properties: { id: { type: 'string', maxLength: 128, nullable: true }, all: { type: 'boolean', nullable: true } },
+});
+
+const secretBody = validator<{ value: string }>({ type: 'object', additionalProperties: false, required: ['value'], properties: { value: { type: 'string' } } });
+
+export interface Identity {
+  readonly peers: Peers;
+  readonly replay: SqliteReplayStore;
+  readonly auth: AuthDeps;
+  readonly routes: Route[];
+  /** Removes expired peers (and those of an old revocation epoch) and purges old DPoP proof ids. */
+  reap(): Promise<string[]>;
+}
+
+export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): Identity {
+  const db = ledger.database;
+  const cidr = parseCidr(config.identity.overlayCidr);
+  const peers = new Peers(ledger, cidr, config.identity.maxTtlMs);
+  const replay = new SqliteReplayStore(db);
+  const auth: AuthDeps = { db, peers, replay, dpopWindowSeconds: config.identity.dpopWindowSeconds };
+  const wg = gateWireGuardKey(paths);
+  let secrets: SecretStore | undefined;
+  const secretStore = () => (secrets ??= new SecretStore(db, loadOrCreateMasterKey(paths)));
+
+  const ttl = (text: string) => {
+    try {
+      return parseDuration(text, 'ttl');
+    } catch (error) {
+      throw new LatticeError('VALIDATION_FAILED', error instanceof Error ? error.message : 'ttl is not a duration');
+    }
+  };
+
+  /** The agent itself (DPoP) for its own peer id, or an operator with peers:write. */
+  const selfOrOperator = async (ctx: RequestContext, id: string): Promise<string> => {
+    if (ctx.listener !== 'admin' && /^DPoP /.test(String(ctx.headers['authorization'] ?? ''))) {
+      const agent = await authenticateAgent(ctx, auth);
+      if (agent.peer.id !== id) throw new LatticeError('FORBIDDEN', 'an agent may renew or delete only itself');
+      return agent.peer.id;
+    }
+    return operatorName(authenticateOperator(ctx, db, 'peers:write'));
+  };
+
+  const routes: Route[] = [
+    {
+      method: 'POST',
+      path: '/api/v1/agent-enroll',
+      on: ['gate', 'admin', 'tcp'],
+      async handle(ctx) {
+        const body = enrollBody(ctx.body);
+        const operator = authenticateOperator(ctx, db, 'enroll', body.workspaceId);
+        if (!isAcceptedPublicJwk(body.publicJwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
+        const enrolled = await peers.enroll({
+          name: body.agentName,
+          agentType: body.agentType,
+          workspace: body.workspaceId,
+          preset: body.policyPreset,
+          ttlMs: ttl(body.ttl),
+          publicJwk: body.publicJwk,
+          by: operatorName(operator),
+        });
+        const { peer } = enrolled;
+        const wireguardConfig = renderWgQuickConfig({
+          privateKey: enrolled.wgPrivateKey,
+          address: peer.overlayIp,
+          cidr,
+          gatePublicKey: wg.publicKey,
+          endpoint: config.wireguard.endpoint,
+          allowedIps: allowedIpsForPreset(peer.preset, cidr, config.identity.toolServices, []),
+        });
+        return {
+          status: 201,
+          body: { peerId: peer.id, overlayIP: peer.overlayIp, enrollmentToken: enrolled.token, wireguardConfig, expiresAt: iso(peer.expiresAt), leaseId: enrolled.leaseId },
+        };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/whoami',
+      on: ['gate', 'tcp'],
+      async handle(ctx) {
+        const { peer, leaseId } = await authenticateAgent(ctx, auth);
+        return { status: 200, body: { ...describePeer(peer), leaseId } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/peers/:id/renew',
+      on: ['gate', 'admin', 'tcp'],
+      async handle(ctx) {
+        const id = ctx.params['id'] ?? '';
+        const by = await selfOrOperator(ctx, id);
+        const peer = await peers.renew(id, ttl(ttlBody(ctx.body).ttl), by);
+        return { status: 200, body: describePeer(peer) };
+      },
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/peers/:id',
+      on: ['gate', 'admin', 'tcp'],
+      async handle(ctx) {
+        const id = ctx.params['id'] ?? '';
+        await peers.remove(id, 'peer.deleted', await selfOrOperator(ctx, id));
+        return { status: 200, body: { deleted: id } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/peers',
+      on: ['admin'],
+      handle: () => Promise.resolve({ status: 200, body: { peers: peers.list().map(describePeer) } }),
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/peers/rules',
+      on: ['admin'],
+      handle(ctx) {
+        if ((ctx.query.get('format') ?? 'nft') !== 'nft') throw new LatticeError('VALIDATION_FAILED', 'format must be nft');
+        const ruleset = renderNftRuleset(
+          peers.list().map((p) => ({ id: p.id, overlayIp: p.overlayIp, workspace: p.workspace, preset: p.preset })),
+          { cidr, gateAddress: gateAddress(cidr), toolServices: config.identity.toolServices, isolatedAllow: {} },
+        );
+        return Promise.resolve({ status: 200, body: { format: 'nft', ruleset } });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/peers/:id',
+      on: ['admin'],
+      handle: (ctx) => Promise.resolve({ status: 200, body: describePeer(peers.get(ctx.params['id'] ?? '')) }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/tokens',
+      on: ['admin'],
+      async handle(ctx) {
+        const body = tokenBody(ctx.body);
+        let created: ReturnType<typeof createToken> | undefined;
+        await ledger.append(
+          { type: 'token.created', principal: 'operator', payload: { scopes: body.scopes, workspace: body.workspace ?? null } },
+          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: body.ttl === undefined ? null : ttl(body.ttl), now: Date.now() })) },
+        );
+        if (created === undefined) throw new Error('token committed without a record');
+        return { status: 201, body: { ...describeToken(created.record), token: created.token } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/tokens',
+      on: ['admin'],
+      handle: () => Promise.resolve({ status: 200, body: { tokens: listTokens(db).map(describeToken) } }),
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/revoke',
+      on: ['admin'],
+      async handle(ctx) {
+        const body = revokeBody(ctx.body);
+        if (body.all === true) {
+          let epoch = 0;
+          await ledger.append(
+            { type: 'identities.revoked', principal: 'operator', decision: 'deny', payload: { all: true } },
+            {
+              write: (tx) => {
+                epoch = currentEpoch(tx) + 1;
+                tx.prepare(`INSERT INTO gate_state (key, value) VALUES ('epoch', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(epoch));
+              },
+            },
+          );
+          return { status: 200, body: { revoked: 'all', epoch } };
+        }
+        const id = body.id ?? '';
+        return { status: 200, body: { revoked: id, kind: await revoke(id) } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/secrets/:name',
+      on: ['admin', 'gate', 'tcp'],
+      async handle(ctx) {
+        authenticateOperator(ctx, db, 'secrets:write');
+        const name = ctx.params['name'] ?? '';
+        const { value } = secretBody(ctx.body);
+        let created = false;
+        await ledger.append({ type: 'secret.set', principal: ctx.principal, payload: { name } }, { write: () => void ({ created } = secretStore().set(name, value)) });
+        return { status: 200, body: { name, created } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/v1/secrets',
+      on: ['admin'],
+      handle: () => Promise.resolve({ status: 200, body: { secrets: secretStore().list().map((s) => ({ name: s.name, createdAt: iso(s.createdAt), updatedAt: iso(s.updatedAt) })) } }),
+    },
+    {
+      method: 'DELETE',
+      path: '/api/v1/secrets/:name',
+      on: ['admin'],
+      async handle(ctx) {
+        const name = ctx.params['name'] ?? '';
+        await ledger.append(
+          { type: 'secret.removed', principal: 'operator', payload: { name } },
+          {
+            write: () => {
+              if (!secretStore().remove(name)) throw new LatticeError('SECRET_NOT_FOUND', `no secret named ${name}`);
+            },
+          },
+        );
+        return { status: 200, body: { removed: name } };
+      },
+    },
+  ];
+
+  /** Ends a peer, lease or token for good; the id's prefix says which. */
+  async function revoke(id: string): Promise<string> {
+    if (id.startsWith('peer_')) {
+      await peers.remove(id, 'peer.revoked', 'operator');
+      return 'peer';
+    }
+    const kind = id.startsWith('lease_') ? 'lease' : id.startsWith('tok_') ? 'token' : undefined;
+    if (kind === undefined) throw new LatticeError('VALIDATION_FAILED', 'id must be a peer_, lease_ or tok_ id');
+    await ledger.append(
+      { type: `${kind}.revoked`, principal: 'operator', decision: 'deny', payload: { id } },
+      {
+        write: (tx) => {
+          const found = kind === 'lease' ? tx.prepare('DELETE FROM leases WHERE id = ?').run(id).changes === 1 : revokeToken(tx, id, Date.now());
+          if (!found) throw new LatticeError('NOT_FOUND', `no ${kind} ${id}`);
+          recordRevocation(tx, id, kind);
+        },
+      },
+    );
+    return kind;
+  }
+
+  return {
+    peers,
+    replay,
+    auth,
+    routes,
+    async reap() {
+      replay.purge(Date.now());
+      const reaped = await peers.reap();
+      const epoch = currentEpoch(db);
+      for (const peer of peers.list().filter((p) => p.epoch < epoch)) {
+        await peers.remove(peer.id, 'peer.revoked', 'gate');
+        reaped.push(peer.id);
+      }
+      return reaped;
+    },
+  };
+}
+
+function describePeer(peer: Peer) {
+  return {
+    peerId: peer.id,
+    name: peer.name,
+    agentType: peer.agentType,
+    workspaceId: peer.workspace,
+    policyPreset: peer.preset,
+    overlayIP: peer.overlayIp,
+    jkt: peer.jkt,
+    createdAt: iso(peer.createdAt),
+    expiresAt: iso(peer.expiresAt),
+  };
+}
+
+function describeToken(t: ReturnType<typeof listTokens>[number]) {
+  return { id: t.id, scopes: t.scopes, workspace: t.workspace, createdAt: iso(t.createdAt), expiresAt: t.expiresAt === null ? null : iso(t.expiresAt), revokedAt: t.revokedAt === null ? null : iso(t.revokedAt) };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}

@@ -1,0 +1,56 @@
+/** Running the gate as a real child process and talking raw HTTP to its sockets, as any agent could. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { CLI } from '../helpers.ts';
+
+export interface Reply {
+  status: number;
+  body: { error?: { code: string; message: string } } & Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** One raw HTTP request over a unix socket (or TCP port), as any agent could send it. */
+export function call(target: { socketPath: string } | { port: number }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ ...target, method, path, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'], headers: res.headers }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+const running: ChildProcess[] = [];
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+/** Starts `lattice up` in the foreground as a child and waits for its admin socket. */
+export async function startGate(home: string, ...args: string[]): Promise<{ child: ChildProcess; gate: string; admin: string }> {
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--yes', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  running.push(child);
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const admin = join(home, 'run', 'admin.sock');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`lattice up exited ${child.exitCode}: ${stderr}`);
+    if (existsSync(admin) && (await call({ socketPath: admin }, 'GET', '/api/v1/health').then(() => true, () => false))) break;
+    if (Date.now() > deadline) throw new Error(`the gate did not start: ${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, gate: join(home, 'run', 'gate.sock'), admin };
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+

@@ -1,0 +1,251 @@
+/**
+ * Agent identity against a real gate process on a temporary home, over its unix sockets: enrollment, DPoP with an
+ * independent implementation (the `dpop` package), renewal, deletion, expiry, revocation, restarts, bad input.
+ */
+import * as DPoP from 'dpop';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { lattice, latticeJson, tempDir } from '../helpers.ts';
+import { call, exited, startGate, type Reply } from './harness.ts';
+
+const BASE = 'http://localhost';
+type KeyPair = Awaited<ReturnType<typeof DPoP.generateKeyPair>>;
+type SigningKey = Parameters<SignJWT['sign']>[0];
+
+interface Agent {
+  peerId: string;
+  token: string;
+  keys: KeyPair;
+  overlayIP: string;
+}
+
+/** A gate with a fast reaper, on a fresh home. */
+async function gate(): Promise<{ home: string; gate: string; admin: string; child: Awaited<ReturnType<typeof startGate>>['child'] }> {
+  const home = join(tempDir(), 'home');
+  const config = join(tempDir(), 'lattice.toml');
+  writeFileSync(config, '[identity]\nreaper_interval = "200ms"\nmax_ttl = "2h"\n');
+  return { home, ...(await startGate(home, '--config', config)) };
+}
+
+async function enroll(socket: string, keys: KeyPair, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {
+  const body = { agentName: 'builder', agentType: 'claude-code', workspaceId: 'ws-test', ttl: '1h', policyPreset: 'sandboxed', publicJwk: await exportJWK(keys.publicKey), ...overrides };
+  return call({ socketPath: socket }, 'POST', '/api/v1/agent-enroll', JSON.stringify(body), headers);
+}
+
+async function newAgent(admin: string, alg: 'ES256' | 'Ed25519' = 'ES256', overrides: Record<string, unknown> = {}): Promise<Agent> {
+  const keys = await DPoP.generateKeyPair(alg);
+  const reply = await enroll(admin, keys, overrides);
+  assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  return { peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: String(reply.body['overlayIP']) };
+}
+
+/** A request as the agent, with a proof from the independent DPoP implementation. */
+async function asAgent(socket: string, agent: Agent, method: string, path: string, body?: string): Promise<Reply> {
+  const proof = await DPoP.generateProof(agent.keys, `${BASE}${path}`, method, undefined, agent.token);
+  return call({ socketPath: socket }, method, path, body, { authorization: `DPoP ${agent.token}`, dpop: proof });
+}
+
+function codeOf(reply: Reply): string | undefined {
+  return reply.body.error?.code;
+}
+
+function refusedCodes(home: string): string[] {
+  return latticeJson<{ events: { payload: { code: string } }[] }>(['audit', '--home', home, '--type', 'request.refused', '--limit', '1000']).json.events.map((e) => e.payload.code);
+}
+
+describe('enrollment and whoami', () => {
+  it('enrolls through the admin socket and answers whoami to proofs from an independent DPoP implementation (ES256 and Ed25519)', async () => {
+    const g = await gate();
+    for (const alg of ['ES256', 'Ed25519'] as const) {
+      const agent = await newAgent(g.admin, alg);
+      const me = await asAgent(g.gate, agent, 'GET', '/api/v1/whoami');
+      assert.equal(me.status, 200, JSON.stringify(me.body));
+      assert.equal(me.body['peerId'], agent.peerId);
+      assert.equal(me.body['policyPreset'], 'sandboxed');
+      assert.equal(me.body['workspaceId'], 'ws-test');
+      assert.match(String(me.body['overlayIP']), /^10\.96\.\d+\.\d+$/);
+    }
+    const enrolled = latticeJson<{ events: { principal: string }[] }>(['audit', '--home', g.home, '--type', 'peer.enrolled']);
+    assert.equal(enrolled.json.events.length, 2);
+    assert.equal(enrolled.json.events[0]?.principal, 'operator');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('returns a real wg-quick configuration whose private key matches nothing but the agent', async () => {
+    const g = await gate();
+    const reply = await enroll(g.admin, await DPoP.generateKeyPair('ES256'));
+    const config = String(reply.body['wireguardConfig']);
+    assert.match(config, /^\[Interface\]\nPrivateKey = [A-Za-z0-9+/]{43}=\nAddress = 10\.96\.\d+\.\d+\/32\n/);
+    assert.match(config, /\[Peer\]\nPublicKey = [A-Za-z0-9+/]{43}=\nEndpoint = 127\.0\.0\.1:51820\nAllowedIPs = 10\.96\.0\.1\/32\n/);
+    const privateKey = /PrivateKey = (\S+)/.exec(config)?.[1] ?? '';
+    const pub = spawnSync('wg', ['pubkey'], { input: privateKey, encoding: 'utf8' });
+    assert.equal(pub.status, 0, `wg pubkey failed (install wireguard-tools): ${pub.stderr}`);
+    assert.notEqual(pub.stdout.trim(), /PublicKey = (\S+)/.exec(config)?.[1], 'the agent key is not the gate key');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('enrolls with a workspace token, and refuses one for another workspace, without the scope, or revoked', async () => {
+    const g = await gate();
+    const created = latticeJson<{ id: string; token: string }>(['tokens', 'create', '--home', g.home, '--workspace', 'ws-test', '--scope', 'enroll']);
+    const other = latticeJson<{ token: string }>(['tokens', 'create', '--home', g.home, '--workspace', 'ws-other', '--scope', 'enroll']);
+    const noScope = latticeJson<{ token: string }>(['tokens', 'create', '--home', g.home, '--scope', 'audit:read']);
+    const keys = await DPoP.generateKeyPair('ES256');
+    const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
+    assert.equal((await enroll(g.gate, keys, {}, bearer(created.json.token))).status, 201);
+    assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer(other.json.token))), 'FORBIDDEN');
+    assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer(noScope.json.token))), 'FORBIDDEN');
+    assert.equal(codeOf(await enroll(g.gate, keys)), 'UNAUTHENTICATED');
+    assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer('lt1.tok_AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))), 'TOKEN_INVALID');
+    assert.equal(lattice(['revoke', '--home', g.home, created.json.id]).status, 0);
+    assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer(created.json.token))), 'TOKEN_REVOKED');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+describe('DPoP at the gate', () => {
+  it('refuses each broken proof with its own code, and records every refusal in the ledger', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const path = '/api/v1/whoami';
+    const url = `${BASE}${path}`;
+    const send = (proof: string, token = agent.token) => call({ socketPath: g.gate }, 'GET', path, undefined, { authorization: `DPoP ${token}`, dpop: proof });
+    const jwk = await exportJWK(agent.keys.publicKey);
+    const sign = (claims: Record<string, unknown>, header: Record<string, unknown> = {}, key: SigningKey = agent.keys.privateKey) =>
+      new SignJWT(claims).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk: jwk, ...header }).sign(key);
+    const ath = (await DPoP.generateProof(agent.keys, url, 'GET', undefined, agent.token)).split('.')[1] ?? '';
+    const athClaim = (JSON.parse(Buffer.from(ath, 'base64url').toString()) as { ath: string }).ath;
+    const now = Math.floor(Date.now() / 1000);
+
+    const replayed = await DPoP.generateProof(agent.keys, url, 'GET', undefined, agent.token);
+    assert.equal((await send(replayed)).status, 200);
+    const other = await DPoP.generateKeyPair('ES256');
+    const noneHeader = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'none', jwk })).toString('base64url');
+    const nonePayload = Buffer.from(JSON.stringify({ htm: 'GET', htu: url, iat: now, jti: 'none-1', ath: athClaim })).toString('base64url');
+    const cases: [string, Promise<string>, string][] = [
+      ['replayed jti', Promise.resolve(replayed), 'DPOP_REPLAY'],
+      ['wrong htu', DPoP.generateProof(agent.keys, `${BASE}/api/v1/other`, 'GET', undefined, agent.token), 'DPOP_HTU_MISMATCH'],
+      ['wrong method', DPoP.generateProof(agent.keys, url, 'POST', undefined, agent.token), 'DPOP_HTM_MISMATCH'],
+      ['stale iat', sign({ htm: 'GET', htu: url, iat: now - 600, jti: 'stale-1', ath: athClaim }), 'DPOP_IAT_OUT_OF_WINDOW'],
+      ['wrong key', DPoP.generateProof(other, url, 'GET', undefined, agent.token), 'DPOP_KEY_MISMATCH'],
+      ['missing ath', sign({ htm: 'GET', htu: url, iat: now, jti: 'noath-1' }), 'DPOP_ATH_MISSING'],
+      ['alg none', Promise.resolve(`${noneHeader}.${nonePayload}.`), 'DPOP_BAD_ALG'],
+    ];
+    for (const [name, proof, code] of cases) assert.equal(codeOf(await send(await proof)), code, name);
+    assert.equal(codeOf(await call({ socketPath: g.gate }, 'GET', path, undefined, { authorization: `DPoP ${agent.token}` })), 'DPOP_MISSING');
+    assert.equal(codeOf(await send(await DPoP.generateProof(agent.keys, url, 'GET', undefined, agent.token), 'not-a-token')), 'TOKEN_INVALID');
+
+    const recorded = refusedCodes(g.home);
+    for (const [name, , code] of cases) assert.ok(recorded.includes(code), `${name} (${code}) is in the ledger`);
+    const principals = latticeJson<{ events: { principal: string | null; payload: { code: string } }[] }>(['audit', '--home', g.home, '--type', 'request.refused', '--principal', agent.peerId]);
+    assert.ok(principals.json.events.length >= cases.length, 'refusals name the agent they refused');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+describe('peer lifecycle', () => {
+  it('renews within the maximum, deletes itself, and is reaped on expiry with an event each', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const renewed = await asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl: '90m' }));
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    assert.ok(Date.parse(String(renewed.body['expiresAt'])) > Date.now() + 80 * 60_000);
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl: '3h' }))), 'TTL_TOO_LONG');
+    const stranger = await newAgent(g.admin);
+    assert.equal(codeOf(await asAgent(g.gate, stranger, 'DELETE', `/api/v1/peers/${agent.peerId}`)), 'FORBIDDEN', 'an agent cannot delete another');
+    assert.equal((await asAgent(g.gate, agent, 'DELETE', `/api/v1/peers/${agent.peerId}`)).status, 200);
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'GET', '/api/v1/whoami')), 'TOKEN_INVALID', 'a deleted peer cannot authenticate');
+
+    const short = await newAgent(g.admin, 'ES256', { ttl: '1s' });
+    assert.equal((await asAgent(g.gate, short, 'GET', '/api/v1/whoami')).status, 200);
+    const deadline = Date.now() + 10_000;
+    while (latticeJson<{ events: unknown[] }>(['audit', '--home', g.home, '--type', 'peer.expired']).json.events.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const expired = latticeJson<{ events: { payload: { peerId: string } }[] }>(['audit', '--home', g.home, '--type', 'peer.expired']);
+    assert.deepEqual(expired.json.events.map((e) => e.payload.peerId), [short.peerId]);
+    assert.equal(codeOf(await asAgent(g.gate, short, 'GET', '/api/v1/whoami')), 'TOKEN_INVALID');
+    const peers = latticeJson<{ peers: { peerId: string }[] }>(['peers', 'list', '--home', g.home]);
+    assert.deepEqual(peers.json.peers.map((p) => p.peerId), [stranger.peerId]);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('never gives two live peers the same overlay address, even enrolling 60 at once', async () => {
+    const g = await gate();
+    const agents = await Promise.all(Array.from({ length: 60 }, () => newAgent(g.admin)));
+    assert.equal(new Set(agents.map((a) => a.overlayIP)).size, 60);
+    assert.ok(!agents.some((a) => a.overlayIP === '10.96.0.1'), 'the gate address is never handed out');
+    const rules = lattice(['peers', 'rules', '--home', g.home, '--format', 'nft']);
+    assert.equal(rules.status, 0);
+    const file = join(tempDir(), 'lattice.nft');
+    writeFileSync(file, rules.stdout);
+    const check = spawnSync('nft', ['-c', '-f', file], { encoding: 'utf8' });
+    assert.equal(check.error, undefined, 'nft is missing: install nftables');
+    assert.equal(check.status, 0, check.stderr);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('revokes a peer, a lease and everyone; revocations survive a restart, live identities keep working', async () => {
+    const g = await gate();
+    const keep = await newAgent(g.admin);
+    const byPeer = await newAgent(g.admin);
+    const byLease = await newAgent(g.admin);
+    const leaseId = String((await asAgent(g.gate, byLease, 'GET', '/api/v1/whoami')).body['leaseId']);
+    assert.equal(lattice(['revoke', '--home', g.home, byPeer.peerId]).status, 0);
+    assert.equal(lattice(['revoke', '--home', g.home, leaseId]).status, 0);
+    assert.equal(codeOf(await asAgent(g.gate, byPeer, 'GET', '/api/v1/whoami')), 'TOKEN_INVALID');
+    assert.equal(codeOf(await asAgent(g.gate, byLease, 'GET', '/api/v1/whoami')), 'TOKEN_REVOKED');
+    assert.equal(lattice(['revoke', '--home', g.home, 'peer_nobody']).status, 2);
+
+    // Restart: the gate's keys persist, so a live identity still works; revoked ones stay revoked.
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    await exited(g.child);
+    const again = await startGate(g.home);
+    assert.equal((await asAgent(again.gate, keep, 'GET', '/api/v1/whoami')).status, 200);
+    assert.equal(codeOf(await asAgent(again.gate, byLease, 'GET', '/api/v1/whoami')), 'TOKEN_REVOKED');
+
+    const all = lattice(['revoke', '--home', g.home, '--all']);
+    assert.equal(all.status, 2, 'revoke --all without a terminal needs --yes');
+    assert.equal(lattice(['revoke', '--home', g.home, '--all', '--yes']).status, 0);
+    assert.equal(codeOf(await asAgent(again.gate, keep, 'GET', '/api/v1/whoami')), 'TOKEN_REVOKED');
+    const fresh = await newAgent(again.admin);
+    assert.equal((await asAgent(again.gate, fresh, 'GET', '/api/v1/whoami')).status, 200, 'identities issued after --all work');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    assert.equal(latticeJson<{ ok: boolean }>(['verify', '--home', g.home]).json.ok, true);
+  });
+});
+
+describe('hostile enrollment input', () => {
+  it('answers malformed, mistyped, oversized and out-of-range requests with clean 4xx codes and keeps serving', async () => {
+    const g = await gate();
+    const keys = await DPoP.generateKeyPair('ES256');
+    const jwk = await exportJWK(keys.publicKey);
+    const admin = { socketPath: g.admin };
+    const post = (body: string) => call(admin, 'POST', '/api/v1/agent-enroll', body);
+    const base = { agentName: 'a', agentType: 't', workspaceId: 'ws-x', ttl: '1h', policyPreset: 'sandboxed', publicJwk: jwk };
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const cases: [string, string, number, string][] = [
+      ['malformed JSON', '{"agentName": ', 400, 'BAD_REQUEST'],
+      ['not an object', '[1,2,3]', 400, 'VALIDATION_FAILED'],
+      ['wrong type', JSON.stringify({ ...base, ttl: 3600 }), 400, 'VALIDATION_FAILED'],
+      ['unknown preset', JSON.stringify({ ...base, policyPreset: 'root' }), 400, 'VALIDATION_FAILED'],
+      ['ttl over the maximum', JSON.stringify({ ...base, ttl: '25h' }), 400, 'TTL_TOO_LONG'],
+      ['ttl not a duration', JSON.stringify({ ...base, ttl: 'forever' }), 400, 'VALIDATION_FAILED'],
+      ['unknown member', JSON.stringify({ ...base, admin: true }), 400, 'VALIDATION_FAILED'],
+      ['name with a newline', JSON.stringify({ ...base, agentName: 'a\nb' }), 400, 'VALIDATION_FAILED'],
+      ['private key as publicJwk', JSON.stringify({ ...base, publicJwk: await exportJWK(privateKey) }), 400, 'VALIDATION_FAILED'],
+      ['huge body', JSON.stringify({ ...base, agentName: 'x'.repeat(2 * 1024 * 1024) }), 413, 'BODY_TOO_LARGE'],
+    ];
+    for (const [name, body, status, code] of cases) {
+      const reply = await post(body);
+      assert.equal(reply.status, status, `${name}: ${JSON.stringify(reply.body)}`);
+      assert.equal(codeOf(reply), code, name);
+    }
+    assert.equal((await call(admin, 'GET', '/api/v1/health')).status, 200);
+    assert.equal(latticeJson<{ peers: unknown[] }>(['peers', 'list', '--home', g.home]).json.peers.length, 0, 'nothing was half-enrolled');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
