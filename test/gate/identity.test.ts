@@ -6,10 +6,11 @@ import * as DPoP from 'dpop';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lattice, latticeJson, tempDir } from '../helpers.ts';
+import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
 import { call, exited, startGate, type Reply } from './harness.ts';
 
 const BASE = 'http://localhost';
@@ -247,5 +248,66 @@ describe('hostile enrollment input', () => {
     assert.equal((await call(admin, 'GET', '/api/v1/health')).status, 200);
     assert.equal(latticeJson<{ peers: unknown[] }>(['peers', 'list', '--home', g.home]).json.peers.length, 0, 'nothing was half-enrolled');
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+describe('secrets and tokens through the CLI', () => {
+  it('reads a secret from stdin, lists its name only, and keeps the value out of the ledger, the database and every answer', async () => {
+    const g = await gate();
+    const value = `sk-live-${'q'.repeat(24)}-canary`;
+    const set = spawnSync(process.execPath, [CLI, 'secrets', 'set', 'GITHUB_TOKEN', '--home', g.home], { input: value, encoding: 'utf8' });
+    assert.equal(set.status, 0, set.stderr);
+    assert.match(set.stdout, /created secret GITHUB_TOKEN/);
+    const list = lattice(['secrets', 'list', '--home', g.home, '--json']);
+    assert.match(list.stdout, /GITHUB_TOKEN/);
+    assert.doesNotMatch(list.stdout, /canary/);
+    const audit = lattice(['audit', '--home', g.home, '--format', 'jsonl', '--limit', '100']);
+    assert.match(audit.stdout, /"secret\.set"/);
+    assert.doesNotMatch(audit.stdout, /canary/);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    for (const file of [join(g.home, 'lattice.db'), join(g.home, 'lattice.db-wal')]) {
+      if (existsSync(file)) assert.equal(readFileSync(file).includes(Buffer.from('canary')), false, `${file} holds the value in plaintext`);
+    }
+  });
+
+  it('refuses an expired token', async () => {
+    const g = await gate();
+    const token = latticeJson<{ token: string }>(['tokens', 'create', '--home', g.home, '--scope', 'enroll', '--ttl', '1s']).json.token;
+    await new Promise((r) => setTimeout(r, 1200));
+    const reply = await enroll(g.gate, await DPoP.generateKeyPair('ES256'), {}, { authorization: `Bearer ${token}` });
+    assert.equal(codeOf(reply), 'TOKEN_EXPIRED');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+describe('TCP listener', () => {
+  it('serves HTTPS when [tls] is configured, and agents authenticate over it with the configured base URL', async () => {
+    const dir = tempDir();
+    const cert = join(dir, 'cert.pem');
+    const key = join(dir, 'key.pem');
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+    assert.equal(made.status, 0, `openssl failed: ${made.stderr}`);
+    const home = join(dir, 'home');
+    const config = join(dir, 'lattice.toml');
+    writeFileSync(config, `[gate]\nbase_url = "https://localhost:7999"\n[tls]\ncert = "${cert}"\nkey = "${key}"\n`);
+    const g = await startGate(home, '--config', config, '--listen', '127.0.0.1:0');
+    const status = await call({ socketPath: g.admin }, 'GET', '/api/v1/admin/status');
+    assert.match(String(status.body['listen']), /^https:\/\/127\.0\.0\.1:\d+$/);
+    const port = Number(String(status.body['listen']).split(':').pop());
+    const health = await new Promise<number>((resolve, reject) => {
+      const req = httpsRequest({ host: '127.0.0.1', port, path: '/api/v1/health', ca: readFileSync(cert), servername: 'localhost' }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(health, 200);
+    // Proofs must name the configured base URL, whatever socket carried them.
+    const agent = await newAgent(g.admin);
+    const proof = await DPoP.generateProof(agent.keys, 'https://localhost:7999/api/v1/whoami', 'GET', undefined, agent.token);
+    assert.equal((await call({ socketPath: g.gate }, 'GET', '/api/v1/whoami', undefined, { authorization: `DPoP ${agent.token}`, dpop: proof })).status, 200);
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'GET', '/api/v1/whoami')), 'DPOP_HTU_MISMATCH', 'http://localhost is not the configured base');
+    assert.equal(lattice(['down', '--home', home]).status, 0);
   });
 });
