@@ -34,7 +34,8 @@ function writeSynced(path: string, flag: 'w' | 'wx', data: string, mode: number)
   }
 }
 
-function fsyncDir(dir: string): void {
+/** fsyncs a directory, so a rename or link in it is durable. */
+export function fsyncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);

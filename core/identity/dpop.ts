@@ -12,21 +12,10 @@
  */
 import { calculateJwkThumbprint, compactVerify, errors, importJWK, type JWK } from 'jose';
 import { constantTimeEqual, sha256Base64url } from '../crypto/index.ts';
-import { LatticeError, describeError } from '../errors.ts';
+import { LatticeError, describeError, type ErrorCode } from '../errors.ts';
 
-export type DpopFailureCode =
-  | 'DPOP_MISSING'
-  | 'DPOP_MALFORMED'
-  | 'DPOP_BAD_TYP'
-  | 'DPOP_BAD_ALG'
-  | 'DPOP_BAD_SIGNATURE'
-  | 'DPOP_KEY_MISMATCH'
-  | 'DPOP_HTM_MISMATCH'
-  | 'DPOP_HTU_MISMATCH'
-  | 'DPOP_IAT_OUT_OF_WINDOW'
-  | 'DPOP_ATH_MISMATCH'
-  | 'DPOP_ATH_MISSING'
-  | 'DPOP_REPLAY';
+/** The DPOP_* codes of core/errors.ts: one list, so the wire table covers every one. */
+export type DpopFailureCode = Extract<ErrorCode, `DPOP_${string}`>;
 
 export interface ReplayStore {
   /** Records jti until expiresAt (ms); returns false if it was already recorded (a replay). */

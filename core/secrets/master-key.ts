@@ -13,12 +13,12 @@
  * message says to `chmod 600` it), one that is not a regular file (a symlink is not followed), and one whose
  * content is not exactly 32 bytes of base64. Messages never include the file's content.
  */
-import { closeSync, constants, fstatSync, fsyncSync, linkSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, linkSync, openSync, readSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { randomKey } from '../crypto/aead.ts';
 import { randomToken } from '../crypto/index.ts';
 import { LatticeError, describeError, isLatticeError, type SecretErrorCode } from '../errors.ts';
-import { writeFileExclusive } from '../fs-atomic.ts';
+import { fsyncDir, writeFileExclusive } from '../fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths } from '../home.ts';
 
 const KEY_BYTES = 32;
@@ -113,15 +113,6 @@ function createMasterKey(file: string): void {
   } finally {
     key.fill(0);
     rmSync(tmp, { force: true });
-  }
-}
-
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
   }
 }
 
