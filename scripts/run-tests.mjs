@@ -18,7 +18,8 @@ const env = { ...process.env };
 delete env.NODE_OPTIONS; // a developer's NODE_OPTIONS must not change what the suite runs
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${Math.max(2, availableParallelism())}`, ...files],
+  // A per-test timeout turns a hang (e.g. Node 20's loader-hooks deadlock under load) into a failure, not a stall.
+  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${Math.max(2, availableParallelism())}`, '--test-timeout=300000', ...files],
   { stdio: 'inherit', env },
 );
 process.exit(result.status ?? 1);

@@ -11,6 +11,7 @@ import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { connect } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { JsonObject } from '../canonical.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
@@ -113,13 +114,38 @@ export class GateServer {
     const settings = {
       requestTimeout: this.options.requestTimeoutMs,
       headersTimeout: Math.min(this.options.requestTimeoutMs, 10_000),
+      // Check for overdue requests at the timeout's own pace (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(1_000, Math.max(100, Math.floor(this.options.requestTimeoutMs / 4))),
       keepAliveTimeout: 5_000,
       maxHeaderSize: 16 * 1024,
     };
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.serve(listener, req, res);
     const server = tls === undefined ? createServer(settings, handler) : createHttpsServer({ ...settings, ...tls, minVersion: 'TLSv1.2' }, handler);
+    // Requests that never reach a handler (too slow, or not HTTP) are refused and recorded here too.
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => void this.clientError(listener, error, socket));
     this.servers.push(server);
     return server;
+  }
+
+  private async clientError(listener: Listener, error: NodeJS.ErrnoException, socket: Duplex): Promise<void> {
+    if (error.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return; // the client went away: nothing was refused
+    }
+    const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+    const wire = toWireError(
+      timedOut
+        ? new LatticeError('REQUEST_TIMEOUT', `the request did not arrive within ${this.options.requestTimeoutMs} ms`)
+        : new LatticeError('BAD_REQUEST', error.code === 'HPE_HEADER_OVERFLOW' ? 'the request headers are too large' : 'the request is not valid HTTP/1.1'),
+    );
+    try {
+      await this.options.ledger.append({ type: 'request.refused', decision: 'deny', payload: { code: wire.body.error.code, listener, route: null } });
+    } catch (recordError) {
+      process.stderr.write(`lattice gate: could not record a refusal: ${describeError(recordError)}\n`);
+    }
+    const text = JSON.stringify(wire.body);
+    const reason = timedOut ? 'Request Timeout' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${wire.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
   }
 
   private async serve(listener: Listener, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,6 +1,7 @@
 /** The gate as a real process on a temporary home, driven over its sockets and through the CLI. */
 import assert from 'node:assert/strict';
 import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { lattice, latticeJson, tempDir } from '../helpers.ts';
@@ -97,6 +98,35 @@ describe('lattice up / status / down', () => {
     assert.ok(port > 0);
     assert.equal((await call({ port }, 'GET', '/api/v1/health')).status, 200);
     assert.equal((await call({ port }, 'GET', '/api/v1/admin/status')).status, 404, 'operator routes are not on TCP');
+    assert.equal(lattice(['down', '--home', home]).status, 0);
+  });
+
+  it('refuses a request that arrives too slowly (slowloris) or is not HTTP, and records both', async () => {
+    const home = join(tempDir(), 'home');
+    const config = join(tempDir(), 'lattice.toml');
+    writeFileSync(config, '[gate]\nrequest_timeout = "1s"\n');
+    const { gate } = await startGate(home, '--config', config);
+    const raw = (data: string, waitMs: number) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(gate);
+        let answer = '';
+        socket.on('data', (c: Buffer) => (answer += c.toString()));
+        socket.on('close', () => resolve(answer));
+        socket.on('error', reject);
+        socket.write(data);
+        setTimeout(() => socket.destroy(), waitMs);
+      });
+    const started = Date.now();
+    const slow = await raw('GET /api/v1/health HTTP/1.1\r\nHost: x\r\nX-Slow: ', 8000);
+    assert.match(slow, /^HTTP\/1\.1 408 /);
+    assert.match(slow, /"code":"REQUEST_TIMEOUT"/);
+    assert.ok(Date.now() - started < 6000, 'the slow request is cut off near the configured timeout');
+    const garbage = await raw('NOT HTTP AT ALL\r\n\r\n', 3000);
+    assert.match(garbage, /^HTTP\/1\.1 400 /);
+    assert.match(garbage, /"code":"BAD_REQUEST"/);
+    const codes = latticeJson<{ events: { payload: { code: string } }[] }>(['audit', '--home', home, '--type', 'request.refused']).json.events.map((e) => e.payload.code);
+    assert.deepEqual(codes.sort(), ['BAD_REQUEST', 'REQUEST_TIMEOUT']);
+    assert.equal((await call({ socketPath: gate }, 'GET', '/api/v1/health')).status, 200);
     assert.equal(lattice(['down', '--home', home]).status, 0);
   });
 
