@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { LatticeError } from '../core/errors.ts';
+import { registerActions } from './commands/actions.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGate } from './commands/gate.ts';
@@ -19,10 +20,13 @@ export function buildProgram(): Command {
     .description('A fail-closed boundary between AI agents and their side effects, with a tamper-evident evidence ledger.')
     .version(VERSION, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
+    // Options after a subcommand belong to it (`lattice actions add FILE --home X`), not to its parent.
+    .enablePositionalOptions()
     .exitOverride();
   registerInit(program);
   registerGate(program);
   registerIdentity(program);
+  registerActions(program);
   registerVerify(program);
   registerExport(program);
   registerAudit(program);

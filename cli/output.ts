@@ -34,6 +34,9 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'PEER_NOT_FOUND',
   'NOT_FOUND',
   'SECRET_NOT_FOUND',
+  'MANIFEST_INVALID',
+  'ACTION_NOT_FOUND',
+  'ACTION_CONFLICT',
 ]);
 
 export function exitCodeFor(error: unknown): number {

@@ -52,10 +52,14 @@ export type IdentityErrorCode =
   | 'DPOP_ATH_MISSING'
   | 'DPOP_REPLAY';
 
+/** Actions: manifests and the registry. */
+export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_CONFLICT';
+
 /** Secrets: the encrypted store (core/secrets/store.ts) and its master key. */
 export type SecretErrorCode = 'SECRET_NOT_FOUND' | 'SECRET_INVALID_NAME' | 'SECRET_TOO_LARGE' | 'MASTER_KEY_INVALID' | 'SECRET_CORRUPT';
 
 export type ErrorCode =
+  | ActionErrorCode
   | SecretErrorCode
   | HomeErrorCode
   | LedgerErrorCode

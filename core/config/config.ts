@@ -33,6 +33,12 @@ export interface GateConfig {
   };
   readonly wireguard: { readonly endpoint: string; readonly listenPort: number };
   readonly ledger: { readonly checkpointEvery: number; readonly checkpointIntervalMs: number };
+  readonly actions: {
+    /** Root of fs.read / fs.write; empty means `<home>/workspace`. */
+    readonly fsRoot: string;
+    /** Hosts the generic http.request action may reach (none: the action is not offered). */
+    readonly httpHosts: readonly string[];
+  };
 }
 
 export const DEFAULTS = {
@@ -41,6 +47,7 @@ export const DEFAULTS = {
   identity: { overlay_cidr: '10.96.0.0/16', max_ttl: '24h', reaper_interval: '60s', dpop_window: '60s', tool_services: [] as string[] },
   wireguard: { endpoint: '127.0.0.1:51820', listen_port: 51820 },
   ledger: { checkpoint_every: 1000, checkpoint_interval: '30s' },
+  actions: { fs_root: '', http_hosts: [] as string[] },
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -91,6 +98,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
   const identity = { ...DEFAULTS.identity, ...raw.identity };
   const wireguard = { ...DEFAULTS.wireguard, ...raw.wireguard };
   const ledger = { ...DEFAULTS.ledger, ...raw.ledger };
+  const actions = { ...DEFAULTS.actions, ...raw.actions };
   const duration = (value: string, key: string) => {
     try {
       return parseDuration(value, key);
@@ -116,6 +124,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
     },
     wireguard: { endpoint: wireguard.endpoint, listenPort: wireguard.listen_port },
     ledger: { checkpointEvery: ledger.checkpoint_every, checkpointIntervalMs: duration(ledger.checkpoint_interval, 'ledger.checkpoint_interval') },
+    actions: { fsRoot: actions.fs_root, httpHosts: actions.http_hosts },
   };
 }
 

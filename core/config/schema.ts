@@ -10,6 +10,7 @@ export interface RawConfig {
   identity?: { overlay_cidr?: string; max_ttl?: string; reaper_interval?: string; dpop_window?: string; tool_services?: string[] };
   wireguard?: { endpoint?: string; listen_port?: number };
   ledger?: { checkpoint_every?: number; checkpoint_interval?: string };
+  actions?: { fs_root?: string; http_hosts?: string[] };
 }
 
 const text = (maxLength = 512) => ({ type: 'string', maxLength, nullable: true }) as const;
@@ -37,5 +38,9 @@ export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
     }),
     wireguard: section({ endpoint: text(300), listen_port: int(1, 65535) }),
     ledger: section({ checkpoint_every: int(1, 1_000_000), checkpoint_interval: text(32) }),
+    actions: section({
+      fs_root: text(4096),
+      http_hosts: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 256, nullable: true },
+    }),
   },
 };

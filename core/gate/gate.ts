@@ -14,6 +14,8 @@ import { writeFileAtomic } from '../fs-atomic.ts';
 import { ensureHome, ensurePrivateDir, type HomePaths } from '../home.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import { GateServer, type Route } from '../server/http.ts';
+import { actionRoutes } from '../actions/routes.ts';
+import { ActionRegistry } from '../actions/registry.ts';
 import { identity, type Identity } from '../identity/routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 
@@ -63,8 +65,10 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   const listen = parseListen(options.listen ?? config.gate.listen, config);
   const ledger = Ledger.open(paths, { checkpointEvery: config.ledger.checkpointEvery, checkpointIntervalMs: config.ledger.checkpointIntervalMs });
   let id: Identity;
+  let actions: ActionRegistry;
   try {
     id = identity(ledger, config, paths);
+    actions = ActionRegistry.load(paths, { fsRoot: config.actions.fsRoot === '' ? join(paths.root, 'workspace') : config.actions.fsRoot, httpHosts: config.actions.httpHosts });
   } catch (error) {
     ledger.close();
     throw error;
@@ -109,7 +113,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
 
   try {
     server = new GateServer({
-      routes: [...adminRoutes(gate), ...id.routes, ...(options.routes?.(gate) ?? [])],
+      routes: [...adminRoutes(gate), ...id.routes, ...actionRoutes(actions, ledger, id.auth), ...(options.routes?.(gate) ?? [])],
       ledger,
       baseUrl: config.gate.baseUrl,
       bodyLimitBytes: config.gate.bodyLimitBytes,
@@ -122,6 +126,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       const { port } = await server.listenTcp(listen.host, listen.port, tls);
       (gate as { tcp: RunningGate['tcp'] }).tcp = { host: listen.host, port, tls: tls !== undefined };
     }
+    await actions.recordChanges(ledger); // digests of new or changed manifests, before the gate serves
     writeFileAtomic(run.pidFile, `${process.pid}\n`, 0o600);
     await ledger.append({
       type: 'gate.started',

@@ -4,7 +4,11 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { CLI } from '../helpers.ts';
+import * as DPoP from 'dpop';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { exportJWK, type SignJWT } from 'jose';
+import { CLI, tempDir } from '../helpers.ts';
 
 export interface Reply {
   status: number;
@@ -52,5 +56,47 @@ export async function startGate(home: string, ...args: string[]): Promise<{ chil
 
 export function exited(child: ChildProcess): Promise<number | null> {
   return child.exitCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+
+export const BASE = 'http://localhost';
+export type KeyPair = Awaited<ReturnType<typeof DPoP.generateKeyPair>>;
+export type SigningKey = Parameters<SignJWT['sign']>[0];
+
+export interface Agent {
+  peerId: string;
+  token: string;
+  keys: KeyPair;
+  overlayIP: string;
+}
+
+/** A gate with a fast reaper, on a fresh home. */
+export async function gate(): Promise<{ home: string; gate: string; admin: string; child: Awaited<ReturnType<typeof startGate>>['child'] }> {
+  const home = join(tempDir(), 'home');
+  const config = join(tempDir(), 'lattice.toml');
+  writeFileSync(config, '[identity]\nreaper_interval = "200ms"\nmax_ttl = "2h"\n');
+  return { home, ...(await startGate(home, '--config', config)) };
+}
+
+export async function enroll(socket: string, keys: KeyPair, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {
+  const body = { agentName: 'builder', agentType: 'claude-code', workspaceId: 'ws-test', ttl: '1h', policyPreset: 'sandboxed', publicJwk: await exportJWK(keys.publicKey), ...overrides };
+  return call({ socketPath: socket }, 'POST', '/api/v1/agent-enroll', JSON.stringify(body), headers);
+}
+
+export async function newAgent(admin: string, alg: 'ES256' | 'Ed25519' = 'ES256', overrides: Record<string, unknown> = {}): Promise<Agent> {
+  const keys = await DPoP.generateKeyPair(alg);
+  const reply = await enroll(admin, keys, overrides);
+  assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  return { peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: String(reply.body['overlayIP']) };
+}
+
+/** A request as the agent, with a proof from the independent DPoP implementation. */
+export async function asAgent(socket: string, agent: Agent, method: string, path: string, body?: string): Promise<Reply> {
+  const proof = await DPoP.generateProof(agent.keys, `${BASE}${path}`, method, undefined, agent.token);
+  return call({ socketPath: socket }, method, path, body, { authorization: `DPoP ${agent.token}`, dpop: proof });
+}
+
+export function codeOf(reply: Reply): string | undefined {
+  return reply.body.error?.code;
 }
 

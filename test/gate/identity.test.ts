@@ -11,48 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
-import { call, exited, startGate, type Reply } from './harness.ts';
-
-const BASE = 'http://localhost';
-type KeyPair = Awaited<ReturnType<typeof DPoP.generateKeyPair>>;
-type SigningKey = Parameters<SignJWT['sign']>[0];
-
-interface Agent {
-  peerId: string;
-  token: string;
-  keys: KeyPair;
-  overlayIP: string;
-}
-
-/** A gate with a fast reaper, on a fresh home. */
-async function gate(): Promise<{ home: string; gate: string; admin: string; child: Awaited<ReturnType<typeof startGate>>['child'] }> {
-  const home = join(tempDir(), 'home');
-  const config = join(tempDir(), 'lattice.toml');
-  writeFileSync(config, '[identity]\nreaper_interval = "200ms"\nmax_ttl = "2h"\n');
-  return { home, ...(await startGate(home, '--config', config)) };
-}
-
-async function enroll(socket: string, keys: KeyPair, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {
-  const body = { agentName: 'builder', agentType: 'claude-code', workspaceId: 'ws-test', ttl: '1h', policyPreset: 'sandboxed', publicJwk: await exportJWK(keys.publicKey), ...overrides };
-  return call({ socketPath: socket }, 'POST', '/api/v1/agent-enroll', JSON.stringify(body), headers);
-}
-
-async function newAgent(admin: string, alg: 'ES256' | 'Ed25519' = 'ES256', overrides: Record<string, unknown> = {}): Promise<Agent> {
-  const keys = await DPoP.generateKeyPair(alg);
-  const reply = await enroll(admin, keys, overrides);
-  assert.equal(reply.status, 201, JSON.stringify(reply.body));
-  return { peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: String(reply.body['overlayIP']) };
-}
-
-/** A request as the agent, with a proof from the independent DPoP implementation. */
-async function asAgent(socket: string, agent: Agent, method: string, path: string, body?: string): Promise<Reply> {
-  const proof = await DPoP.generateProof(agent.keys, `${BASE}${path}`, method, undefined, agent.token);
-  return call({ socketPath: socket }, method, path, body, { authorization: `DPoP ${agent.token}`, dpop: proof });
-}
-
-function codeOf(reply: Reply): string | undefined {
-  return reply.body.error?.code;
-}
+import { BASE, asAgent, call, codeOf, enroll, exited, gate, newAgent, startGate, type SigningKey } from './harness.ts';
 
 function refusedCodes(home: string): string[] {
   return latticeJson<{ events: { payload: { code: string } }[] }>(['audit', '--home', home, '--type', 'request.refused', '--limit', '1000']).json.events.map((e) => e.payload.code);
