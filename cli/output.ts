@@ -35,6 +35,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'NOT_FOUND',
   'SECRET_NOT_FOUND',
   'MANIFEST_INVALID',
+  'POLICY_INVALID',
   'ACTION_NOT_FOUND',
   'ACTION_CONFLICT',
 ]);

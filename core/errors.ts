@@ -53,7 +53,7 @@ export type IdentityErrorCode =
   | 'DPOP_REPLAY';
 
 /** Actions: manifests and the registry. */
-export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_CONFLICT';
+export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_CONFLICT' | 'POLICY_INVALID';
 
 /** Secrets: the encrypted store (core/secrets/store.ts) and its master key. */
 export type SecretErrorCode = 'SECRET_NOT_FOUND' | 'SECRET_INVALID_NAME' | 'SECRET_TOO_LARGE' | 'MASTER_KEY_INVALID' | 'SECRET_CORRUPT';

@@ -22,7 +22,8 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
-  external: ['better-sqlite3'],
+  // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS).
+  external: ['better-sqlite3', '@cedar-policy/cedar-wasm'],
   define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
