@@ -6,8 +6,7 @@
  */
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ActionRegistry, describeAction } from '../../core/actions/registry.ts';
+import { ActionRegistry, describeAction, registryOptions } from '../../core/actions/registry.ts';
 import { parseManifest } from '../../core/actions/manifest.ts';
 import { loadConfig } from '../../core/config/config.ts';
 import { LatticeError, describeError, type ErrorCode } from '../../core/errors.ts';
@@ -28,7 +27,7 @@ export function registerActions(program: Command): void {
     .action((id: string | undefined, opts: { home?: string; config?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       const { config } = loadConfig(paths, opts.config);
-      const registry = ActionRegistry.load(paths, { fsRoot: config.actions.fsRoot === '' ? join(paths.root, 'workspace') : config.actions.fsRoot, httpHosts: config.actions.httpHosts });
+      const registry = ActionRegistry.load(paths, registryOptions(config, paths));
       if (id !== undefined) {
         const manifest = registry.get(id);
         const view = describeAction(manifest, registry.list().find((a) => a.manifest.id === id)?.source ?? 'file');
@@ -51,8 +50,9 @@ export function registerActions(program: Command): void {
     .command('add <file>')
     .description('validate a manifest and install it; a running gate registers it at once')
     .option('--home <dir>', HOME_HELP)
+    .option('--config <file>', 'configuration file')
     .option('--json', 'print as JSON')
-    .action(async (file: string, opts: { home?: string; json?: boolean }) => {
+    .action(async (file: string, opts: { home?: string; config?: string; json?: boolean }) => {
       let text: string;
       try {
         text = readFileSync(file, 'utf8');
@@ -68,7 +68,7 @@ export function registerActions(program: Command): void {
         registered = true;
       } catch (error) {
         if (!(error instanceof LatticeError) || error.code !== 'GATE_NOT_RUNNING') throw error;
-        ActionRegistry.load(paths, { fsRoot: join(paths.root, 'workspace'), httpHosts: [] }).add(text, file);
+        ActionRegistry.load(paths, registryOptions(loadConfig(paths, opts.config).config, paths)).add(text, file);
         registered = false;
       }
       const result = { id: manifest.id, version: manifest.version, digest: manifest.digest, registered };

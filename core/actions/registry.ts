@@ -6,6 +6,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { GateConfig } from '../config/config.ts';
 import { LatticeError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import type { HomePaths } from '../home.ts';
@@ -18,6 +19,11 @@ export interface RegistryOptions {
   readonly fsRoot: string;
   /** Hosts the generic http.request action may reach; none means the action is not offered. */
   readonly httpHosts: readonly string[];
+}
+
+/** The registry settings a configuration implies (an empty fs root means `<home>/workspace`). */
+export function registryOptions(config: GateConfig, paths: HomePaths): RegistryOptions {
+  return { fsRoot: config.actions.fsRoot === '' ? join(paths.root, 'workspace') : config.actions.fsRoot, httpHosts: config.actions.httpHosts };
 }
 
 export class ActionRegistry {

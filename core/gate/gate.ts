@@ -15,7 +15,7 @@ import { ensureHome, ensurePrivateDir, type HomePaths } from '../home.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import { GateServer, type Route } from '../server/http.ts';
 import { actionRoutes } from '../actions/routes.ts';
-import { ActionRegistry } from '../actions/registry.ts';
+import { ActionRegistry, registryOptions } from '../actions/registry.ts';
 import { identity, type Identity } from '../identity/routes.ts';
 import { adminRoutes } from './admin-routes.ts';
 
@@ -68,7 +68,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   let actions: ActionRegistry;
   try {
     id = identity(ledger, config, paths);
-    actions = ActionRegistry.load(paths, { fsRoot: config.actions.fsRoot === '' ? join(paths.root, 'workspace') : config.actions.fsRoot, httpHosts: config.actions.httpHosts });
+    actions = ActionRegistry.load(paths, registryOptions(config, paths));
   } catch (error) {
     ledger.close();
     throw error;
