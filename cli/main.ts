@@ -11,6 +11,7 @@ import { registerGate } from './commands/gate.ts';
 import { registerIdentity } from './commands/identity.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
+import { registerPolicy } from './commands/policy.ts';
 import { registerVerify } from './commands/verify.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerGate(program);
   registerIdentity(program);
   registerActions(program);
+  registerPolicy(program);
   registerVerify(program);
   registerExport(program);
   registerAudit(program);
