@@ -4,7 +4,9 @@
  */
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { LatticeError } from '../core/errors.ts';
+import { LatticeError, type ErrorCode } from '../core/errors.ts';
+import { runPaths } from '../core/gate/gate.ts';
+import { resolveHome } from '../core/home.ts';
 
 export interface GateReply<T> {
   readonly status: number;
@@ -43,6 +45,13 @@ export function callSocket<T>(socketPath: string, method: string, path: string, 
     if (payload !== undefined) req.write(payload);
     req.end();
   });
+}
+
+/** A request to the admin socket of the gate on `home`; a refusal becomes a LatticeError carrying the gate's code. */
+export async function admin<T>(home: string | undefined, method: string, path: string, body?: unknown): Promise<T> {
+  const reply = await callSocket<T & { error?: { code: string; message: string } }>(runPaths(resolveHome(home)).adminSocket, method, path, body);
+  if (reply.status >= 400) throw new LatticeError((reply.body.error?.code ?? 'INTERNAL') as ErrorCode, reply.body.error?.message ?? `the gate answered ${reply.status}`);
+  return reply.body;
 }
 
 function notRunning(socketPath: string): LatticeError {

@@ -9,11 +9,10 @@ import { readFileSync } from 'node:fs';
 import { ActionRegistry, describeAction, registryOptions } from '../../core/actions/registry.ts';
 import { parseManifest } from '../../core/actions/manifest.ts';
 import { loadConfig } from '../../core/config/config.ts';
-import { LatticeError, describeError, type ErrorCode } from '../../core/errors.ts';
+import { LatticeError, describeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
-import { runPaths } from '../../core/gate/gate.ts';
 import { HOME_HELP, example } from '../common.ts';
-import { callSocket } from '../gate-client.ts';
+import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
 export function registerActions(program: Command): void {
@@ -63,8 +62,7 @@ export function registerActions(program: Command): void {
       const paths = resolveHome(opts.home);
       let registered: boolean;
       try {
-        const reply = await callSocket<{ error?: { code: string; message: string } }>(runPaths(paths).adminSocket, 'POST', '/api/v1/actions', { manifest: text });
-        if (reply.status >= 400) throw new LatticeError((reply.body.error?.code ?? 'INTERNAL') as ErrorCode, reply.body.error?.message ?? `the gate answered ${reply.status}`);
+        await admin(opts.home, 'POST', '/api/v1/actions', { manifest: text });
         registered = true;
       } catch (error) {
         if (!(error instanceof LatticeError) || error.code !== 'GATE_NOT_RUNNING') throw error;

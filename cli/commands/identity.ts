@@ -17,15 +17,8 @@ import { POLICY_PRESETS } from '../../core/identity/wireguard.ts';
 import { readCredential, type Credential } from '../../sdk/credential.ts';
 import { GateClient, GateError } from '../../sdk/client.ts';
 import { HOME_HELP, example } from '../common.ts';
-import { callSocket } from '../gate-client.ts';
+import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
-
-/** A request to the admin socket; a refusal becomes a LatticeError carrying the gate's code. */
-async function admin<T>(home: string | undefined, method: string, path: string, body?: unknown): Promise<T> {
-  const reply = await callSocket<T & { error?: { code: string; message: string } }>(runPaths(resolveHome(home)).adminSocket, method, path, body);
-  if (reply.status >= 400) throw new LatticeError((reply.body.error?.code ?? 'INTERNAL') as ErrorCode, reply.body.error?.message ?? `the gate answered ${reply.status}`);
-  return reply.body;
-}
 
 export function registerIdentity(program: Command): void {
   registerEnroll(program);
