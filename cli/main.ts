@@ -5,7 +5,10 @@
 import { Command, CommanderError } from 'commander';
 import { LatticeError } from '../core/errors.ts';
 import { registerActions } from './commands/actions.ts';
+import { registerApprovals } from './commands/approvals.ts';
 import { registerAudit } from './commands/audit.ts';
+import { registerBudgets } from './commands/budgets.ts';
+import { registerExec } from './commands/exec.ts';
 import { registerExport } from './commands/export.ts';
 import { registerGate } from './commands/gate.ts';
 import { registerIdentity } from './commands/identity.ts';
@@ -28,7 +31,10 @@ export function buildProgram(): Command {
   registerGate(program);
   registerIdentity(program);
   registerActions(program);
+  registerExec(program);
   registerPolicy(program);
+  registerApprovals(program);
+  registerBudgets(program);
   registerVerify(program);
   registerExport(program);
   registerAudit(program);

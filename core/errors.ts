@@ -55,11 +55,28 @@ export type IdentityErrorCode =
 /** Actions: manifests and the registry. */
 export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_CONFLICT' | 'POLICY_INVALID';
 
+/**
+ * The action pipeline: effects the host refused or could not perform, one-shot grants, approvals and idempotency.
+ * (Policy and budget denials are not errors: they are 403 `denied` answers with a denialReason.)
+ */
+export type PipelineErrorCode =
+  | 'SINK_DENIED'
+  | 'EFFECT_FAILED'
+  | 'PLAN_REFUSED'
+  | 'PROVIDER_FAILED'
+  | 'GRANT_CONSUMED'
+  | 'GRANT_INVALID'
+  | 'APPROVAL_NOT_FOUND'
+  | 'APPROVAL_NOT_PENDING'
+  | 'PLAN_HASH_MISMATCH'
+  | 'EVENT_ID_REUSED';
+
 /** Secrets: the encrypted store (core/secrets/store.ts) and its master key. */
 export type SecretErrorCode = 'SECRET_NOT_FOUND' | 'SECRET_INVALID_NAME' | 'SECRET_TOO_LARGE' | 'MASTER_KEY_INVALID' | 'SECRET_CORRUPT';
 
 export type ErrorCode =
   | ActionErrorCode
+  | PipelineErrorCode
   | SecretErrorCode
   | HomeErrorCode
   | LedgerErrorCode

@@ -8,6 +8,8 @@ import { LatticeError } from '../../core/errors.ts';
 import { ensureHome, resolveHome } from '../../core/home.ts';
 import type { GateStatus } from '../../core/gate/admin-routes.ts';
 import { runPaths, startGate } from '../../core/gate/gate.ts';
+import { builtinProviders } from '../../providers/builtin/index.ts';
+import { HostEffects } from '../../providers/effects/index.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { callSocket } from '../gate-client.ts';
 import { EXIT, printJson, table } from '../output.ts';
@@ -36,7 +38,15 @@ export function registerGate(program: Command): void {
       const paths = resolveHome(opts.home);
       const { config, file } = loadConfig(paths, opts.config); // validated before anything starts
       if (opts.detach === true) return detach(opts, paths.root);
-      const gate = await startGate({ paths, config, configFile: file, version: VERSION, ...(opts.listen !== undefined && { listen: opts.listen }) });
+      const gate = await startGate({
+        paths,
+        config,
+        configFile: file,
+        version: VERSION,
+        providers: builtinProviders,
+        effects: new HostEffects(),
+        ...(opts.listen !== undefined && { listen: opts.listen }),
+      });
       const stop = (signal: string) => void gate.stop(`signal ${signal}`);
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
       const info = { pid: gate.pid, home: paths.root, sockets: { gate: gate.run.gateSocket, admin: gate.run.adminSocket }, listen: gate.tcp, config: file };

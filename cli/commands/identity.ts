@@ -8,14 +8,14 @@ import type { Command } from 'commander';
 import { exportJWK, generateKeyPair } from 'jose';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LatticeError, type ErrorCode } from '../../core/errors.ts';
+import { LatticeError } from '../../core/errors.ts';
 import { writeFileExclusive } from '../../core/fs-atomic.ts';
 import { resolveHome } from '../../core/home.ts';
 import { runPaths } from '../../core/gate/gate.ts';
 import { SCOPES } from '../../core/identity/tokens.ts';
 import { POLICY_PRESETS } from '../../core/identity/wireguard.ts';
-import { readCredential, type Credential } from '../../sdk/credential.ts';
-import { GateClient, GateError } from '../../sdk/client.ts';
+import type { Credential } from '../../sdk/credential.ts';
+import { agentClient, asGate } from '../agent.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
@@ -92,33 +92,11 @@ function registerEnroll(program: Command): void {
     .option('--credential <file>', 'credential file (default: $LATTICE_CREDENTIAL)')
     .option('--json', 'print the identity as JSON')
     .action(async (opts: { credential?: string; json?: boolean }) => {
-      const me = await asAgent(opts.credential).call<Record<string, string>>('GET', '/api/v1/whoami');
+      const me = await asGate(() => agentClient(opts.credential).call<Record<string, string>>('GET', '/api/v1/whoami'));
       if (opts.json === true) return printJson(me);
       process.stdout.write(`${Object.entries(me).map(([k, v]) => `${k.padEnd(14)}${v}`).join('\n')}\n`);
     });
   example(whoami, 'LATTICE_CREDENTIAL=cred.json lattice whoami', 'lattice whoami --credential cred.json --json');
-}
-
-/** A client acting as the agent of a credential file; the gate's refusals keep their codes. */
-export function asAgent(file: string | undefined): { call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> } {
-  const path = file ?? process.env['LATTICE_CREDENTIAL'];
-  if (path === undefined || path === '') throw new LatticeError('INVALID_ARGUMENT', 'pass --credential FILE or set LATTICE_CREDENTIAL (made by `lattice enroll`)');
-  let client: GateClient;
-  try {
-    client = new GateClient(readCredential(path));
-  } catch (error) {
-    throw new LatticeError('INVALID_ARGUMENT', error instanceof Error ? error.message : String(error));
-  }
-  return {
-    async call<T>(method: 'GET' | 'POST' | 'DELETE', p: string, body?: unknown) {
-      try {
-        return await client.call<T>(method, p, body);
-      } catch (error) {
-        if (error instanceof GateError) throw new LatticeError((error.code === 'GATE_UNREACHABLE' ? 'GATE_NOT_RUNNING' : error.code) as ErrorCode, error.message);
-        throw error;
-      }
-    },
-  };
 }
 
 type PeerView = { peerId: string; name: string; agentType: string; workspaceId: string; policyPreset: string; overlayIP: string; expiresAt: string };

@@ -12,7 +12,7 @@ export interface RawManifest {
   provider: { builtin?: 'echo' | 'http.request' | 'http.template' | 'fs.read' | 'fs.write'; component?: string; sha256?: string };
   request: { schema: Record<string, unknown> };
   sinks?: {
-    http?: { host: string; methods: string[]; ports?: number[]; allow_private?: boolean }[];
+    http?: { host: string; scheme?: 'https' | 'http'; methods: string[]; ports?: number[]; allow_private?: boolean }[];
     fs?: { root: string; allow?: string[]; deny?: string[] };
   };
   secrets?: { name: string; header: string; format: string; secret: string }[];
@@ -61,6 +61,7 @@ export const MANIFEST_SCHEMA = {
             required: ['host', 'methods'],
             properties: {
               host: { type: 'string', maxLength: 253, pattern: '^(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$' },
+              scheme: { type: 'string', enum: ['https', 'http'], nullable: true },
               methods: strings('^(GET|HEAD|POST|PUT|PATCH|DELETE)$', 6),
               ports: { type: 'array', maxItems: 16, items: { type: 'integer', minimum: 1, maximum: 65535 }, nullable: true },
               allow_private: { type: 'boolean', nullable: true },

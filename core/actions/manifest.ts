@@ -5,7 +5,8 @@
  *   [provider]        builtin = "echo" | "http.request" | "http.template" | "fs.read" | "fs.write",
  *                     or component = "<file>.wasm" with sha256 = "<hex>"
  *   [request.schema]  JSON Schema of the params (objects refuse unknown members unless the schema allows them)
- *   [[sinks.http]]    host, methods, ports (default [443]), allow_private (default false)
+ *   [[sinks.http]]    host, methods, scheme ("https", or "http" for a local service), ports (default [443], or [80]
+ *                     for http), allow_private (default false: addresses the name resolves to must be public)
  *   [sinks.fs]        root, allow (globs), deny (globs)
  *   [[secrets]]       name, header, format ("Bearer {secret}"), secret (a name in the secret store)
  *   [template]        method, url, headers, body: for "http.template" providers, `{params.x}` placeholders
@@ -28,7 +29,9 @@ export const BUILTIN_PROVIDERS = ['echo', 'http.request', 'http.template', 'fs.r
 export type BuiltinProvider = (typeof BUILTIN_PROVIDERS)[number];
 
 export interface HttpSink {
+  /** Exact host name, or `*.example.com` for its subdomains (not the apex). */
   readonly host: string;
+  readonly scheme: 'https' | 'http';
   readonly methods: readonly string[];
   readonly ports: readonly number[];
   readonly allowPrivate: boolean;
@@ -111,7 +114,10 @@ export function parseManifest(text: string, source: string): ActionManifest {
     provider,
     requestSchema,
     sinks: {
-      http: (m.sinks?.http ?? []).map((h) => ({ host: h.host.toLowerCase(), methods: h.methods.map((x) => x.toUpperCase()), ports: h.ports ?? [443], allowPrivate: h.allow_private ?? false })),
+      http: (m.sinks?.http ?? []).map((h) => {
+        const scheme = h.scheme ?? 'https';
+        return { host: h.host.toLowerCase(), scheme, methods: h.methods.map((x) => x.toUpperCase()), ports: h.ports ?? [scheme === 'https' ? 443 : 80], allowPrivate: h.allow_private ?? false };
+      }),
       fs: m.sinks?.fs === undefined ? null : { root: m.sinks.fs.root, allow: m.sinks.fs.allow ?? ['**'], deny: m.sinks.fs.deny ?? [] },
     },
     secrets: m.secrets ?? [],

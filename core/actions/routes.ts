@@ -2,7 +2,7 @@
  * The actions API: agents and operators list and read manifests; the operator installs one through the admin
  * socket, which takes effect at once (no restart) and is recorded with its digest.
  */
-import { authenticateAgent, authenticateOperator, type AuthDeps } from '../identity/auth.ts';
+import { authenticateCaller, type AuthDeps } from '../identity/auth.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
@@ -17,10 +17,7 @@ const addBody = validator<{ manifest: string }>({
 
 export function actionRoutes(registry: ActionRegistry, ledger: Ledger, auth: AuthDeps): Route[] {
   /** Any authenticated caller: an agent (DPoP), the admin socket, or a token with audit:read. */
-  const authenticate = async (ctx: RequestContext) => {
-    if (ctx.listener !== 'admin' && /^DPoP /.test(String(ctx.headers['authorization'] ?? ''))) await authenticateAgent(ctx, auth);
-    else authenticateOperator(ctx, auth.db, 'audit:read');
-  };
+  const authenticate = (ctx: RequestContext) => authenticateCaller(ctx, auth, 'audit:read');
   return [
     {
       method: 'GET',

@@ -11,6 +11,7 @@ import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../errors.ts';
 import type { HomePaths } from '../home.ts';
 import { parseDuration } from '../time.ts';
+import type { Budget } from '../pipeline/budgets.ts';
 import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
 
 export interface GateConfig {
@@ -39,6 +40,9 @@ export interface GateConfig {
     /** Hosts the generic http.request action may reach (none: the action is not offered). */
     readonly httpHosts: readonly string[];
   };
+  readonly approvals: { readonly timeoutMs: number };
+  /** Limits from the configuration; `lattice budgets set` adds more at run time. */
+  readonly budgets: readonly Budget[];
 }
 
 export const DEFAULTS = {
@@ -48,6 +52,7 @@ export const DEFAULTS = {
   wireguard: { endpoint: '127.0.0.1:51820', listen_port: 51820 },
   ledger: { checkpoint_every: 1000, checkpoint_interval: '30s' },
   actions: { fs_root: '', http_hosts: [] as string[] },
+  approvals: { timeout: '15m' },
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -99,6 +104,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
   const wireguard = { ...DEFAULTS.wireguard, ...raw.wireguard };
   const ledger = { ...DEFAULTS.ledger, ...raw.ledger };
   const actions = { ...DEFAULTS.actions, ...raw.actions };
+  const approvals = { ...DEFAULTS.approvals, ...raw.approvals };
   const duration = (value: string, key: string) => {
     try {
       return parseDuration(value, key);
@@ -125,6 +131,14 @@ function resolve(raw: RawConfig, file: string): GateConfig {
     wireguard: { endpoint: wireguard.endpoint, listenPort: wireguard.listen_port },
     ledger: { checkpointEvery: ledger.checkpoint_every, checkpointIntervalMs: duration(ledger.checkpoint_interval, 'ledger.checkpoint_interval') },
     actions: { fsRoot: actions.fs_root, httpHosts: actions.http_hosts },
+    approvals: { timeoutMs: duration(approvals.timeout, 'approvals.timeout') },
+    budgets: (raw.budgets ?? []).map((b, i) => {
+      const subjects = (['agent', 'workspace', 'preset'] as const).filter((k) => b[k] !== undefined);
+      if (subjects.length !== 1) throw new LatticeError('CONFIG_INVALID', `${file}: budgets[${i}] needs exactly one of agent, workspace or preset`);
+      if (b.calls === undefined && b.cost === undefined) throw new LatticeError('CONFIG_INVALID', `${file}: budgets[${i}] needs calls, cost or both`);
+      const scope = subjects[0]!;
+      return { scope, subject: b[scope] ?? '', calls: b.calls ?? null, cost: b.cost ?? null, windowMs: duration(b.window, `budgets[${i}].window`), source: 'config' as const };
+    }),
   };
 }
 

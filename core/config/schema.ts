@@ -11,6 +11,8 @@ export interface RawConfig {
   wireguard?: { endpoint?: string; listen_port?: number };
   ledger?: { checkpoint_every?: number; checkpoint_interval?: string };
   actions?: { fs_root?: string; http_hosts?: string[] };
+  approvals?: { timeout?: string };
+  budgets?: { agent?: string; workspace?: string; preset?: string; calls?: number; cost?: number; window: string }[];
 }
 
 const text = (maxLength = 512) => ({ type: 'string', maxLength, nullable: true }) as const;
@@ -42,5 +44,24 @@ export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
       fs_root: text(4096),
       http_hosts: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 256, nullable: true },
     }),
+    approvals: section({ timeout: text(32) }),
+    budgets: {
+      type: 'array',
+      nullable: true,
+      maxItems: 1024,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['window'],
+        properties: {
+          agent: text(128),
+          workspace: text(128),
+          preset: text(128),
+          calls: int(0, 1e12),
+          cost: { type: 'number', minimum: 0, maximum: 1e15, nullable: true },
+          window: { type: 'string', maxLength: 32 },
+        },
+      },
+    },
   },
 };

@@ -17,6 +17,13 @@ import { GateServer, type Route } from '../server/http.ts';
 import { actionRoutes } from '../actions/routes.ts';
 import { ActionRegistry, registryOptions } from '../actions/registry.ts';
 import { identity, type Identity } from '../identity/routes.ts';
+import { Approvals } from '../pipeline/approvals.ts';
+import { Budgets } from '../pipeline/budgets.ts';
+import type { EffectHost } from '../pipeline/effects.ts';
+import { Pipeline } from '../pipeline/pipeline.ts';
+import type { ProviderResolver } from '../pipeline/provider.ts';
+import { pipelineRoutes } from '../pipeline/routes.ts';
+import { PolicyStore } from '../policy/store.ts';
 import { adminRoutes } from './admin-routes.ts';
 
 export interface RunPaths {
@@ -38,8 +45,11 @@ export interface GateOptions {
   readonly version: string;
   /** Overrides `gate.listen`. */
   readonly listen?: string;
-  /** Routes beyond the built-in admin ones (identity, actions, …). */
+  /** Routes beyond the built-in ones. */
   readonly routes?: (gate: RunningGate) => readonly Route[];
+  /** Providers plan and finish actions; the host performs their effects (both live outside core). */
+  readonly providers: ProviderResolver;
+  readonly effects: EffectHost;
 }
 
 export interface RunningGate {
@@ -51,6 +61,7 @@ export interface RunningGate {
   readonly config: GateConfig;
   readonly ledger: Ledger;
   readonly identity: Identity;
+  readonly approvals: Approvals;
   readonly tcp: { readonly host: string; readonly port: number; readonly tls: boolean } | null;
   /** Resolves when the gate has stopped (by `stop()`, a signal handler, or the admin shutdown route). */
   readonly stopped: Promise<void>;
@@ -66,17 +77,41 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   const ledger = Ledger.open(paths, { checkpointEvery: config.ledger.checkpointEvery, checkpointIntervalMs: config.ledger.checkpointIntervalMs });
   let id: Identity;
   let actions: ActionRegistry;
+  let policies: PolicyStore;
+  let approvals: Approvals | undefined;
+  let pipeline: Pipeline;
+  let budgets: Budgets;
   try {
-    id = identity(ledger, config, paths);
-    actions = ActionRegistry.load(paths, registryOptions(config, paths));
+    id = identity(ledger, config, paths, { peersRemoved: () => approvals?.cancelOrphaned() ?? Promise.resolve() });
+    const registryConfig = registryOptions(config, paths);
+    if (config.actions.fsRoot === '') ensurePrivateDir(registryConfig.fsRoot); // the default root, <home>/workspace
+    actions = ActionRegistry.load(paths, registryConfig);
+    policies = await PolicyStore.open(ledger, paths);
+    budgets = new Budgets(ledger.database, config.budgets);
+    const secrets = id.secrets;
+    pipeline = new Pipeline({
+      registry: actions,
+      providers: options.providers,
+      effects: options.effects,
+      policies,
+      budgets,
+      ledger,
+      secret: (name) => secrets().get(name),
+      approvalTimeoutMs: config.approvals.timeoutMs,
+    });
+    approvals = new Approvals(pipeline.deps, id.peers);
   } catch (error) {
     ledger.close();
     throw error;
   }
-  // Expired peers (and those of an old revocation epoch) are removed on a timer, one event each.
+  const held = approvals;
+  // Expired peers (and those of an old revocation epoch) are removed on a timer, one event each; approvals past
+  // their time expire and old budget windows are dropped on the same beat.
   const reaper = setInterval(() => {
-    id.reap().catch((error: unknown) => process.stderr.write(`lattice gate: reaper: ${describeError(error)}
-`));
+    const now = Date.now();
+    Promise.all([id.reap(), held.expireDue(now), Promise.resolve(budgets.purge(now))]).catch((error: unknown) =>
+      process.stderr.write(`lattice gate: reaper: ${describeError(error)}\n`),
+    );
   }, config.identity.reaperIntervalMs);
   reaper.unref();
 
@@ -93,6 +128,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     config,
     ledger,
     identity: id,
+    approvals: held,
     tcp: null,
     stopped,
     stop(reason) {
@@ -112,8 +148,16 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   };
 
   try {
+    await actions.recordChanges(ledger); // digests of new or changed manifests, before the gate serves
+    await held.recover(); // requests a previous run left mid-flight are recorded as interrupted, never re-run
     server = new GateServer({
-      routes: [...adminRoutes(gate), ...id.routes, ...actionRoutes(actions, ledger, id.auth), ...(options.routes?.(gate) ?? [])],
+      routes: [
+        ...adminRoutes(gate),
+        ...id.routes,
+        ...actionRoutes(actions, ledger, id.auth),
+        ...pipelineRoutes({ pipeline, approvals: held, budgets, policies, registry: actions, ledger, auth: id.auth }),
+        ...(options.routes?.(gate) ?? []),
+      ],
       ledger,
       baseUrl: config.gate.baseUrl,
       bodyLimitBytes: config.gate.bodyLimitBytes,
@@ -126,7 +170,6 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       const { port } = await server.listenTcp(listen.host, listen.port, tls);
       (gate as { tcp: RunningGate['tcp'] }).tcp = { host: listen.host, port, tls: tls !== undefined };
     }
-    await actions.recordChanges(ledger); // digests of new or changed manifests, before the gate serves
     writeFileAtomic(run.pidFile, `${process.pid}\n`, 0o600);
     await ledger.append({
       type: 'gate.started',

@@ -84,6 +84,17 @@ export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, sc
   return { kind: 'token', token };
 }
 
+export type Caller = { readonly kind: 'agent'; readonly agent: AgentIdentity } | { readonly kind: 'operator'; readonly operator: Operator };
+
+/**
+ * An agent (a request carrying `Authorization: DPoP`, never on the admin socket) or an operator holding `scope`.
+ * Which one is decided by the scheme the caller chose, and each is then held to its own checks in full.
+ */
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Scope): Promise<Caller> {
+  if (ctx.listener !== 'admin' && /^DPoP /.test(header(ctx, 'authorization') ?? '')) return { kind: 'agent', agent: await authenticateAgent(ctx, deps) };
+  return { kind: 'operator', operator: authenticateOperator(ctx, deps.db, scope) };
+}
+
 export function operatorName(operator: Operator): string {
   return operator.kind === 'admin' ? 'operator' : operator.token.id;
 }

@@ -12,7 +12,7 @@ import { SecretStore } from '../secrets/store.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
 import { parseDuration } from '../time.ts';
-import { authenticateAgent, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
+import { authenticateAgent, authenticateCaller, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
 import { isAcceptedPublicJwk } from './dpop.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
 import { renderNftRuleset } from './nft.ts';
@@ -74,11 +74,19 @@ export interface Identity {
   readonly replay: SqliteReplayStore;
   readonly auth: AuthDeps;
   readonly routes: Route[];
+  /** The encrypted secret store (its master key is loaded on first use). */
+  readonly secrets: () => SecretStore;
   /** Removes expired peers (and those of an old revocation epoch) and purges old DPoP proof ids. */
   reap(): Promise<string[]>;
 }
 
-export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): Identity {
+export interface IdentityHooks {
+  /** Called after peers were revoked or removed, so what they left pending (approvals) can be cancelled. */
+  readonly peersRemoved?: () => Promise<unknown>;
+}
+
+export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, hooks: IdentityHooks = {}): Identity {
+  const removed = () => hooks.peersRemoved?.();
   const db = ledger.database;
   const cidr = parseCidr(config.identity.overlayCidr);
   const peers = new Peers(ledger, cidr, config.identity.maxTtlMs);
@@ -98,12 +106,10 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): 
 
   /** The agent itself (DPoP) for its own peer id, or an operator with peers:write. */
   const selfOrOperator = async (ctx: RequestContext, id: string): Promise<string> => {
-    if (ctx.listener !== 'admin' && /^DPoP /.test(String(ctx.headers['authorization'] ?? ''))) {
-      const agent = await authenticateAgent(ctx, auth);
-      if (agent.peer.id !== id) throw new LatticeError('FORBIDDEN', 'an agent may renew or delete only itself');
-      return agent.peer.id;
-    }
-    return operatorName(authenticateOperator(ctx, db, 'peers:write'));
+    const caller = await authenticateCaller(ctx, auth, 'peers:write');
+    if (caller.kind === 'operator') return operatorName(caller.operator);
+    if (caller.agent.peer.id !== id) throw new LatticeError('FORBIDDEN', 'an agent may renew or delete only itself');
+    return caller.agent.peer.id;
   };
 
   const routes: Route[] = [
@@ -166,6 +172,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): 
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
         await peers.remove(id, 'peer.deleted', await selfOrOperator(ctx, id));
+        await removed();
         return { status: 200, body: { deleted: id } };
       },
     },
@@ -232,10 +239,13 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): 
               },
             },
           );
+          await removed();
           return { status: 200, body: { revoked: 'all', epoch } };
         }
         const id = body.id ?? '';
-        return { status: 200, body: { revoked: id, kind: await revoke(id) } };
+        const kind = await revoke(id);
+        await removed();
+        return { status: 200, body: { revoked: id, kind } };
       },
     },
     {
@@ -302,6 +312,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): 
     replay,
     auth,
     routes,
+    secrets: secretStore,
     async reap() {
       replay.purge(Date.now());
       const reaped = await peers.reap();
@@ -310,6 +321,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths): 
         await peers.remove(peer.id, 'peer.revoked', 'gate');
         reaped.push(peer.id);
       }
+      if (reaped.length > 0) await removed();
       return reaped;
     },
   };

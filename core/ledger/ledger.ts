@@ -46,9 +46,10 @@ export interface AppendOptions {
   readonly receipt?: ReceiptFields;
   /**
    * Further writes that must commit atomically with this event (for example consuming a one-shot grant).
-   * Runs inside the event's savepoint before the event is inserted; throwing rolls back this event only.
+   * Runs inside the event's savepoint before the event is inserted, with the event's seq and its receipt (when
+   * one is issued); throwing rolls back this event only.
    */
-  readonly write?: (db: LedgerDatabase, seq: number) => void;
+  readonly write?: (db: LedgerDatabase, seq: number, receipt: StoredReceipt | null) => void;
 }
 
 export interface Appended {
@@ -283,7 +284,7 @@ export class Ledger {
       const payload = JSON.parse(event.payload) as JsonObject;
       event = { ...event, payload: canonicalize({ ...payload, receipt: { ...signed.ref } }) };
     }
-    item.options?.write?.(this.db, seq);
+    item.options?.write?.(this.db, seq, receipt);
     const sealed = sealEvent(event, seq, ts, head.hash);
     this.stmt.insertEvents([sealed]);
     if (receipt !== null) this.stmt.insertReceipt(receipt);

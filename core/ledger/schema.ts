@@ -147,6 +147,68 @@ const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `);
   },
+  // 3: the action pipeline's state. Each change is committed together with the ledger event that records it.
+  (db) => {
+    db.exec(`
+      -- One row per execute request, from decision to answer. response is the JSON answer ({status, body}) once
+      -- final, returned again for a repeated eventId and to an agent polling its approval.
+      CREATE TABLE requests (
+        id                  TEXT PRIMARY KEY,
+        peer_id             TEXT NOT NULL,
+        workspace           TEXT NOT NULL,
+        preset              TEXT NOT NULL,
+        event_id            TEXT,
+        action              TEXT NOT NULL,
+        params              TEXT NOT NULL,
+        request_hash        TEXT NOT NULL,
+        plan                TEXT,
+        plan_sha256         TEXT,
+        policy_hash         TEXT,
+        policy_version      TEXT,
+        policies            TEXT NOT NULL,
+        reason              TEXT,
+        state               TEXT NOT NULL,
+        approval_id         TEXT UNIQUE,
+        approval_expires_at INTEGER,
+        decided_by          TEXT,
+        response            TEXT,
+        created_at          INTEGER NOT NULL,
+        updated_at          INTEGER NOT NULL,
+        UNIQUE (peer_id, event_id)
+      ) STRICT;
+      CREATE INDEX requests_open ON requests(state) WHERE state IN ('held', 'approved', 'running');
+
+      -- One-shot grants, inserted when consumed: the primary key refuses a second use of a grant and the unique
+      -- request_id a second execution of a request, whatever grant it carries.
+      CREATE TABLE grants (
+        id          TEXT PRIMARY KEY,
+        request_id  TEXT NOT NULL UNIQUE,
+        body        TEXT NOT NULL,
+        signature   TEXT NOT NULL,
+        consumed_at INTEGER NOT NULL
+      ) STRICT;
+
+      -- Operator-set limits (scope agent | workspace | preset) and what each subject used per fixed window.
+      CREATE TABLE budgets (
+        scope      TEXT NOT NULL,
+        subject    TEXT NOT NULL,
+        calls      INTEGER,
+        cost       REAL,
+        window_ms  INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, subject)
+      ) STRICT;
+      CREATE TABLE budget_usage (
+        scope        TEXT NOT NULL,
+        subject      TEXT NOT NULL,
+        window_ms    INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        calls        INTEGER NOT NULL,
+        cost         REAL NOT NULL,
+        PRIMARY KEY (scope, subject, window_ms, window_start)
+      ) STRICT;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

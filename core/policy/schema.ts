@@ -4,7 +4,8 @@
  * without `has`.
  *
  * Shape: entity types `Agent` (member of `Workspace` and `Preset`), `Workspace`, `Preset`, `Gate`; each action
- * applies to principal `Agent` and resource `Gate` with context `{ params: <record>, risk: String }`.
+ * applies to principal `Agent` and resource `Gate` with context `{ params: <record>, risk: String, dataAccessed:
+ * Set<String> }` (the data labels the agent says it has read, e.g. `secrets`, for policies on what may follow).
  *
  * Mapping (JSON Schema → Cedar): string → String; integer → Long; number → Long (Cedar has no floats; at run time a
  * fractional value arrives as a String and any numeric comparison on it errors, which denies, see context.ts);
@@ -18,6 +19,7 @@
  * a policy that reads it cannot pass validation against this schema.
  */
 import type { SchemaJson, Type, TypeOfAttribute } from '@cedar-policy/cedar-wasm/nodejs';
+import type { ActionRegistry } from '../actions/registry.ts';
 import { LatticeError } from '../errors.ts';
 import { ENTITY } from './request.ts';
 
@@ -97,7 +99,7 @@ export function generateSchema(actions: readonly ActionSchemaSource[]): SchemaJs
       appliesTo: {
         principalTypes: [ENTITY.agent],
         resourceTypes: [ENTITY.gate],
-        context: { type: 'Record', attributes: { params, risk: { type: 'String' } } },
+        context: { type: 'Record', attributes: { params, risk: { type: 'String' }, dataAccessed: { type: 'Set', element: { type: 'String' } } } },
       },
     };
   }
@@ -112,4 +114,9 @@ export function generateSchema(actions: readonly ActionSchemaSource[]): SchemaJs
       actions: declared,
     },
   };
+}
+
+/** The schema for every action a registry holds (what `lattice policy check` and `apply` validate against). */
+export function actionSchema(registry: ActionRegistry): SchemaJson<string> {
+  return generateSchema(registry.list().map(({ manifest }) => ({ id: manifest.id, paramsJsonSchema: manifest.requestSchema })));
 }

@@ -99,13 +99,13 @@ describe('ledger', () => {
   it('rolls back only the event whose extra write failed; the rest of the batch commits', async () => {
     const paths = freshHome();
     const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
-    ledger.database.exec('CREATE TABLE grants (id TEXT PRIMARY KEY)');
-    const ok1 = ledger.append({ type: 'test.ok' }, { write: (db) => void db.prepare(`INSERT INTO grants VALUES ('a')`).run() });
+    ledger.database.exec('CREATE TABLE side_effects (id TEXT PRIMARY KEY)');
+    const ok1 = ledger.append({ type: 'test.ok' }, { write: (db) => void db.prepare(`INSERT INTO side_effects VALUES ('a')`).run() });
     const bad = ledger.append(
       { type: 'test.bad' },
       {
         write: (db) => {
-          db.prepare(`INSERT INTO grants VALUES ('b')`).run();
+          db.prepare(`INSERT INTO side_effects VALUES ('b')`).run();
           throw new Error('grant already consumed');
         },
       },
@@ -115,7 +115,7 @@ describe('ledger', () => {
     const [a, b] = await Promise.all([ok1, ok2]);
     assert.equal(a.event.seq, 2);
     assert.equal(b.event.seq, 3);
-    assert.deepEqual(ledger.database.prepare('SELECT id FROM grants').pluck().all(), ['a']);
+    assert.deepEqual(ledger.database.prepare('SELECT id FROM side_effects').pluck().all(), ['a']);
     ledger.close();
     assert.equal((await verifyHome(paths)).ok, true);
   });

@@ -49,7 +49,7 @@ describe('action manifests', () => {
     const m = parseManifest(VALID, 'jira.toml');
     assert.equal(m.id, 'jira.issue.create');
     assert.equal(m.timeoutMs, 10_000);
-    assert.deepEqual(m.sinks.http, [{ host: 'example.atlassian.net', methods: ['POST'], ports: [443], allowPrivate: false }]);
+    assert.deepEqual(m.sinks.http, [{ host: 'example.atlassian.net', scheme: 'https', methods: ['POST'], ports: [443], allowPrivate: false }]);
     assert.equal(m.validateParams({ summary: 'x', fields: { priority: 'high' } }), true);
     assert.equal(m.validateParams({ summary: 'x', admin: true }), false, 'unknown top-level member');
     assert.equal(m.validateParams({ summary: 'x', fields: { priority: 'high', sneaky: 1 } }), false, 'unknown nested member');

@@ -319,6 +319,7 @@ describe('policy check', () => {
                     },
                   },
                   risk: { type: 'String' },
+                  dataAccessed: { type: 'Set', element: { type: 'String' } },
                 },
               },
             },

@@ -70,12 +70,25 @@ export interface Agent {
   overlayIP: string;
 }
 
-/** A gate with a fast reaper, on a fresh home. */
-export async function gate(): Promise<{ home: string; gate: string; admin: string; child: Awaited<ReturnType<typeof startGate>>['child'] }> {
+export interface TestGate {
+  home: string;
+  gate: string;
+  admin: string;
+  config: string;
+  child: Awaited<ReturnType<typeof startGate>>['child'];
+}
+
+/** A gate with a fast reaper, on a fresh home; `extra` is appended to its lattice.toml. */
+export async function gate(extra = ''): Promise<TestGate> {
   const home = join(tempDir(), 'home');
   const config = join(tempDir(), 'lattice.toml');
-  writeFileSync(config, '[identity]\nreaper_interval = "200ms"\nmax_ttl = "2h"\n');
-  return { home, ...(await startGate(home, '--config', config)) };
+  writeFileSync(config, `[identity]\nreaper_interval = "200ms"\nmax_ttl = "2h"\n${extra}`);
+  return { home, config, ...(await startGate(home, '--config', config)) };
+}
+
+/** A JSON request to the gate's admin socket, as the operator. */
+export function asOperator(g: { admin: string }, method: string, path: string, body?: unknown): Promise<Reply> {
+  return call({ socketPath: g.admin }, method, path, body === undefined ? undefined : JSON.stringify(body));
 }
 
 export async function enroll(socket: string, keys: KeyPair, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}): Promise<Reply> {

@@ -1,0 +1,124 @@
+/**
+ * `lattice exec ACTION` acts as the agent of a credential file: makes the DPoP proofs, asks the gate to run the
+ * action and, when the request is held for approval, waits for the decision (unless --no-wait).
+ * Exit codes: 0 executed, 3 denied, 4 pending (--no-wait), 5 approval expired, 1 anything else.
+ * `lattice can-i ACTION` asks the same question with nothing run and nothing recorded (exit 0 allowed, 3 denied,
+ * 4 needs approval).
+ */
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { LatticeError, describeError } from '../../core/errors.ts';
+import type { ActionResult } from '../../sdk/client.ts';
+import { CREDENTIAL_HELP, agentClient, asGate } from '../agent.ts';
+import { example } from '../common.ts';
+import { EXIT, printJson, printable } from '../output.ts';
+
+export const EXEC_EXIT = { executed: 0, denied: 3, pending: 4, expired: 5 } as const;
+
+interface ExecOptions {
+  params?: string;
+  credential?: string;
+  eventId?: string;
+  wait: boolean;
+  json?: boolean;
+}
+
+/** `--params '{"a":1}'` or `--params @file.json`; an object or nothing. */
+function readParams(value: string | undefined): Record<string, unknown> {
+  if (value === undefined) return {};
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = readFileSync(value.slice(1), 'utf8');
+    } catch (error) {
+      throw new LatticeError('IO_ERROR', `cannot read ${value.slice(1)}: ${describeError(error)}`, { cause: error });
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new LatticeError('INVALID_ARGUMENT', '--params must be a JSON object (or @FILE holding one)');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new LatticeError('INVALID_ARGUMENT', '--params must be a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function exitFor(result: ActionResult): number {
+  switch (result.status) {
+    case 'executed':
+      return EXEC_EXIT.executed;
+    case 'denied':
+      return EXEC_EXIT.denied;
+    case 'requested':
+      return EXEC_EXIT.pending;
+    case 'expired':
+      return EXEC_EXIT.expired;
+    case 'cancelled':
+    case 'failed':
+    case 'interrupted':
+      return EXIT.failed;
+  }
+}
+
+function describe(result: ActionResult): string {
+  switch (result.status) {
+    case 'executed':
+      return `executed (receipt ${result.receiptId}, ledger event ${result.auditEventId})\n${JSON.stringify(result.output, null, 2)}\n`;
+    case 'denied': {
+      const conditions = result.conditions.map((c) => `  ${printable(JSON.stringify(c))}`).join('\n');
+      return `denied: ${result.denialReason}${result.policy === null ? '' : ` by ${printable(result.policy)}`}\n  ${printable(result.message)}\n${conditions === '' ? '' : `${conditions}\n`}`;
+    }
+    case 'requested':
+      return `held for approval ${result.approvalId} until ${result.timeoutAt}\n  plan sha256 ${result.planSha256}\n  an operator runs: lattice approvals approve ${result.approvalId} --plan-sha256 ${result.planSha256}\n`;
+    case 'expired':
+    case 'cancelled':
+      return `${result.status}: ${printable(result.message)}\n`;
+    case 'failed':
+      return `failed: ${result.error.code}: ${printable(result.error.message)} (receipt ${result.receiptId})\n`;
+    case 'interrupted':
+      return `interrupted: ${printable(result.message)}\n`;
+  }
+}
+
+export function registerExec(program: Command): void {
+  const exec = program
+    .command('exec <action>')
+    .description('run an action as the agent of a credential file (waits for approval when the request is held)')
+    .option('--params <json>', 'the params as JSON, or @FILE')
+    .option('--credential <file>', CREDENTIAL_HELP)
+    .option('--event-id <id>', 'idempotency key: a repeat returns the first answer and runs nothing twice')
+    .option('--no-wait', 'return at once when the request is held (exit 4)')
+    .option('--json', 'print the gate answer as JSON')
+    .action(async (action: string, opts: ExecOptions) => {
+      const params = readParams(opts.params);
+      const client = agentClient(opts.credential);
+      let result = await asGate(() => client.execute(action, params, opts.eventId === undefined ? {} : { eventId: opts.eventId }));
+      if (result.status === 'requested' && opts.wait) {
+        if (opts.json !== true) process.stderr.write(describe(result));
+        const approvalId = result.approvalId;
+        result = await asGate(() => client.waitForDecision(approvalId));
+      }
+      process.exitCode = exitFor(result);
+      if (opts.json === true) return printJson(result);
+      (result.status === 'executed' ? process.stdout : process.stderr).write(describe(result));
+    });
+  example(exec, `lattice exec echo --params '{"message":"hi"}'`, 'lattice exec fs.write --params @write.json --event-id build-42 --no-wait --json');
+
+  const canI = program
+    .command('can-i <action>')
+    .description('ask whether an action would run now (nothing is run or recorded): exit 0 yes, 4 needs approval, 3 no')
+    .option('--params <json>', 'the params as JSON, or @FILE')
+    .option('--credential <file>', CREDENTIAL_HELP)
+    .option('--json', 'print the decision as JSON')
+    .action(async (action: string, opts: { params?: string; credential?: string; json?: boolean }) => {
+      const params = readParams(opts.params);
+      const answer = await asGate(() => agentClient(opts.credential).canI(action, params));
+      process.exitCode = answer.decision === 'allow' ? EXEC_EXIT.executed : answer.decision === 'hold' ? EXEC_EXIT.pending : EXEC_EXIT.denied;
+      if (opts.json === true) return printJson(answer);
+      const by = answer.policy === null ? '' : ` (${printable(answer.policy)})`;
+      const text = answer.decision === 'allow' ? `allowed${by}` : answer.decision === 'hold' ? `needs approval${by}` : `denied: ${answer.denialReason ?? ''}${by}\n  ${printable(answer.message ?? '')}`;
+      process.stdout.write(`${text}\n`);
+    });
+  example(canI, `lattice can-i fs.write --params '{"path":"notes.md","content":"x"}'`);
+}

@@ -1,0 +1,128 @@
+/**
+ * Budgets: operator-set limits on how many actions (calls) and how much declared cost (the manifests' `cost`) an
+ * agent, a workspace or a preset may use per fixed window. Set in the configuration (`[[budgets]]`) or with
+ * `lattice budgets set`, through the admin socket only: an agent can neither raise nor choose its budget.
+ *
+ * Every budget that applies to a request must have room for it. `check` answers for can-i and before a hold;
+ * `reserve` takes the room inside the transaction that consumes the grant and records the intent, so concurrent
+ * requests can never overspend a budget between the check and the use. A budget is never refunded: a call that
+ * failed still used its attempt.
+ */
+import { LatticeError } from '../errors.ts';
+import type { LedgerDatabase } from '../ledger/database.ts';
+
+export const BUDGET_SCOPES = ['agent', 'workspace', 'preset'] as const;
+export type BudgetScope = (typeof BUDGET_SCOPES)[number];
+
+export interface Budget {
+  readonly scope: BudgetScope;
+  readonly subject: string;
+  readonly calls: number | null;
+  readonly cost: number | null;
+  readonly windowMs: number;
+  readonly source: 'config' | 'operator';
+}
+
+export interface BudgetSubject {
+  readonly peerId: string;
+  readonly workspace: string;
+  readonly preset: string;
+}
+
+export type BudgetCheck = { readonly ok: true } | { readonly ok: false; readonly budget: Budget; readonly message: string };
+
+/** Thrown inside the intent transaction when a budget has no room; the pipeline turns it into a denial. */
+export class BudgetExhausted extends Error {
+  constructor(readonly check: Extract<BudgetCheck, { ok: false }>) {
+    super(check.message);
+  }
+}
+
+interface BudgetRow {
+  scope: BudgetScope;
+  subject: string;
+  calls: number | null;
+  cost: number | null;
+  window_ms: number;
+}
+
+export class Budgets {
+  constructor(
+    private readonly db: LedgerDatabase,
+    private readonly configured: readonly Budget[],
+  ) {
+    for (const b of configured) validateBudget(b);
+  }
+
+  list(): Budget[] {
+    const rows = this.db.prepare('SELECT scope, subject, calls, cost, window_ms FROM budgets ORDER BY scope, subject').all() as BudgetRow[];
+    return [...this.configured, ...rows.map((r) => ({ scope: r.scope, subject: r.subject, calls: r.calls, cost: r.cost, windowMs: r.window_ms, source: 'operator' as const }))];
+  }
+
+  /** Sets (or replaces) an operator budget; must run inside the transaction that records the change. */
+  static set(tx: LedgerDatabase, budget: Omit<Budget, 'source'>, now: number): void {
+    validateBudget(budget);
+    tx.prepare(
+      `INSERT INTO budgets (scope, subject, calls, cost, window_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (scope, subject) DO UPDATE SET calls = excluded.calls, cost = excluded.cost, window_ms = excluded.window_ms, updated_at = excluded.updated_at`,
+    ).run(budget.scope, budget.subject, budget.calls, budget.cost, budget.windowMs, now);
+  }
+
+  static remove(tx: LedgerDatabase, scope: BudgetScope, subject: string): boolean {
+    return tx.prepare('DELETE FROM budgets WHERE scope = ? AND subject = ?').run(scope, subject).changes === 1;
+  }
+
+  check(who: BudgetSubject, cost: number, now: number): BudgetCheck {
+    return this.evaluate(this.db, who, cost, now, false);
+  }
+
+  /** Takes room in every applicable budget, or throws BudgetExhausted; must run inside the intent transaction. */
+  reserve(tx: LedgerDatabase, who: BudgetSubject, cost: number, now: number): void {
+    const result = this.evaluate(tx, who, cost, now, true);
+    if (!result.ok) throw new BudgetExhausted(result);
+  }
+
+  /** Usage rows of windows that have ended are no longer read; removes them. */
+  purge(now: number): void {
+    this.db.prepare('DELETE FROM budget_usage WHERE window_start + window_ms <= ?').run(now);
+  }
+
+  private evaluate(db: LedgerDatabase, who: BudgetSubject, cost: number, now: number, take: boolean): BudgetCheck {
+    const applicable = this.list().filter((b) => b.subject === (b.scope === 'agent' ? who.peerId : b.scope === 'workspace' ? who.workspace : who.preset));
+    const used = db.prepare('SELECT calls, cost FROM budget_usage WHERE scope = ? AND subject = ? AND window_ms = ? AND window_start = ?');
+    for (const b of applicable) {
+      const start = now - (now % b.windowMs);
+      const u = (used.get(b.scope, b.subject, b.windowMs, start) as { calls: number; cost: number } | undefined) ?? { calls: 0, cost: 0 };
+      if (b.calls !== null && u.calls + 1 > b.calls) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows ${b.calls} call(s) per window; ${u.calls} used`, start);
+      if (b.cost !== null && u.cost + cost > b.cost) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows cost ${b.cost} per window; ${u.cost} used, this action costs ${cost}`, start);
+    }
+    if (take) {
+      const add = db.prepare(
+        `INSERT INTO budget_usage (scope, subject, window_ms, window_start, calls, cost) VALUES (?, ?, ?, ?, 1, ?)
+         ON CONFLICT DO UPDATE SET calls = calls + 1, cost = cost + excluded.cost`,
+      );
+      // Two budgets on the same subject and window share one usage row; count the call once per row.
+      const seen = new Set<string>();
+      for (const b of applicable) {
+        const start = now - (now % b.windowMs);
+        const key = `${b.scope}\0${b.subject}\0${b.windowMs}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        add.run(b.scope, b.subject, b.windowMs, start, cost);
+      }
+    }
+    return { ok: true };
+  }
+}
+
+function exhausted(budget: Budget, message: string, windowStart: number): BudgetCheck {
+  return { ok: false, budget, message: `${message}; the window resets at ${new Date(windowStart + budget.windowMs).toISOString()}` };
+}
+
+function validateBudget(b: Omit<Budget, 'source'>): void {
+  if (!BUDGET_SCOPES.includes(b.scope) || b.subject.length === 0) throw new LatticeError('INVALID_ARGUMENT', 'a budget needs an agent, a workspace or a preset');
+  if (b.calls === null && b.cost === null) throw new LatticeError('INVALID_ARGUMENT', 'a budget needs a calls limit, a cost limit or both');
+  if (b.calls !== null && (!Number.isSafeInteger(b.calls) || b.calls < 0)) throw new LatticeError('INVALID_ARGUMENT', 'calls must be a whole number ≥ 0');
+  if (b.cost !== null && (!Number.isFinite(b.cost) || b.cost < 0)) throw new LatticeError('INVALID_ARGUMENT', 'cost must be a number ≥ 0');
+  if (!Number.isSafeInteger(b.windowMs) || b.windowMs < 1000) throw new LatticeError('INVALID_ARGUMENT', 'the window must be at least 1s');
+}

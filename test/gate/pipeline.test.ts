@@ -1,0 +1,250 @@
+/**
+ * The action pipeline end to end, over the real gate socket with real DPoP proofs: allowed, denied with conditions,
+ * default deny, held → approved/denied/expired/cancelled, budgets, idempotent eventIds, policy tampering — and
+ * can-i agreeing with execute each time.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { lattice, latticeJson } from '../helpers.ts';
+import { asAgent, asOperator, codeOf, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
+
+function execute(g: TestGate, agent: Agent, action: string, params: unknown, extra: Record<string, unknown> = {}): Promise<Reply> {
+  return asAgent(g.gate, agent, 'POST', `/api/v1/actions/${action}/execute`, JSON.stringify({ params, ...extra }));
+}
+
+function canI(g: TestGate, agent: Agent, action: string, params: unknown): Promise<Reply> {
+  return asAgent(g.gate, agent, 'POST', '/api/v1/can-i', JSON.stringify({ action, params }));
+}
+
+/** can-i's decision must be the one execute then makes. */
+async function agrees(g: TestGate, agent: Agent, action: string, params: unknown, expected: 'allow' | 'hold' | 'deny', denialReason: string | null = null): Promise<void> {
+  const reply = await canI(g, agent, action, params);
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  assert.equal(reply.body['decision'], expected, JSON.stringify(reply.body));
+  assert.equal(reply.body['denialReason'], denialReason);
+}
+
+async function applyPolicy(g: TestGate, text: string): Promise<void> {
+  const reply = await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'test.cedar', text }] });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+}
+
+function events(home: string, type: string): { seq: number; payload: Record<string, unknown> }[] {
+  return latticeJson<{ events: { seq: number; payload: Record<string, unknown> }[] }>(['audit', '--home', home, '--type', type, '--limit', '1000']).json.events;
+}
+
+describe('action pipeline', () => {
+  it('runs an allowed echo, answers only after its receipt is durable, and can-i agrees', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    await agrees(g, agent, 'echo', { message: 'hi', count: 2 }, 'allow');
+    const reply = await execute(g, agent, 'echo', { message: 'hi', count: 2 });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+    assert.equal(reply.body['status'], 'executed');
+    assert.deepEqual(reply.body['output'], { message: 'hi', count: 2 });
+    assert.equal(reply.body['policy'], 'sandboxed-read');
+    assert.match(String(reply.body['receiptId']), /^rcpt_/);
+    const executed = events(g.home, 'action.executed');
+    assert.equal(executed.length, 1);
+    assert.equal(executed[0]?.seq, reply.body['auditEventId']);
+    assert.equal((executed[0]?.payload['receipt'] as { id: string }).id, reply.body['receiptId']);
+    assert.equal(events(g.home, 'action.started').length, 1);
+    // can-i recorded nothing
+    assert.equal(events(g.home, 'action.denied').length + events(g.home, 'approval.requested').length, 0);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    const verify = lattice(['verify', '--home', g.home]);
+    assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  });
+
+  it('refuses invalid params with 400 naming the field, and records the refusal', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const reply = await execute(g, agent, 'echo', { message: 7 });
+    assert.equal(reply.status, 400);
+    assert.equal(codeOf(reply), 'VALIDATION_FAILED');
+    assert.match(reply.body.error?.message ?? '', /params\.message must be string/);
+    assert.equal(codeOf(await execute(g, agent, 'echo', { message: 'x', extra: 1 })), 'VALIDATION_FAILED');
+    assert.equal(codeOf(await execute(g, agent, 'no.such', {})), 'ACTION_NOT_FOUND');
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'POST', '/api/v1/actions/echo/execute', JSON.stringify({ params: { message: 'x' }, eventId: 'bad id!' }))), 'VALIDATION_FAILED');
+    const deep = `{"params":{"message":"x","count":${'['.repeat(5000)}${']'.repeat(5000)}}}`;
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'POST', '/api/v1/actions/echo/execute', deep)), 'VALIDATION_FAILED');
+    assert.equal(events(g.home, 'request.refused').filter((e) => e.payload['code'] === 'VALIDATION_FAILED').length, 4);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('denies with the failed condition (CONDITIONS_DENIED) and by default (NO_POLICY)', async () => {
+    const g = await gate();
+    await applyPolicy(
+      g,
+      `@id("small-echo")
+@reason("echo at most 49 times")
+permit (principal in Preset::"sandboxed", action == Action::"echo", resource) when { context.params has count && context.params.count < 50 };`,
+    );
+    const agent = await newAgent(g.admin);
+    await agrees(g, agent, 'echo', { message: 'x', count: 73 }, 'deny', 'CONDITIONS_DENIED');
+    const denied = await execute(g, agent, 'echo', { message: 'x', count: 73 });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body['status'], 'denied');
+    assert.equal(denied.body['denialReason'], 'CONDITIONS_DENIED');
+    assert.equal(denied.body['policy'], 'small-echo');
+    assert.equal(denied.body['reason'], 'echo at most 49 times');
+    const conditions = denied.body['conditions'] as Record<string, unknown>[];
+    assert.ok(conditions.some((c) => c['field'] === 'params.count' && c['operator'] === 'lt' && c['expected'] === 50 && c['actual'] === 73 && c['result'] === false), JSON.stringify(conditions));
+    await agrees(g, agent, 'echo', { message: 'x', count: 3 }, 'allow');
+    assert.equal((await execute(g, agent, 'echo', { message: 'x', count: 3 })).status, 200);
+    await agrees(g, agent, 'fs.read', { path: 'notes.md' }, 'deny', 'NO_POLICY');
+    const none = await execute(g, agent, 'fs.read', { path: 'notes.md' });
+    assert.equal(none.status, 403);
+    assert.equal(none.body['denialReason'], 'NO_POLICY');
+    assert.equal(events(g.home, 'action.denied').length, 2);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('holds a write for approval; a wrong hash and an agent credential are refused; the right hash runs the plan as approved', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const params = { path: 'docs/notes.md', content: 'approved text\n' };
+    await agrees(g, agent, 'fs.write', params, 'hold');
+    const held = await execute(g, agent, 'fs.write', params);
+    assert.equal(held.status, 202, JSON.stringify(held.body));
+    assert.equal(held.body['status'], 'requested');
+    const approvalId = String(held.body['approvalId']);
+    const planSha256 = String(held.body['planSha256']);
+    assert.match(planSha256, /^[0-9a-f]{64}$/);
+    const target = join(g.home, 'workspace', 'docs', 'notes.md');
+    assert.equal(existsSync(target), false, 'nothing runs before approval');
+
+    const shown = await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`);
+    assert.equal(shown.body['planSha256'], planSha256);
+    assert.deepEqual((shown.body['plan'] as { effects: unknown[] }).effects, [{ kind: 'fs.write', path: 'docs/notes.md', content: 'approved text\n', bytes: 14, sha256: String((shown.body['plan'] as { effects: { sha256: string }[] }).effects[0]?.sha256) }]);
+    const list = latticeJson<{ approvals: { approvalId: string }[] }>(['approvals', 'list', '--home', g.home]);
+    assert.deepEqual(list.json.approvals.map((a) => a.approvalId), [approvalId]);
+
+    const wrong = await asOperator(g, 'POST', `/api/v1/approvals/${approvalId}/approve`, { planSha256: 'a'.repeat(64) });
+    assert.equal(wrong.status, 409);
+    assert.equal(codeOf(wrong), 'PLAN_HASH_MISMATCH');
+    const byAgent = await asAgent(g.gate, agent, 'POST', `/api/v1/approvals/${approvalId}/approve`, JSON.stringify({ planSha256 }));
+    assert.equal(byAgent.status, 401, 'an agent credential cannot approve, even its own request');
+    assert.equal((await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${approvalId}`)).status, 202, 'still held');
+    assert.equal(existsSync(target), false);
+
+    const approved = lattice(['approvals', 'approve', approvalId, '--plan-sha256', planSha256, '--home', g.home, '--json']);
+    assert.equal(approved.status, 0, approved.stderr);
+    assert.equal(readFileSync(target, 'utf8'), 'approved text\n');
+    const polled = await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${approvalId}`);
+    assert.equal(polled.status, 200);
+    assert.equal(polled.body['status'], 'executed');
+    assert.deepEqual((polled.body['output'] as { path: string }).path, 'docs/notes.md');
+    assert.equal(polled.body['approvalId'], approvalId);
+    const again = await asOperator(g, 'POST', `/api/v1/approvals/${approvalId}/approve`, { planSha256 });
+    assert.equal(codeOf(again), 'APPROVAL_NOT_PENDING', 'an approval runs once');
+    const other = await newAgent(g.admin);
+    assert.equal(codeOf(await asAgent(g.gate, other, 'GET', `/api/v1/approvals/${approvalId}`)), 'APPROVAL_NOT_FOUND', 'another agent cannot poll it');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    assert.equal(lattice(['verify', '--home', g.home]).status, 0);
+  });
+
+  it('tells the agent DENIED_BY_REVIEWER, expires unanswered approvals, and cancels those of a revoked agent', async () => {
+    const g = await gate('[approvals]\ntimeout = "1s"\n');
+    const agent = await newAgent(g.admin);
+    const denyMe = await execute(g, agent, 'fs.write', { path: 'a.md', content: 'a' });
+    const deny = lattice(['approvals', 'deny', String(denyMe.body['approvalId']), '--reason', 'not today', '--home', g.home]);
+    assert.equal(deny.status, 0, deny.stderr);
+    const denied = await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${String(denyMe.body['approvalId'])}`);
+    assert.equal(denied.status, 403);
+    assert.equal(denied.body['denialReason'], 'DENIED_BY_REVIEWER');
+    assert.equal(denied.body['message'], 'not today');
+
+    const expireMe = await execute(g, agent, 'fs.write', { path: 'b.md', content: 'b' });
+    await new Promise((resolve) => setTimeout(resolve, 1300));
+    const expired = await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${String(expireMe.body['approvalId'])}`);
+    assert.equal(expired.status, 410);
+    assert.equal(expired.body['status'], 'expired');
+    const late = await asOperator(g, 'POST', `/api/v1/approvals/${String(expireMe.body['approvalId'])}/approve`, { planSha256: expireMe.body['planSha256'] });
+    assert.equal(codeOf(late), 'APPROVAL_NOT_PENDING');
+    assert.equal(existsSync(join(g.home, 'workspace', 'b.md')), false);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+
+    const g2 = await gate();
+    const doomed = await newAgent(g2.admin);
+    const pending = await execute(g2, doomed, 'fs.write', { path: 'c.md', content: 'c' });
+    assert.equal(lattice(['revoke', doomed.peerId, '--home', g2.home]).status, 0);
+    const shown = await asOperator(g2, 'GET', `/api/v1/approvals/${String(pending.body['approvalId'])}`);
+    assert.equal(shown.body['state'], 'cancelled');
+    assert.equal(events(g2.home, 'approval.cancelled').length, 1);
+    assert.equal(lattice(['down', '--home', g2.home]).status, 0);
+  });
+
+  it('denies with BUDGET_EXHAUSTED once an operator budget is used up, and can-i agrees', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const set = lattice(['budgets', 'set', '--agent', agent.peerId, '--calls', '2', '--window', '1h', '--home', g.home]);
+    assert.equal(set.status, 0, set.stderr);
+    assert.equal((await execute(g, agent, 'echo', { message: '1' })).status, 200);
+    assert.equal((await execute(g, agent, 'echo', { message: '2' })).status, 200);
+    await agrees(g, agent, 'echo', { message: '3' }, 'deny', 'BUDGET_EXHAUSTED');
+    const third = await execute(g, agent, 'echo', { message: '3' });
+    assert.equal(third.status, 403);
+    assert.equal(third.body['denialReason'], 'BUDGET_EXHAUSTED');
+    const other = await newAgent(g.admin);
+    assert.equal((await execute(g, other, 'echo', { message: 'other agents are not limited' })).status, 200);
+    const budgets = latticeJson<{ budgets: { subject: string; calls: number }[] }>(['budgets', 'list', '--home', g.home]);
+    assert.deepEqual(budgets.json.budgets.map((b) => [b.subject, b.calls]), [[agent.peerId, 2]]);
+    assert.equal(codeOf(await asAgent(g.gate, agent, 'POST', '/api/v1/budgets', JSON.stringify({ scope: 'agent', subject: agent.peerId, calls: 99, window: '1h' }))), 'NOT_FOUND', 'no budget route for agents');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('answers a repeated eventId with the first answer and runs nothing twice; other params under it are refused', async () => {
+    const g = await gate();
+    await applyPolicy(g, 'permit (principal in Preset::"sandboxed", action == Action::"fs.write", resource);');
+    const agent = await newAgent(g.admin);
+    const first = await execute(g, agent, 'fs.write', { path: 'once.md', content: '1' }, { eventId: 'job-1' });
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    writeFileSync(join(g.home, 'workspace', 'once.md'), 'changed by someone else');
+    const [a, b] = await Promise.all([
+      execute(g, agent, 'fs.write', { path: 'once.md', content: '1' }, { eventId: 'job-1' }),
+      execute(g, agent, 'fs.write', { path: 'once.md', content: '1' }, { eventId: 'job-1' }),
+    ]);
+    assert.deepEqual(a.body, first.body);
+    assert.deepEqual(b.body, first.body);
+    assert.equal(readFileSync(join(g.home, 'workspace', 'once.md'), 'utf8'), 'changed by someone else', 'the write did not run again');
+    assert.equal(codeOf(await execute(g, agent, 'fs.write', { path: 'once.md', content: '2' }, { eventId: 'job-1' })), 'EVENT_ID_REUSED');
+    const concurrent = await Promise.all([1, 2, 3].map(() => execute(g, agent, 'fs.write', { path: 'race.md', content: 'r' }, { eventId: 'job-2' })));
+    assert.equal(new Set(concurrent.map((r) => r.body['receiptId'])).size, 1);
+    assert.equal(events(g.home, 'action.executed').length, 2);
+    const other = await newAgent(g.admin);
+    assert.equal((await execute(g, other, 'fs.write', { path: 'o.md', content: 'o' }, { eventId: 'job-1' })).status, 200, 'eventIds are per agent');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('denies with POLICY_TAMPERED when the policy files change behind the gate, until an operator applies a set', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    assert.equal((await execute(g, agent, 'echo', { message: 'before' })).status, 200);
+    const file = join(g.home, 'policies', 'sandboxed.cedar');
+    const original = readFileSync(file, 'utf8');
+    writeFileSync(file, `${original}\npermit (principal, action, resource);\n`);
+    await agrees(g, agent, 'echo', { message: 'during' }, 'deny', 'POLICY_TAMPERED');
+    const tampered = await execute(g, agent, 'github.pr.merge', { owner: 'a', repo: 'b', number: 1 });
+    assert.equal(tampered.status, 403);
+    assert.equal(tampered.body['denialReason'], 'POLICY_TAMPERED');
+    assert.equal(events(g.home, 'policy.tampered').length, 1);
+    writeFileSync(file, original);
+    assert.equal((await execute(g, agent, 'echo', { message: 'restored' })).status, 200, 'restoring the files restores the set');
+    writeFileSync(file, `${original}\n// an edit\n`);
+    assert.equal((await execute(g, agent, 'echo', { message: 'x' })).body['denialReason'], 'POLICY_TAMPERED');
+    const apply = lattice(['policy', 'apply', ...['coordinator', 'isolated', 'sandboxed'].map((n) => join(g.home, 'policies', `${n}.cedar`)), '--home', g.home]);
+    assert.equal(apply.status, 0, apply.stderr);
+    assert.equal((await execute(g, agent, 'echo', { message: 'applied' })).status, 200);
+    const bad = lattice(['policy', 'apply', join(g.home, 'policies', 'sandboxed.cedar'), '--home', g.home]);
+    assert.equal(bad.status, 0, 'a subset is a valid set');
+    writeFileSync(join(g.home, 'bad.cedar'), 'permit (principal, action == Action::"no.such.action", resource);');
+    const refused = lattice(['policy', 'apply', join(g.home, 'bad.cedar'), '--home', g.home]);
+    assert.notEqual(refused.status, 0);
+    assert.match(refused.stderr, /no\.such\.action/);
+    assert.equal((await execute(g, agent, 'echo', { message: 'still applied' })).status, 200, 'a refused set changes nothing');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
