@@ -96,7 +96,7 @@ export function registerGate(program: Command): void {
         `gate ${s.version} running, pid ${s.pid}, since ${s.startedAt}\n` +
           `  agents    ${s.sockets.gate}\n  operator  ${s.sockets.admin}\n${s.listen === null ? '' : `  tcp       ${s.listen}\n`}` +
           `  ledger    head ${s.ledger.head.seq}, last checkpoint ${s.ledger.lastCheckpoint?.seq ?? '-'}\n` +
-          `  peers     ${s.counts.peers}   leases ${s.counts.leases}\n\n${table(['PART', 'STATE', 'DETAIL'], rows, 64)}\n`,
+          `  peers     ${s.counts.peers}   leases ${s.counts.leases}   pending approvals ${s.counts.pendingApprovals}\n\n${table(['PART', 'STATE', 'DETAIL'], rows, 64)}\n`,
       );
     });
   example(status, 'lattice status', 'lattice status --json');

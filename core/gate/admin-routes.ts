@@ -13,7 +13,7 @@ export interface GateStatus {
   readonly sockets: { readonly gate: string; readonly admin: string };
   readonly listen: string | null;
   readonly ledger: { readonly head: { seq: number; hash: string }; readonly lastCheckpoint: { seq: number; ts: string } | null };
-  readonly counts: { readonly peers: number; readonly leases: number };
+  readonly counts: { readonly peers: number; readonly leases: number; readonly pendingApprovals: number };
   readonly health: Readonly<Record<string, { ok: boolean; detail: string }>>;
 }
 
@@ -58,7 +58,7 @@ export function status(gate: RunningGate): GateStatus {
     sockets: { gate: gate.run.gateSocket, admin: gate.run.adminSocket },
     listen: gate.tcp === null ? null : `${gate.tcp.tls ? 'https' : 'http'}://${gate.tcp.host}:${gate.tcp.port}`,
     ledger: { head: { seq: head.seq, hash: head.hash }, lastCheckpoint: last ?? null },
-    counts: { peers: count('peers'), leases: count('leases') },
+    counts: { peers: count('peers'), leases: count('leases'), pendingApprovals: db.prepare(`SELECT count(*) FROM requests WHERE state = 'held'`).pluck().get() as number },
     health: {
       ledger: { ok: true, detail: `head at seq ${head.seq}` },
       checkpoints: {

@@ -4,11 +4,12 @@
  * can-i agreeing with execute each time.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lattice, latticeJson } from '../helpers.ts';
-import { asAgent, asOperator, codeOf, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
+import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
+import { asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
 
 function execute(g: TestGate, agent: Agent, action: string, params: unknown, extra: Record<string, unknown> = {}): Promise<Reply> {
   return asAgent(g.gate, agent, 'POST', `/api/v1/actions/${action}/execute`, JSON.stringify({ params, ...extra }));
@@ -121,6 +122,8 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     assert.deepEqual((shown.body['plan'] as { effects: unknown[] }).effects, [{ kind: 'fs.write', path: 'docs/notes.md', content: 'approved text\n', bytes: 14, sha256: String((shown.body['plan'] as { effects: { sha256: string }[] }).effects[0]?.sha256) }]);
     const list = latticeJson<{ approvals: { approvalId: string }[] }>(['approvals', 'list', '--home', g.home]);
     assert.deepEqual(list.json.approvals.map((a) => a.approvalId), [approvalId]);
+    const pending = () => latticeJson<{ counts: { pendingApprovals: number } }>(['status', '--home', g.home]).json.counts.pendingApprovals;
+    assert.equal(pending(), 1);
 
     const wrong = await asOperator(g, 'POST', `/api/v1/approvals/${approvalId}/approve`, { planSha256: 'a'.repeat(64) });
     assert.equal(wrong.status, 409);
@@ -133,6 +136,7 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     const approved = lattice(['approvals', 'approve', approvalId, '--plan-sha256', planSha256, '--home', g.home, '--json']);
     assert.equal(approved.status, 0, approved.stderr);
     assert.equal(readFileSync(target, 'utf8'), 'approved text\n');
+    assert.equal(pending(), 0);
     const polled = await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${approvalId}`);
     assert.equal(polled.status, 200);
     assert.equal(polled.body['status'], 'executed');
@@ -247,4 +251,82 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     assert.equal((await execute(g, agent, 'echo', { message: 'still applied' })).status, 200, 'a refused set changes nothing');
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
+
+  it('lattice exec exits 0 executed, 3 denied, 4 held with --no-wait, 5 expired, and waits for a decision by default', async () => {
+    const g = await gate('[approvals]\ntimeout = "2s"\n');
+    const cred = join(g.home, 'agent.json');
+    assert.equal(lattice(['enroll', '--home', g.home, '--name', 'cli', '--type', 'test', '--workspace', 'ws', '--out', cred]).status, 0);
+    const env = { LATTICE_CREDENTIAL: cred };
+    const ok = latticeJson<{ status: string; output: unknown }>(['exec', 'echo', '--params', '{"message":"hi"}'], env);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.deepEqual(ok.json.output, { message: 'hi' });
+    assert.equal(lattice(['exec', 'github.pr.merge', '--params', '{"owner":"a","repo":"b","number":1}'], env).status, 3);
+    const held = latticeJson<{ status: string; approvalId: string; planSha256: string }>(['exec', 'fs.write', '--params', '{"path":"w.md","content":"w"}', '--no-wait'], env);
+    assert.equal(held.status, 4);
+    assert.equal(held.json.status, 'requested');
+    assert.equal(lattice(['exec', 'fs.write', '--params', '{"path":"x.md","content":"x"}'], env).status, 5, 'waited, then the approval expired');
+    assert.equal(lattice(['exec', 'echo', '--params', '[1]'], env).status, 2, 'params must be an object');
+    assert.equal(lattice(['can-i', 'fs.write', '--params', '{"path":"w.md","content":"w"}'], env).status, 4);
+    assert.equal(lattice(['can-i', 'echo', '--params', '{"message":"x"}'], env).status, 0);
+
+    const child = spawn(process.execPath, [CLI, 'exec', 'fs.write', '--params', '{"path":"y.md","content":"y"}', '--json'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    let approvals: { approvalId: string; planSha256: string }[] = [];
+    for (let i = 0; i < 50 && approvals.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      approvals = ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as typeof approvals).filter((a) => a.approvalId !== held.json.approvalId);
+    }
+    assert.equal(approvals.length, 1);
+    assert.equal(lattice(['approvals', 'approve', approvals[0]!.approvalId, '--plan-sha256', approvals[0]!.planSha256, '--home', g.home]).status, 0);
+    assert.equal(await exited(child), 0);
+    assert.equal((JSON.parse(stdout) as { status: string }).status, 'executed');
+    assert.equal(readFileSync(join(g.home, 'workspace', 'y.md'), 'utf8'), 'y');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('lattice policy test runs table-driven cases and exits 1 when one fails', () => {
+    const dir = tempDir();
+    writeFileSync(
+      join(dir, 'presets.toml'),
+      `[[case]]
+name = "sandboxed agents echo"
+action = "echo"
+params = { message = "hi" }
+expect = "allow"
+
+[[case]]
+name = "sandboxed agents never merge"
+action = "github.pr.merge"
+params = { owner = "acme", repo = "web", number = 7 }
+expect = "deny"
+denialReason = "CONDITIONS_DENIED"
+policy = "sandboxed-never-merges"
+
+[[case]]
+name = "writes wait for a human"
+action = "fs.write"
+params = { path = "a.md", content = "a" }
+expect = "hold"
+
+[[case]]
+name = "isolated agents read nothing"
+action = "fs.read"
+preset = "isolated"
+params = { path = "a.md" }
+expect = "deny"
+denialReason = "NO_POLICY"
+`,
+    );
+    const home = join(tempDir(), 'home');
+    const passed = latticeJson<{ passed: number; failed: number }>(['policy', 'test', dir, '--home', home]);
+    assert.equal(passed.status, 0, passed.stderr);
+    assert.deepEqual([passed.json.passed, passed.json.failed], [4, 0]);
+    writeFileSync(join(dir, 'strict.cedar'), 'permit (principal in Preset::"sandboxed", action == Action::"echo", resource);');
+    const failed = lattice(['policy', 'test', dir, '--home', home]);
+    assert.equal(failed.status, 1, 'with only strict.cedar, the merge case is NO_POLICY and the write is denied');
+    assert.match(failed.stdout, /FAIL sandboxed agents never merge: expected deny CONDITIONS_DENIED, got deny NO_POLICY/);
+    assert.match(failed.stdout, /2 passed, 2 failed/);
+  });
 });
+

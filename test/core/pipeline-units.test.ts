@@ -1,0 +1,97 @@
+/** The pipeline's pure parts and its transactional guards: grants, budgets and sink checks. */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseManifest } from '../../core/actions/manifest.ts';
+import { homePaths } from '../../core/home.ts';
+import { Ledger } from '../../core/ledger/ledger.ts';
+import { Budgets } from '../../core/pipeline/budgets.ts';
+import type { Effect } from '../../core/pipeline/effects.ts';
+import { consumeGrant, issueGrant, type GrantBinding } from '../../core/pipeline/grant.ts';
+import { checkSinks } from '../../core/pipeline/sinks.ts';
+import { tempDir } from '../helpers.ts';
+
+function ledger(): Ledger {
+  return Ledger.open(homePaths(join(tempDir(), 'home')), { checkpointIntervalMs: 0 });
+}
+
+const binding: GrantBinding = { requestId: 'req_1', peerId: 'peer_1', action: 'echo', requestHash: 'a'.repeat(64), planSha256: 'b'.repeat(64) };
+
+describe('one-shot grants', () => {
+  it('is consumed once; a second use of the grant, or another grant for the same request, is GRANT_CONSUMED', () => {
+    const l = ledger();
+    const now = Date.now();
+    const grant = issueGrant(l.keys.active, binding, now);
+    consumeGrant(l.database, l.keys.publicKeys, grant, binding, now);
+    assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, grant, binding, now), { code: 'GRANT_CONSUMED' });
+    const another = issueGrant(l.keys.active, binding, now);
+    assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, another, binding, now), { code: 'GRANT_CONSUMED' });
+    l.close();
+  });
+
+  it('refuses a grant that is forged, bound to something else, or expired, and consumes nothing', () => {
+    const l = ledger();
+    const now = Date.now();
+    const grant = issueGrant(l.keys.active, binding, now);
+    const forged = { ...grant, body: grant.body.replace('peer_1', 'peer_2') };
+    assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, forged, { ...binding, peerId: 'peer_2' }, now), { code: 'GRANT_INVALID' });
+    for (const field of ['requestId', 'peerId', 'action', 'requestHash', 'planSha256'] as const) {
+      assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, grant, { ...binding, [field]: 'c'.repeat(64) }, now), { code: 'GRANT_INVALID' }, field);
+    }
+    assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, grant, binding, now + 61_000), { code: 'GRANT_INVALID' });
+    assert.equal(l.database.prepare('SELECT count(*) FROM grants').pluck().get(), 0);
+    consumeGrant(l.database, l.keys.publicKeys, grant, binding, now); // and the genuine one still works
+    l.close();
+  });
+});
+
+describe('budgets', () => {
+  it('reserves calls and cost per window and refuses past the limit; other subjects and later windows are free', () => {
+    const l = ledger();
+    Budgets.set(l.database, { scope: 'preset', subject: 'sandboxed', calls: 2, cost: 5, windowMs: 60_000 }, 0);
+    const budgets = new Budgets(l.database, [{ scope: 'agent', subject: 'peer_1', calls: null, cost: 3, windowMs: 60_000, source: 'config' }]);
+    const who = { peerId: 'peer_1', workspace: 'ws', preset: 'sandboxed' };
+    const t = 120_000;
+    budgets.reserve(l.database, who, 2, t);
+    assert.deepEqual(budgets.check(who, 2, t).ok, false, 'cost 2 + 2 > 3 for the agent');
+    budgets.reserve(l.database, who, 1, t);
+    assert.throws(() => budgets.reserve(l.database, who, 0, t), /allows 2 call/);
+    assert.equal(budgets.check({ ...who, peerId: 'peer_2', preset: 'coordinator' }, 1, t).ok, true);
+    assert.equal(budgets.check(who, 1, t + 60_000).ok, true, 'a new window');
+    assert.throws(() => new Budgets(l.database, [{ scope: 'agent', subject: 'x', calls: null, cost: null, windowMs: 60_000, source: 'config' }]), { code: 'INVALID_ARGUMENT' });
+    l.close();
+  });
+});
+
+describe('sink checks', () => {
+  const http = parseManifest(
+    `id = "t.http"\nversion = "1.0.0"\ndescription = "t"\nrisk = "low"\n[provider]\nbuiltin = "http.request"\n[request.schema]\ntype = "object"\n[[sinks.http]]\nhost = "*.example.com"\nmethods = ["POST"]\n[[secrets]]\nname = "k"\nheader = "authorization"\nformat = "Bearer {secret}"\nsecret = "K"\n`,
+    'test',
+  );
+  const fs = parseManifest(
+    `id = "t.fs"\nversion = "1.0.0"\ndescription = "t"\nrisk = "low"\n[provider]\nbuiltin = "fs.write"\n[request.schema]\ntype = "object"\n[sinks.fs]\nroot = "/srv"\nallow = ["src/**", "docs/*.md"]\ndeny = [".git", "**/.env*"]\n`,
+    'test',
+  );
+  const post = (url: string, headers: Record<string, string> = {}, secrets: string[] = ['k']): Effect => ({ kind: 'http', method: 'POST', url, headers, body: null, secrets });
+  const write = (path: string): Effect => ({ kind: 'fs.write', path, content: '', bytes: 0, sha256: 'x' });
+
+  it('allows what a sink names and refuses everything else', () => {
+    assert.equal(checkSinks(http, [post('https://api.example.com/x')]).ok, true);
+    for (const url of ['https://example.com/x', 'http://api.example.com/x', 'https://api.example.com:8443/x', 'https://evil.com/?api.example.com', 'https://user:pw@api.example.com/', 'https://api.example.com.evil.com/', 'not a url']) {
+      assert.equal(checkSinks(http, [post(url)]).ok, false, url);
+    }
+    assert.equal(checkSinks(http, [{ ...post('https://api.example.com/'), method: 'GET' } as Effect]).ok, false, 'method');
+    for (const headers of [{ authorization: 'Bearer mine' }, { host: 'x' }, { 'proxy-authorization': 'x' }, { 'x-a': 'a\r\nb: c' }, { 'X-Upper': 'x' }]) {
+      assert.equal(checkSinks(http, [post('https://api.example.com/', headers)]).ok, false, JSON.stringify(headers));
+    }
+    assert.equal(checkSinks(http, [post('https://api.example.com/', { 'x-trace': 'ok' })]).ok, true);
+    assert.equal(checkSinks(http, [post('https://api.example.com/', {}, ['undeclared'])]).ok, false);
+  });
+
+  it('keeps fs paths relative, normalized, allowed and not denied', () => {
+    for (const ok of ['src/a.ts', 'src/deep/b.ts', 'docs/readme.md']) assert.equal(checkSinks(fs, [write(ok)]).ok, true, ok);
+    for (const bad of ['../x', 'src/../../x', '/etc/passwd', 'src//a', 'src/./a', 'other/a', 'docs/deep/a.md', '.git/config', 'src/.env', 'src\\a', 'src/a\0', '']) {
+      assert.equal(checkSinks(fs, [write(bad)]).ok, false, JSON.stringify(bad));
+    }
+  });
+});
