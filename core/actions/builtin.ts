@@ -75,7 +75,7 @@ maxLength = 4096
 [sinks.fs]
 root = "\${fs_root}"
 allow = ["**"]
-deny = [".git/**", ".env*", "**/.env*", ".ssh/**", "**/.ssh/**", ".lattice/**"]
+deny = [".git/**", "**/.git/**", ".env*", "**/.env*", ".ssh/**", "**/.ssh/**", ".lattice/**"]
 `;
 
 const FS_WRITE = FS_READ.replace('id = "fs.read"', 'id = "fs.write"')
