@@ -1,9 +1,11 @@
 /** Shared test helpers: temporary homes, running the built CLI, and an attacker's raw access to a ledger file. */
 import Database from 'better-sqlite3';
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { describeError, isLatticeError, type LatticeError } from '../core/errors.ts';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const CLI = join(ROOT, 'bin', 'lattice.mjs');
@@ -60,4 +62,17 @@ export function attackerOpen(dbFile: string): Database.Database {
     db.exec(`DROP TRIGGER IF EXISTS ${table}_no_update; DROP TRIGGER IF EXISTS ${table}_no_delete;`);
   }
   return db;
+}
+
+/** The LatticeError a promise rejects with, checked against a literal code (codes are pinned in tests, not imported). */
+export async function rejectsWithCode(promise: Promise<unknown>, code: string, message?: RegExp): Promise<LatticeError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(isLatticeError(error), `expected a LatticeError, got ${describeError(error)}`);
+    assert.equal(error.code, code, error.message);
+    if (message !== undefined) assert.match(error.message, message);
+    return error;
+  }
+  assert.fail(`expected ${code}, nothing was thrown`);
 }

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { parseManifest, type ActionManifest } from '../../core/actions/manifest.ts';
 import { sha256Hex } from '../../core/crypto/index.ts';
-import { describeError, isLatticeError } from '../../core/errors.ts';
 import type { EffectResult, FsReadEffect, FsWriteEffect } from '../../core/pipeline/effects.ts';
 import { HostEffects } from '../../providers/effects/index.ts';
-import { tempDir } from '../helpers.ts';
+import { rejectsWithCode, tempDir } from '../helpers.ts';
 
 interface Fixture {
   readonly root: string;
@@ -56,17 +55,8 @@ async function perform(f: Fixture, effect: FsReadEffect | FsWriteEffect, host = 
   return await host.perform(effect, { manifest: f.manifest, secret: () => assert.fail('fs effects use no secrets'), signal: AbortSignal.timeout(5000) });
 }
 
-/** Rejects with a literal code (pinned here, not imported). */
 async function refused(promise: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isLatticeError(error), `expected a LatticeError, got ${describeError(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (message !== undefined) assert.match(error.message, message);
-    return;
-  }
-  assert.fail(`expected ${code}, nothing was thrown`);
+  await rejectsWithCode(promise, code, message);
 }
 
 function assertOutsideUnchanged(f: Fixture): void {

@@ -9,10 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { parseManifest, type ActionManifest } from '../../core/actions/manifest.ts';
 import { sha256Hex } from '../../core/crypto/index.ts';
-import { LatticeError, describeError, isLatticeError } from '../../core/errors.ts';
+import { LatticeError, describeError } from '../../core/errors.ts';
 import type { EffectContext, EffectResult, HttpEffect } from '../../core/pipeline/effects.ts';
 import { performHttp, type Address, type Resolver } from '../../providers/effects/http.ts';
 import { HostEffects } from '../../providers/effects/index.ts';
+import { rejectsWithCode } from '../helpers.ts';
 
 // `$&` would be expanded by a string replacement; the executor must inject it verbatim.
 const SECRET = 'sk-live-$&-7c1e9a04b2d8f6';
@@ -135,18 +136,11 @@ async function perform(e: HttpEffect, ctx: EffectContext, host = new HostEffects
   return result;
 }
 
-/** The LatticeError a promise rejects with, checked against a literal code (codes are pinned here, not imported). */
+/** The LatticeError a promise rejects with (a literal code), whose every printable part is free of the secret. */
 async function rejected(promise: Promise<unknown>, code: string, message?: RegExp): Promise<LatticeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isLatticeError(error), `expected a LatticeError, got ${describeError(error)}`);
-    assert.equal(error.code, code, error.message);
-    if (message !== undefined) assert.match(error.message, message);
-    assertNoSecret(error);
-    return error;
-  }
-  assert.fail(`expected ${code}, nothing was thrown`);
+  const error = await rejectsWithCode(promise, code, message);
+  assertNoSecret(error);
+  return error;
 }
 
 /** Everything an error could print (message, stack, every cause) is free of the secret. */
