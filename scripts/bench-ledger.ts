@@ -19,63 +19,21 @@
  * Quick run: BENCH_EVENTS=100000 npm run bench:ledger
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { homePaths, type HomePaths } from '../core/home.ts';
 import { readKeySet } from '../core/keys/keyset.ts';
-import { openReadOnly, openWritable } from '../core/ledger/database.ts';
+import { openReadOnly } from '../core/ledger/database.ts';
 import { Ledger } from '../core/ledger/ledger.ts';
 import { databaseSource } from '../core/ledger/sources.ts';
 import { verifyLedger } from '../core/ledger/verify.ts';
+import { CLI, CorrectnessFailure, baselines, ms, num, percentile, positiveEnv, printJsonLine, runBenchmark, seconds } from './bench-common.ts';
 
 const PRODUCERS = 32;
 const SAMPLE_EVERY = 100;
-const CLI = join(import.meta.dirname, '..', 'bin', 'lattice.mjs');
 const EVENTS = positiveEnv('BENCH_EVENTS', 1_000_000);
-
-class CorrectnessFailure extends Error {}
-
-function positiveEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw.replaceAll('_', ''));
-  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`${name} must be a positive integer, got ${raw}`);
-  return value;
-}
-
-const seconds = (since: number) => (performance.now() - since) / 1000;
-
-/** Raw SQLite with the ledger's opener (durability settings and schema): one-row commits, then 100-row transactions. */
-function baselines(file: string): { singleRowPerSec: number; hundredRowPerSec: number } {
-  const db = openWritable(file);
-  try {
-    const insert = db.prepare('INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
-    let seq = 0;
-    const row = () => {
-      seq++;
-      const hash = (n: number) => n.toString(16).padStart(64, '0'); // 64 hex chars like the real hashes
-      insert.run(seq, new Date().toISOString(), 'bench.event', `agent-${seq % PRODUCERS}`, 'echo', 'allow', `{"i":${seq},"message":"hello"}`, hash(seq - 1), hash(seq));
-    };
-    const one = db.transaction(row);
-    let start = performance.now();
-    while (seq < 20_000 && performance.now() - start < 3000) one.immediate();
-    const singleRowPerSec = seq / seconds(start);
-    const hundred = db.transaction(() => {
-      for (let i = 0; i < 100; i++) row();
-    });
-    let transactions = 0;
-    start = performance.now();
-    while (transactions < 2000 && performance.now() - start < 10_000) {
-      hundred.immediate();
-      transactions++;
-    }
-    return { singleRowPerSec, hundredRowPerSec: (transactions * 100) / seconds(start) };
-  } finally {
-    db.close();
-  }
-}
 
 async function appendAll(paths: HomePaths) {
   const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
@@ -109,7 +67,7 @@ async function appendAll(paths: HomePaths) {
   const closing = performance.now();
   ledger.close();
   latencies.sort((a, b) => a - b);
-  const pct = (p: number) => latencies[Math.max(0, Math.ceil(p * latencies.length) - 1)] ?? NaN;
+  const pct = (p: number) => percentile(latencies, p);
   return { perSec: EVENTS / elapsed, seconds: elapsed, commits, meanBatch: EVENTS / commits, p50Ms: pct(0.5), p99Ms: pct(0.99), samples: latencies.length, closeMs: performance.now() - closing };
 }
 
@@ -151,9 +109,6 @@ function verifyCli(paths: HomePaths, expected: number, extra: readonly string[])
   return { perSec: expected / elapsed, seconds: elapsed };
 }
 
-const num = (n: number) => Math.round(n).toLocaleString('en-US');
-const ms = (v: number) => (v < 1 ? `${Math.round(v * 1000)} µs` : `${v.toFixed(1)} ms`);
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'lattice-bench-'));
   try {
@@ -181,19 +136,10 @@ async function main(): Promise<void> {
       `goals: append >= 50,000/s durable (${met(append.perSec >= 50_000)}), verify >= 200,000/s (${met(cli.perSec >= 200_000)} with lattice verify)`,
     ];
     process.stdout.write(`${out.join('\n')}\n`);
-    const json = JSON.stringify({ node: process.version, cores, events: EVENTS, producers: PRODUCERS, baseline: base, append, verify: { library, cliOneThread: cliOne, cli } });
-    const file = process.env['BENCH_JSON'];
-    if (file !== undefined && file !== '') writeFileSync(file, `${json}\n`);
-    process.stdout.write(`${json}\n`);
+    printJsonLine({ node: process.version, cores, events: EVENTS, producers: PRODUCERS, baseline: base, append, verify: { library, cliOneThread: cliOne, cli } });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  if (!(error instanceof CorrectnessFailure)) throw error;
-  process.stderr.write(`bench-ledger: CORRECTNESS FAILURE: ${error.message}\n`);
-  process.exitCode = 1;
-}
+await runBenchmark('bench-ledger', main);
