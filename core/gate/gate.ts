@@ -109,7 +109,9 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   // their time expire and old budget windows are dropped on the same beat.
   const reaper = setInterval(() => {
     const now = Date.now();
-    Promise.all([id.reap(), held.expireDue(now), Promise.resolve(budgets.purge(now))]).catch((error: unknown) =>
+    Promise.all([id.reap(), held.expireDue(now)])
+      .then(() => budgets.purge(now))
+      .catch((error: unknown) =>
       process.stderr.write(`lattice gate: reaper: ${describeError(error)}\n`),
     );
   }, config.identity.reaperIntervalMs);

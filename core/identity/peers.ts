@@ -149,9 +149,15 @@ export class Peers {
   }
 
   get(id: string): Peer {
+    const peer = this.find(id);
+    if (peer === undefined) throw notFound(id);
+    return peer;
+  }
+
+  /** The peer, or undefined when there is none by that id (removed, expired and reaped, or never enrolled). */
+  find(id: string): Peer | undefined {
     const row = this.db.prepare('SELECT * FROM peers WHERE id = ?').get(id) as PeerRow | undefined;
-    if (row === undefined) throw notFound(id);
-    return toPeer(row);
+    return row === undefined ? undefined : toPeer(row);
   }
 
   list(): Peer[] {

@@ -178,7 +178,7 @@ export class Approvals {
   }
 
   private livePeer(row: RequestRow): Peer | null {
-    const peer = this.peers.list().find((p) => p.id === row.peer_id);
+    const peer = this.peers.find(row.peer_id);
     if (peer === undefined || peer.expiresAt <= Date.now() || peer.epoch < currentEpoch(this.deps.ledger.database)) return null;
     return peer;
   }

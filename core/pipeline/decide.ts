@@ -18,6 +18,7 @@ import { sha256Hex } from '../crypto/index.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import type { Peer } from '../identity/peers.ts';
 import type { PolicyStore } from '../policy/store.ts';
+import { describeAjvError } from '../server/validate.ts';
 import type { DenialReason, PolicyOutcome } from './answers.ts';
 import type { Budgets } from './budgets.ts';
 import type { Effect } from './effects.ts';
@@ -89,10 +90,8 @@ async function planRequest(deps: DecideDeps, proposal: Proposal): Promise<Planne
   if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new LatticeError('VALIDATION_FAILED', 'params must be a JSON object');
   if (depthOf(params) > MAX_PARAMS_DEPTH) throw new LatticeError('VALIDATION_FAILED', `params are nested deeper than ${MAX_PARAMS_DEPTH} levels`);
   if (!manifest.validateParams(params)) {
-    const e = manifest.validateParams.errors?.[0];
-    const at = e === undefined || e.instancePath === '' ? 'params' : `params${e.instancePath.replaceAll('/', '.')}`;
-    const detail = e?.keyword === 'additionalProperties' ? `has an unknown member ${JSON.stringify(String(e.params['additionalProperty']).slice(0, 64))}` : (e?.message ?? 'is invalid');
-    throw new LatticeError('VALIDATION_FAILED', `${at} ${detail} (see \`lattice actions ${manifest.id}\` for the schema)`);
+    const problem = describeAjvError(manifest.validateParams.errors?.[0], 'params');
+    throw new LatticeError('VALIDATION_FAILED', `${problem} (see \`lattice actions ${manifest.id}\` for the schema)`);
   }
   const json = params as JsonObject;
   const requestHash = sha256Hex(canonicalize(json));

@@ -6,14 +6,12 @@
  * `eventId` makes a request idempotent per agent: a repeat (same action and params) gets the first answer and runs
  * nothing; a repeat with other params is refused (EVENT_ID_REUSED). Concurrent repeats wait for the first.
  */
-import type { JsonObject, JsonValue } from '../canonical.ts';
-import { randomId } from '../crypto/index.ts';
+import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
+import { randomId, sha256Hex } from '../crypto/index.ts';
 import { LatticeError } from '../errors.ts';
 import type { Peer } from '../identity/peers.ts';
 import { deniedAnswer, requestedAnswer, type Answer } from './answers.ts';
 import { decide, type DecideDeps, type Decided, type Proposal } from './decide.ts';
-import { canonicalize } from '../canonical.ts';
-import { sha256Hex } from '../crypto/index.ts';
 import { insertRequest, requestByEventId, storedAnswer, type NewRequest, type RequestRow } from './requests.ts';
 import { run, type RunDeps } from './run.ts';
 

@@ -23,7 +23,7 @@ import { BudgetExhausted, type Budgets } from './budgets.ts';
 import type { Decided } from './decide.ts';
 import { evidenceOf, type EffectHost, type EffectResult } from './effects.ts';
 import { consumeGrant, issueGrant } from './grant.ts';
-import type { ProviderResolver } from './provider.ts';
+import type { Provider, ProviderResolver } from './provider.ts';
 import { insertRequest, transition, type NewRequest } from './requests.ts';
 
 export interface RunDeps {
@@ -72,7 +72,8 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
     return recordBudgetDenial(deps, r, error.message);
   }
 
-  const outcome = await perform(deps, r);
+  const provider = deps.providers(decided.manifest);
+  const outcome = await perform(deps, r, provider);
   const results = outcome.results;
   const output = outcome.outcome.kind === 'executed' ? outcome.outcome.output : null;
   const receipt: ReceiptFields = {
@@ -83,7 +84,7 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
     policyHash: decided.policyHash,
     policyVersion: decided.policyVersion,
     approvalId: r.approvalId,
-    providerSha256: deps.providers(decided.manifest).sha256,
+    providerSha256: provider.sha256,
     effectsHash: sha256Hex(canonicalize(results.map(evidenceOf) as JsonValue)),
     outputHash: output === null ? null : sha256Hex(canonicalize(output)),
     status: outcome.outcome.kind === 'executed' ? 'executed' : 'failed',
@@ -119,13 +120,13 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
 }
 
 /** The effects, in order, then finish; never throws (every failure is an outcome to record). */
-async function perform(deps: RunDeps, r: Runnable): Promise<{ outcome: Outcome; results: EffectResult[] }> {
+async function perform(deps: RunDeps, r: Runnable, provider: Provider): Promise<{ outcome: Outcome; results: EffectResult[] }> {
   const { manifest, plan, params } = r.decided;
   const results: EffectResult[] = [];
   const signal = AbortSignal.timeout(manifest.timeoutMs);
   try {
     for (const effect of plan.effects) results.push(await deps.effects.perform(effect, { manifest, secret: deps.secret, signal }));
-    const finished = await deps.providers(manifest).finish(manifest, params, results);
+    const finished = await provider.finish(manifest, params, results);
     if (!finished.ok) return { outcome: { kind: 'failed', error: { code: 'PROVIDER_FAILED', message: `the ${manifest.id} provider could not finish: ${finished.message}` } }, results };
     return { outcome: { kind: 'executed', output: finished.value }, results };
   } catch (error) {

@@ -21,6 +21,7 @@ import type { ActionRegistry } from '../actions/registry.ts';
 import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import type { ProviderResolver } from '../pipeline/provider.ts';
+import { describeAjvError } from '../server/validate.ts';
 import { checkSinks } from '../pipeline/sinks.ts';
 import type { PolicyEngine } from './engine.ts';
 
@@ -116,7 +117,7 @@ export async function runCase(c: PolicyCase, engine: PolicyEngine, registry: Act
 async function decideCase(c: PolicyCase, engine: PolicyEngine, registry: ActionRegistry, providers: ProviderResolver): Promise<Omit<CaseResult, 'case' | 'passed'>> {
   const refused = (denialReason: string, message: string) => ({ decision: 'deny', denialReason, policies: [], message });
   const manifest = registry.get(c.action);
-  if (!manifest.validateParams(c.params)) return refused('VALIDATION_FAILED', `params do not match ${c.action}'s schema: ${manifest.validateParams.errors?.[0]?.message ?? ''}`);
+  if (!manifest.validateParams(c.params)) return refused('VALIDATION_FAILED', describeAjvError(manifest.validateParams.errors?.[0], 'params'));
   const planned = await providers(manifest).plan(manifest, c.params);
   if (!planned.ok) return refused('PLAN_REFUSED', planned.message);
   const sinks = checkSinks(manifest, planned.value);

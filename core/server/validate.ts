@@ -3,7 +3,7 @@
  * handler sees it, and refused with VALIDATION_FAILED naming the first offending field. Unknown members are
  * refused unless a schema allows them.
  */
-import { Ajv, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
 import { LatticeError } from '../errors.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
@@ -13,9 +13,17 @@ export function validator<T>(schema: JSONSchemaType<T>): (body: unknown) => T {
   return (body) => {
     if (body === undefined) throw new LatticeError('VALIDATION_FAILED', 'the request needs a JSON body');
     if (validate(body)) return body;
-    const e = validate.errors?.[0];
-    const field = e === undefined ? 'body' : e.instancePath === '' ? 'body' : e.instancePath.slice(1).replaceAll('/', '.');
-    const detail = e?.keyword === 'additionalProperties' ? `has an unknown member ${JSON.stringify(String(e.params['additionalProperty']).slice(0, 64))}` : (e?.message ?? 'is invalid');
-    throw new LatticeError('VALIDATION_FAILED', `${field} ${detail}`);
+    throw new LatticeError('VALIDATION_FAILED', describeAjvError(validate.errors?.[0], null));
   };
+}
+
+/**
+ * "<field> <what is wrong>" for ajv's first error: the field as a dotted path under `root` (the body itself when
+ * root is null), an unknown member named (quoted and cut short: it is attacker-chosen).
+ */
+export function describeAjvError(e: ErrorObject | undefined, root: string | null): string {
+  const path = e === undefined ? '' : e.instancePath.slice(1).replaceAll('/', '.');
+  const field = path === '' ? (root ?? 'body') : root === null ? path : `${root}.${path}`;
+  const detail = e?.keyword === 'additionalProperties' ? `has an unknown member ${JSON.stringify(String(e.params['additionalProperty']).slice(0, 64))}` : (e?.message ?? 'is invalid');
+  return `${field} ${detail}`;
 }

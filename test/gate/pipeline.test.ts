@@ -9,7 +9,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
-import { asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
+import { asAgent, asOperator, call, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
 
 function execute(g: TestGate, agent: Agent, action: string, params: unknown, extra: Record<string, unknown> = {}): Promise<Reply> {
   return asAgent(g.gate, agent, 'POST', `/api/v1/actions/${action}/execute`, JSON.stringify({ params, ...extra }));
@@ -148,6 +148,26 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     assert.equal(codeOf(await asAgent(g.gate, other, 'GET', `/api/v1/approvals/${approvalId}`)), 'APPROVAL_NOT_FOUND', 'another agent cannot poll it');
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
     assert.equal(lattice(['verify', '--home', g.home]).status, 0);
+  });
+
+  it('lets a token with the approve scope decide over the agent socket, and refuses a token without it', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    const held = await execute(g, agent, 'fs.write', { path: 't.md', content: 't' });
+    const token = async (scopes: string[]) => String((await asOperator(g, 'POST', '/api/v1/tokens', { scopes })).body['token']);
+    const reviewer = await token(['approve']);
+    const auditor = await token(['audit:read']);
+    const approve = (bearer: string) =>
+      call({ socketPath: g.gate }, 'POST', `/api/v1/approvals/${String(held.body['approvalId'])}/approve`, JSON.stringify({ planSha256: held.body['planSha256'] }), { authorization: `Bearer ${bearer}` });
+    const refused = await approve(auditor);
+    assert.equal(refused.status, 403);
+    assert.equal(codeOf(refused), 'FORBIDDEN');
+    assert.equal(existsSync(join(g.home, 'workspace', 't.md')), false);
+    const approved = await approve(reviewer);
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(readFileSync(join(g.home, 'workspace', 't.md'), 'utf8'), 't');
+    assert.equal(events(g.home, 'approval.approved')[0]?.payload['approvalId'], held.body['approvalId']);
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 
   it('tells the agent DENIED_BY_REVIEWER, expires unanswered approvals, and cancels those of a revoked agent', async () => {
