@@ -9,7 +9,7 @@
  * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer.
  */
 import { LatticeError } from '../errors.ts';
-import type { LedgerDatabase } from '../ledger/database.ts';
+import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { RequestContext } from '../server/http.ts';
 import { credentialMatches, parseCredential } from './credential.ts';
 import { verifyDpopProof } from './dpop.ts';
@@ -38,9 +38,9 @@ export async function authenticateAgent(ctx: RequestContext, deps: AuthDeps): Pr
   const token = m[1];
   const parsed = parseCredential(token);
   if (parsed === undefined || !parsed.id.startsWith('lease_')) throw new LatticeError('TOKEN_INVALID', 'the access token is not a lattice lease');
-  const lease = deps.db.prepare('SELECT peer_id, token_hash, expires_at FROM leases WHERE id = ?').get(parsed.id) as { peer_id: string; token_hash: string; expires_at: number } | undefined;
+  const lease = statement(deps.db, 'SELECT peer_id, token_hash, expires_at FROM leases WHERE id = ?').get(parsed.id) as { peer_id: string; token_hash: string; expires_at: number } | undefined;
   if (lease === undefined) {
-    const revoked = deps.db.prepare('SELECT 1 FROM revocations WHERE id = ?').get(parsed.id) !== undefined;
+    const revoked = statement(deps.db, 'SELECT 1 FROM revocations WHERE id = ?').get(parsed.id) !== undefined;
     throw new LatticeError(revoked ? 'TOKEN_REVOKED' : 'TOKEN_INVALID', revoked ? 'this lease has been revoked' : 'the access token is not valid (expired peers are removed)');
   }
   if (!credentialMatches(parsed.hash, lease.token_hash)) throw new LatticeError('TOKEN_INVALID', 'the access token is not valid');

@@ -59,6 +59,25 @@ const SEGMENTS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const UNREPAIRED_URL_CHARACTERS = /[\p{Cc}\s\\]/u;
 
+/**
+ * Thumbprints and imported keys of recently seen public keys. An agent signs every proof with the same key, and
+ * hashing its thumbprint and importing it cost more than checking the signature. Entries are keyed by the exact
+ * key members (and alg), so a cached value is what computing it again would give; the oldest entry goes first.
+ */
+const KEY_CACHE_LIMIT = 4096;
+const thumbprints = new Map<string, string>();
+const importedKeys = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
+
+function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+  if (cache.size >= KEY_CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
+  cache.set(key, value);
+  return value;
+}
+
+function keyName(jwk: PublicJwk): string {
+  return jwk.kty === 'EC' ? `EC.${jwk.x}.${jwk.y}` : `OKP.${jwk.x}`;
+}
+
 export async function verifyDpopProof(check: DpopCheck): Promise<DpopResult> {
   const expectedUrl = normaliseUrl(check.url);
   if (expectedUrl === undefined) {
@@ -90,7 +109,8 @@ export async function verifyDpopProof(check: DpopCheck): Promise<DpopResult> {
 export async function jwkThumbprint(jwk: JWK): Promise<string> {
   const key = readPublicJwk(jwk);
   if (typeof key === 'string') throw new LatticeError('KEY_INVALID', `no thumbprint for this jwk: ${key}`);
-  return await calculateJwkThumbprint(key, 'sha256');
+  const name = keyName(key);
+  return thumbprints.get(name) ?? remember(thumbprints, name, await calculateJwkThumbprint(key, 'sha256'));
 }
 
 /** Exactly an EC P-256 {kty, crv, x, y} or OKP Ed25519 {kty, crv, x} public key: no private or other members. */
@@ -127,9 +147,10 @@ function checkHeader(header: Record<string, unknown>): Step<{ alg: Alg; jwk: Pub
 }
 
 async function verifySignature(compact: string, alg: Alg, jwk: PublicJwk): Promise<Step<Uint8Array>> {
-  let key: Awaited<ReturnType<typeof importJWK>>;
+  const name = `${alg}.${keyName(jwk)}`;
+  let key = importedKeys.get(name);
   try {
-    key = await importJWK(jwk, alg);
+    key ??= remember(importedKeys, name, await importJWK(jwk, alg));
   } catch (error) {
     return fail('DPOP_MALFORMED', `the jwk header is not a usable ${alg} key: ${describeError(error)}`);
   }

@@ -11,7 +11,7 @@ import type { JWK } from 'jose';
 import { generateWireGuardKeyPair } from '../crypto/x25519.ts';
 import { randomId } from '../crypto/index.ts';
 import { LatticeError } from '../errors.ts';
-import type { LedgerDatabase } from '../ledger/database.ts';
+import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
 import { jwkThumbprint } from './dpop.ts';
@@ -156,7 +156,7 @@ export class Peers {
 
   /** The peer, or undefined when there is none by that id (removed, expired and reaped, or never enrolled). */
   find(id: string): Peer | undefined {
-    const row = this.db.prepare('SELECT * FROM peers WHERE id = ?').get(id) as PeerRow | undefined;
+    const row = statement(this.db, 'SELECT * FROM peers WHERE id = ?').get(id) as PeerRow | undefined;
     return row === undefined ? undefined : toPeer(row);
   }
 
@@ -181,7 +181,7 @@ export class Peers {
 }
 
 export function currentEpoch(db: LedgerDatabase): number {
-  const value = db.prepare(`SELECT value FROM gate_state WHERE key = 'epoch'`).pluck().get() as string | undefined;
+  const value = statement(db, `SELECT value FROM gate_state WHERE key = 'epoch'`, 'pluck').get() as string | undefined;
   return value === undefined ? 0 : Number(value);
 }
 

@@ -90,7 +90,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
   const db = ledger.database;
   const cidr = parseCidr(config.identity.overlayCidr);
   const peers = new Peers(ledger, cidr, config.identity.maxTtlMs);
-  const replay = new SqliteReplayStore(db);
+  const replay = new SqliteReplayStore(ledger);
   const auth: AuthDeps = { db, peers, replay, dpopWindowSeconds: config.identity.dpopWindowSeconds };
   const wg = gateWireGuardKey(paths);
   let secrets: SecretStore | undefined;

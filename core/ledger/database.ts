@@ -13,6 +13,27 @@ export type LedgerDatabase = Database.Database;
 
 const BUSY_TIMEOUT_MS = 5000;
 
+const prepared = new WeakMap<LedgerDatabase, Map<string, Database.Statement>>();
+
+/**
+ * The statement for `sql` on this connection, prepared on first use and reused after: preparing costs more than
+ * running most of the statements a request needs. `pluck` statements are cached apart from row statements;
+ * callers must never switch the mode of a statement they got here (`.pluck()`, `.raw()`, `.expand()`), nor
+ * iterate one, since another caller may be handed the same object.
+ */
+export function statement(db: LedgerDatabase, sql: string, mode: 'rows' | 'pluck' = 'rows'): Database.Statement {
+  let cache = prepared.get(db);
+  if (cache === undefined) prepared.set(db, (cache = new Map<string, Database.Statement>()));
+  const key = mode === 'pluck' ? `pluck\0${sql}` : sql;
+  let stmt = cache.get(key);
+  if (stmt === undefined) {
+    stmt = db.prepare(sql);
+    if (mode === 'pluck') stmt.pluck();
+    cache.set(key, stmt);
+  }
+  return stmt;
+}
+
 export function openWritable(file: string): LedgerDatabase {
   let db: LedgerDatabase | undefined;
   try {

@@ -62,6 +62,13 @@ export interface Head {
   readonly hash: string;
 }
 
+/** A write with no event of its own, committed in the next group transaction. */
+interface SideWrite {
+  readonly write: (db: LedgerDatabase) => void;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+}
+
 interface Pending {
   readonly event: SealableEvent;
   readonly options: AppendOptions | undefined;
@@ -85,6 +92,7 @@ export class Ledger {
   private readonly onBackgroundError: (error: Error) => void;
   private readonly timer: NodeJS.Timeout | undefined;
   private queue: Pending[] = [];
+  private sideWrites: SideWrite[] = [];
   private scheduled = false;
   private closed = false;
 
@@ -98,6 +106,7 @@ export class Ledger {
     indexedThrough: () => number;
   };
   private readonly appendInSavepoint: (item: Pending, head: Head, ts: string) => Appended;
+  private readonly sideInSavepoint: (write: SideWrite['write']) => void;
 
   private constructor(paths: HomePaths, keys: KeyRing, db: LedgerDatabase, options: LedgerOptions) {
     this.paths = paths;
@@ -111,6 +120,7 @@ export class Ledger {
     this.indexedThrough = this.stmt.indexedThrough();
     // Nested inside the batch transaction, better-sqlite3 runs this as a SAVEPOINT.
     this.appendInSavepoint = db.transaction((item: Pending, head: Head, ts: string) => this.writeEvent(item, head, ts));
+    this.sideInSavepoint = db.transaction((write: SideWrite['write']) => write(db));
     const interval = options.checkpointIntervalMs ?? 30_000;
     if (interval > 0) {
       this.timer = setInterval(() => this.backgroundCheckpoint(), interval);
@@ -138,10 +148,26 @@ export class Ledger {
     return new Promise((resolve, reject) => {
       if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
       this.queue.push(this.pending(draft, options, resolve, reject));
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * Queues a write that records no event (the DPoP replay cache) into the next group commit. It commits no later
+   * than any event appended after this call, so state that guards an action is durable before the action's
+   * intent is; it resolves once committed. A failing write rolls back alone and rejects.
+   */
+  alongside(write: (db: LedgerDatabase) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
+      this.sideWrites.push({ write, resolve, reject });
+      this.schedule();
     });
   }
 
@@ -211,14 +237,24 @@ export class Ledger {
 
   private flush(): void {
     this.scheduled = false;
-    while (this.queue.length > 0) this.commit(this.queue.splice(0, this.maxBatch));
+    while (this.queue.length > 0 || this.sideWrites.length > 0) this.commit(this.queue.splice(0, this.maxBatch));
   }
 
   private commit(batch: Pending[]): void {
     const outcomes: (Appended | Error | undefined)[] = new Array<Appended | Error | undefined>(batch.length);
+    const sides = this.sideWrites.splice(0);
+    const sideFailures: (Error | undefined)[] = [];
     try {
       this.db
         .transaction(() => {
+          for (const side of sides) {
+            try {
+              this.sideInSavepoint(side.write);
+              sideFailures.push(undefined);
+            } catch (error) {
+              sideFailures.push(asError(error));
+            }
+          }
           let head = this.stmt.head();
           const ts = new Date().toISOString(); // one commit, one time
           // Plain events are sealed in memory and inserted together, one multi-row INSERT per run: a single
@@ -263,9 +299,14 @@ export class Ledger {
     } catch (error) {
       this.indexedThrough = this.stmt.indexedThrough(); // a copy made inside the failed transaction was rolled back
       const failure = new LatticeError('LEDGER_WRITE_FAILED', `ledger commit failed: ${describeError(error)}`, { cause: error });
-      for (const item of batch) item.reject(failure);
+      for (const item of [...sides, ...batch]) item.reject(failure);
       return;
     }
+    sides.forEach((side, i) => {
+      const failure = sideFailures[i];
+      if (failure === undefined) side.resolve();
+      else side.reject(failure);
+    });
     batch.forEach((item, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) item.reject(new Error('ledger lost an outcome'));

@@ -9,7 +9,7 @@
  * failed still used its attempt.
  */
 import { LatticeError } from '../errors.ts';
-import type { LedgerDatabase } from '../ledger/database.ts';
+import { statement, type LedgerDatabase } from '../ledger/database.ts';
 
 export const BUDGET_SCOPES = ['agent', 'workspace', 'preset'] as const;
 export type BudgetScope = (typeof BUDGET_SCOPES)[number];
@@ -55,21 +55,21 @@ export class Budgets {
   }
 
   list(): Budget[] {
-    const rows = this.db.prepare('SELECT scope, subject, calls, cost, window_ms FROM budgets ORDER BY scope, subject').all() as BudgetRow[];
+    const rows = statement(this.db, 'SELECT scope, subject, calls, cost, window_ms FROM budgets ORDER BY scope, subject').all() as BudgetRow[];
     return [...this.configured, ...rows.map((r) => ({ scope: r.scope, subject: r.subject, calls: r.calls, cost: r.cost, windowMs: r.window_ms, source: 'operator' as const }))];
   }
 
   /** Sets (or replaces) an operator budget; must run inside the transaction that records the change. */
   static set(tx: LedgerDatabase, budget: Omit<Budget, 'source'>, now: number): void {
     validateBudget(budget);
-    tx.prepare(
+    statement(tx, 
       `INSERT INTO budgets (scope, subject, calls, cost, window_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (scope, subject) DO UPDATE SET calls = excluded.calls, cost = excluded.cost, window_ms = excluded.window_ms, updated_at = excluded.updated_at`,
     ).run(budget.scope, budget.subject, budget.calls, budget.cost, budget.windowMs, now);
   }
 
   static remove(tx: LedgerDatabase, scope: BudgetScope, subject: string): boolean {
-    return tx.prepare('DELETE FROM budgets WHERE scope = ? AND subject = ?').run(scope, subject).changes === 1;
+    return statement(tx, 'DELETE FROM budgets WHERE scope = ? AND subject = ?').run(scope, subject).changes === 1;
   }
 
   check(who: BudgetSubject, cost: number, now: number): BudgetCheck {
@@ -84,12 +84,12 @@ export class Budgets {
 
   /** Usage rows of windows that have ended are no longer read; removes them. */
   purge(now: number): void {
-    this.db.prepare('DELETE FROM budget_usage WHERE window_start + window_ms <= ?').run(now);
+    statement(this.db, 'DELETE FROM budget_usage WHERE window_start + window_ms <= ?').run(now);
   }
 
   private evaluate(db: LedgerDatabase, who: BudgetSubject, cost: number, now: number, take: boolean): BudgetCheck {
     const applicable = this.list().filter((b) => b.subject === (b.scope === 'agent' ? who.peerId : b.scope === 'workspace' ? who.workspace : who.preset));
-    const used = db.prepare('SELECT calls, cost FROM budget_usage WHERE scope = ? AND subject = ? AND window_ms = ? AND window_start = ?');
+    const used = statement(db, 'SELECT calls, cost FROM budget_usage WHERE scope = ? AND subject = ? AND window_ms = ? AND window_start = ?');
     for (const b of applicable) {
       const start = now - (now % b.windowMs);
       const u = (used.get(b.scope, b.subject, b.windowMs, start) as { calls: number; cost: number } | undefined) ?? { calls: 0, cost: 0 };
@@ -97,7 +97,7 @@ export class Budgets {
       if (b.cost !== null && u.cost + cost > b.cost) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows cost ${b.cost} per window; ${u.cost} used, this action costs ${cost}`, start);
     }
     if (take) {
-      const add = db.prepare(
+      const add = statement(db, 
         `INSERT INTO budget_usage (scope, subject, window_ms, window_start, calls, cost) VALUES (?, ?, ?, ?, 1, ?)
          ON CONFLICT DO UPDATE SET calls = calls + 1, cost = cost + excluded.cost`,
       );

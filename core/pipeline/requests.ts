@@ -7,7 +7,7 @@
  * expired | cancelled; running or approved at a restart → interrupted. denied is also a first state.
  */
 import { LatticeError } from '../errors.ts';
-import type { LedgerDatabase } from '../ledger/database.ts';
+import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Answer } from './answers.ts';
 
 export type RequestState = 'held' | 'approved' | 'running' | 'executed' | 'failed' | 'denied' | 'expired' | 'cancelled' | 'interrupted';
@@ -39,7 +39,7 @@ export interface RequestRow {
 export type NewRequest = Omit<RequestRow, 'response' | 'decided_by' | 'updated_at'> & { readonly response: Answer | null };
 
 export function insertRequest(tx: LedgerDatabase, row: NewRequest): void {
-  tx.prepare(
+  statement(tx, 
     `INSERT INTO requests (id, peer_id, workspace, preset, event_id, action, params, request_hash, plan, plan_sha256, policy_hash,
        policy_version, policies, reason, state, approval_id, approval_expires_at, decided_by, response, created_at, updated_at)
      VALUES (@id, @peer_id, @workspace, @preset, @event_id, @action, @params, @request_hash, @plan, @plan_sha256, @policy_hash,
@@ -56,19 +56,19 @@ export function transition(tx: LedgerDatabase, id: string, from: RequestState, t
 }
 
 export function requestById(db: LedgerDatabase, id: string): RequestRow | undefined {
-  return db.prepare('SELECT * FROM requests WHERE id = ?').get(id) as RequestRow | undefined;
+  return statement(db, 'SELECT * FROM requests WHERE id = ?').get(id) as RequestRow | undefined;
 }
 
 export function requestByApproval(db: LedgerDatabase, approvalId: string): RequestRow | undefined {
-  return db.prepare('SELECT * FROM requests WHERE approval_id = ?').get(approvalId) as RequestRow | undefined;
+  return statement(db, 'SELECT * FROM requests WHERE approval_id = ?').get(approvalId) as RequestRow | undefined;
 }
 
 export function requestByEventId(db: LedgerDatabase, peerId: string, eventId: string): RequestRow | undefined {
-  return db.prepare('SELECT * FROM requests WHERE peer_id = ? AND event_id = ?').get(peerId, eventId) as RequestRow | undefined;
+  return statement(db, 'SELECT * FROM requests WHERE peer_id = ? AND event_id = ?').get(peerId, eventId) as RequestRow | undefined;
 }
 
 export function requestsInState(db: LedgerDatabase, states: readonly RequestState[]): RequestRow[] {
-  return db.prepare(`SELECT * FROM requests WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY created_at`).all(...states) as RequestRow[];
+  return statement(db, `SELECT * FROM requests WHERE state IN (${states.map(() => '?').join(', ')}) ORDER BY created_at`).all(...states) as RequestRow[];
 }
 
 export function storedAnswer(row: RequestRow): Answer | null {

@@ -120,6 +120,32 @@ describe('ledger', () => {
     assert.equal((await verifyHome(paths)).ok, true);
   });
 
+  it('commits a write without an event with the next group commit, no later than events appended after it', async () => {
+    const paths = freshHome();
+    const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
+    ledger.database.exec('CREATE TABLE side_effects (id TEXT PRIMARY KEY)');
+    const observer = new Database(paths.db, { readonly: true });
+    const sides = (db: Database.Database) => db.prepare('SELECT id FROM side_effects ORDER BY id').pluck().all();
+    const first = ledger.alongside((db) => void db.prepare(`INSERT INTO side_effects VALUES ('a')`).run());
+    const failing = ledger.alongside((db) => {
+      db.prepare(`INSERT INTO side_effects VALUES ('b')`).run();
+      throw new Error('no room');
+    });
+    assert.deepEqual(sides(observer), [], 'nothing is written before the commit');
+    const seen: unknown[] = [];
+    const event = ledger.append({ type: 'test.after' }, { write: () => void seen.push(...sides(observer)) });
+    await first;
+    await assert.rejects(failing, /no room/);
+    assert.equal((await event).event.seq, 2);
+    assert.deepEqual(seen, [], 'the side write and the event are one transaction');
+    assert.deepEqual(sides(observer), ['a'], 'the failed write rolled back alone');
+    // On its own, with no event queued, it still commits.
+    await ledger.alongside((db) => void db.prepare(`INSERT INTO side_effects VALUES ('c')`).run());
+    assert.deepEqual(sides(observer), ['a', 'c']);
+    observer.close();
+    ledger.close();
+  });
+
   it('rejects invalid events before they reach the chain', async () => {
     const paths = freshHome();
     const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });

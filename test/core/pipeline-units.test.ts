@@ -43,6 +43,18 @@ describe('one-shot grants', () => {
     consumeGrant(l.database, l.keys.publicKeys, grant, binding, now); // and the genuine one still works
     l.close();
   });
+
+  it('checks the signature of a grant it did not issue itself, and an issued grant cannot be changed', () => {
+    const l = ledger();
+    const now = Date.now();
+    const grant = issueGrant(l.keys.active, binding, now);
+    assert.throws(() => Object.assign(grant, { body: grant.body.replace('peer_1', 'peer_2') }), TypeError);
+    const copy = { ...grant }; // the same bytes in another object: verified, and genuine
+    const badSignature = { ...grant, signature: issueGrant(l.keys.active, binding, now).signature };
+    assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, badSignature, binding, now), { code: 'GRANT_INVALID' });
+    consumeGrant(l.database, l.keys.publicKeys, copy, binding, now);
+    l.close();
+  });
 });
 
 describe('budgets', () => {
