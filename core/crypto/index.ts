@@ -105,3 +105,26 @@ function rawPublicKey(publicKey: KeyObject): string {
   if (typeof jwk.x !== 'string') throw new Error('Ed25519 public key without x');
   return jwk.x;
 }
+
+/** A public key from a JWK its caller has already checked: EC P-256 {kty, crv, x, y} or OKP Ed25519 {kty, crv, x}. */
+export function publicKeyFromJwk(jwk: { readonly kty: string; readonly crv: string; readonly x: string; readonly y?: string }): KeyObject {
+  return createPublicKey({ key: { ...jwk }, format: 'jwk' });
+}
+
+/**
+ * Checks a JWS signature (RFC 7515 §5.2) over the ASCII `signingInput`: ES256 (P-256, r‖s as in RFC 7518 §3.4) or
+ * EdDSA (Ed25519). Runs on libuv's thread pool, so the event loop keeps serving while it works. Resolves false for
+ * any signature that does not verify, including one OpenSSL cannot even read; never rejects.
+ */
+export function verifyJwsSignature(alg: 'ES256' | 'EdDSA', key: KeyObject, signingInput: string, signature: Uint8Array): Promise<boolean> {
+  return new Promise((resolve) => {
+    const input = Buffer.from(signingInput, 'ascii');
+    const done = (error: Error | null, ok: boolean) => resolve(error === null && ok);
+    try {
+      if (alg === 'ES256') verify('sha256', input, { key, dsaEncoding: 'ieee-p1363' }, signature, done);
+      else verify(null, input, key, signature, done);
+    } catch (error) {
+      done(error instanceof Error ? error : new Error(String(error)), false); // a key or signature OpenSSL refuses: not verified
+    }
+  });
+}
