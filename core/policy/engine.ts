@@ -56,6 +56,14 @@ function deny(denialReason: DenialReason, policies: readonly LoadedPolicy[], rea
   return { decision: 'deny', denialReason, policies: policies.map((p) => p.id), reason, conditions };
 }
 
+/** Whether the EST `value` (a policy's conditions) contains the variable `name` anywhere: `{"Var": name}`. */
+function mentionsVar(value: unknown, name: string): boolean {
+  if (Array.isArray(value)) return value.some((v) => mentionsVar(v, name));
+  if (typeof value !== 'object' || value === null) return false;
+  const record = value as Record<string, unknown>;
+  return record['Var'] === name || Object.values(record).some((v) => mentionsVar(v, name));
+}
+
 export class PolicyEngine {
   private static last: PolicyEngine | undefined;
 
@@ -65,6 +73,8 @@ export class PolicyEngine {
     private readonly setId: string,
     private readonly byId: ReadonlyMap<string, LoadedPolicy>,
     private readonly explainer: Explainer,
+    /** Whether any policy's conditions read `context`; when none does, Cedar is given an empty one (see evaluate). */
+    private readonly readsContext: boolean,
   ) {
     let rank = 0;
     for (const id of byId.keys()) this.rank.set(id, rank++);
@@ -90,7 +100,8 @@ export class PolicyEngine {
       throw new LatticeError('INTERNAL', `Cedar refused the policy set: ${answer.errors.map(describeCedarError).join('; ')}`);
     }
     const explainer = Explainer.build(parsed.policies, `${setId}:explain`);
-    const engine = new PolicyEngine(hash, setId, new Map(parsed.policies.map((p) => [p.id, p])), explainer);
+    const readsContext = parsed.policies.some((p) => mentionsVar(p.json.conditions, 'context'));
+    const engine = new PolicyEngine(hash, setId, new Map(parsed.policies.map((p) => [p.id, p])), explainer, readsContext);
     PolicyEngine.last = engine;
     return engine;
   }
@@ -114,7 +125,10 @@ export class PolicyEngine {
     if (!context.ok) return deny('REQUEST_INVALID', [], context.message);
     const request = cedarRequest(req, context.value);
     if (!request.ok) return deny('REQUEST_INVALID', [], request.message);
-    const answer: AuthorizationAnswer = statefulIsAuthorized({ ...request.value, preparsedPolicySetId: this.setId });
+    // Handing Cedar the context costs about as much as the decision itself. A set whose conditions never name
+    // `context` cannot be swayed by it, so such a set decides on an empty one (the explanations still get all of it).
+    const call = this.readsContext ? request.value : { ...request.value, context: {} };
+    const answer: AuthorizationAnswer = statefulIsAuthorized({ ...call, preparsedPolicySetId: this.setId });
     if (answer.type === 'failure') {
       return deny('POLICY_ERROR', [], `policy evaluation failed: ${answer.errors.map(describeCedarError).join('; ')}`);
     }

@@ -198,6 +198,24 @@ describe('policy engine: hostile contexts', () => {
     assert.equal(base.result, false);
   });
 
+  it('decides a set that never reads context without it, and still refuses contexts Cedar cannot read', () => {
+    const plain = PolicyEngine.load([
+      { name: 'plain.cedar', text: '@id("echo")\npermit(principal in Preset::"dev", action == Action::"echo", resource);\n@id("not-x")\nforbid(principal == Agent::"peer-x", action, resource);\n' },
+    ]);
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => {
+        assert.deepEqual(plain.decide(request('echo', { value })), { decision: 'allow', policies: ['echo'] });
+        assert.equal(denied(plain.decide(request('echo', { value }, { peerId: 'peer-x' }))).denialReason, 'CONDITIONS_DENIED');
+      }),
+      { numRuns: 100 },
+    );
+    assert.equal(denied(plain.decide(request('echo', { s: 'a\uD800b' }))).denialReason, 'REQUEST_INVALID');
+    // A context read nested deep inside a condition is found, and the context decides.
+    const nested = PolicyEngine.load([{ name: 'nested.cedar', text: 'permit(principal, action == Action::"echo", resource) when { [1, context.params.n].contains(2) };\n' }]);
+    assert.equal(nested.decide(request('echo', { n: 2 })).decision, 'allow');
+    assert.equal(denied(nested.decide(request('echo', { n: 3 }))).denialReason, 'CONDITIONS_DENIED');
+  });
+
   it('never throws and decides deterministically for any value an agent can send', () => {
     const anything = fc.anything({ maxDepth: 4, withBigInt: true, withDate: true, withMap: true, withSet: true, withNullPrototype: true, withSparseArray: true, withTypedArray: true, withBoxedValues: true });
     fc.assert(
