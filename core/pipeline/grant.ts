@@ -63,3 +63,8 @@ export function consumeGrant(tx: LedgerDatabase, keys: PublicKeySet, grant: Gran
   const inserted = statement(tx, 'INSERT INTO grants (id, request_id, body, signature, consumed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(grant.id, body.requestId, grant.body, grant.signature, now);
   if (inserted.changes !== 1) throw new LatticeError('GRANT_CONSUMED', `request ${body.requestId} has already been executed; nothing runs twice`);
 }
+
+/** Refuses unless the grant `id` has been consumed (its row is visible to this transaction). */
+export function assertConsumed(tx: LedgerDatabase, id: string): void {
+  if (statement(tx, 'SELECT 1 FROM grants WHERE id = ?').get(id) === undefined) throw new LatticeError('GRANT_INVALID', `grant ${id} was never consumed; nothing is recorded as run without one`);
+}

@@ -49,9 +49,8 @@ export function insertRequest(tx: LedgerDatabase, row: NewRequest): void {
 
 /** Moves a request from `from` to `to`; throws APPROVAL_NOT_PENDING when it is no longer in `from`. */
 export function transition(tx: LedgerDatabase, id: string, from: RequestState, to: RequestState, change: { response?: Answer; decidedBy?: string; now: number }): void {
-  const result = tx
-    .prepare(`UPDATE requests SET state = ?, response = coalesce(?, response), decided_by = coalesce(?, decided_by), updated_at = ? WHERE id = ? AND state = ?`)
-    .run(to, change.response === undefined ? null : JSON.stringify(change.response), change.decidedBy ?? null, change.now, id, from);
+  const update = statement(tx, `UPDATE requests SET state = ?, response = coalesce(?, response), decided_by = coalesce(?, decided_by), updated_at = ? WHERE id = ? AND state = ?`);
+  const result = update.run(to, change.response === undefined ? null : JSON.stringify(change.response), change.decidedBy ?? null, change.now, id, from);
   if (result.changes !== 1) throw new LatticeError('APPROVAL_NOT_PENDING', `request ${id} is no longer ${from}`);
 }
 

@@ -11,6 +11,10 @@
  *
  * Once the intent is committed, every outcome is recorded with a receipt; if even that record cannot be written,
  * the request stays `running` and the next start records it as interrupted. Nothing is retried.
+ *
+ * A plan with no effects (echo, pure transformations) touches nothing outside the gate, so it has nothing for a
+ * separate intent commit to protect: finish runs first, and intent and evidence share one group commit, intent
+ * first. The evidence write refuses unless this run's grant was consumed, so it can never stand alone.
  */
 import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
 import { sha256Hex } from '../crypto/index.ts';
@@ -22,7 +26,7 @@ import { deniedAnswer, executedAnswer, failedAnswer, type Answer, type PolicyOut
 import { BudgetExhausted, type Budgets } from './budgets.ts';
 import type { Decided } from './decide.ts';
 import { evidenceOf, type EffectHost, type EffectResult } from './effects.ts';
-import { consumeGrant, issueGrant } from './grant.ts';
+import { assertConsumed, consumeGrant, issueGrant } from './grant.ts';
 import type { Provider, ProviderResolver } from './provider.ts';
 import { insertRequest, transition, type NewRequest } from './requests.ts';
 
@@ -49,33 +53,55 @@ type Outcome = { kind: 'executed'; output: JsonValue } | { kind: 'denied'; error
 export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
   const { ledger } = deps;
   const { decided, peer } = r;
-  const policy: PolicyOutcome = decided;
   const who = { peerId: peer.id, workspace: peer.workspace, preset: peer.preset };
   const binding = { requestId: r.requestId, peerId: peer.id, action: decided.manifest.id, requestHash: decided.requestHash, planSha256: decided.planSha256 };
   const grant = issueGrant(ledger.keys.active, binding, Date.now());
   const startedAt = new Date().toISOString();
-  try {
-    await ledger.append(
-      { type: 'action.started', principal: peer.id, action: decided.manifest.id, decision: 'allow', payload: { ...r.event, grantId: grant.id } },
-      {
-        write: (tx) => {
-          const now = Date.now();
-          consumeGrant(tx, ledger.keys.publicKeys, grant, binding, now);
-          deps.budgets.reserve(tx, who, decided.manifest.cost, now);
-          if (r.row !== null) insertRequest(tx, { ...r.row, state: 'running' });
-          else transition(tx, r.requestId, 'approved', 'running', { now });
-        },
-      },
-    );
-  } catch (error) {
-    if (!(error instanceof BudgetExhausted)) throw error;
-    return recordBudgetDenial(deps, r, error.message);
-  }
-
   const provider = deps.providers(decided.manifest);
-  const outcome = await perform(deps, r, provider);
-  const results = outcome.results;
-  const output = outcome.outcome.kind === 'executed' ? outcome.outcome.output : null;
+  const intentEvent = { type: 'action.started', principal: peer.id, action: decided.manifest.id, decision: 'allow' as const, payload: { ...r.event, grantId: grant.id } };
+  const intent = () =>
+    ledger.append(intentEvent, {
+      write: (tx) => {
+        const now = Date.now();
+        consumeGrant(tx, ledger.keys.publicKeys, grant, binding, now);
+        deps.budgets.reserve(tx, who, decided.manifest.cost, now);
+        if (r.row !== null) insertRequest(tx, { ...r.row, state: 'running' });
+        else transition(tx, r.requestId, 'approved', 'running', { now });
+      },
+    });
+
+  if (decided.plan.effects.length === 0) {
+    // Nothing leaves the host, so there is nothing for a separate intent commit to guard: finish runs first and the
+    // intent and the evidence are queued together, into one group commit (intent first, in the same order).
+    const performed = await perform(deps, r, provider);
+    const [started, evidence] = await Promise.allSettled([intent(), recordEvidence(deps, r, grant.id, provider, performed, startedAt)]);
+    if (started.status === 'rejected') return refusedIntent(deps, r, started.reason); // and the evidence found no consumed grant
+    if (evidence.status === 'rejected') throw evidence.reason;
+    return evidence.value;
+  }
+  try {
+    await intent();
+  } catch (error) {
+    return refusedIntent(deps, r, error);
+  }
+  return recordEvidence(deps, r, grant.id, provider, await perform(deps, r, provider), startedAt);
+}
+
+/** A budget with no room is a recorded denial; any other refusal of the intent (a consumed grant) propagates. */
+function refusedIntent(deps: RunDeps, r: Runnable, error: unknown): Promise<Answer> {
+  if (!(error instanceof BudgetExhausted)) throw error;
+  return recordBudgetDenial(deps, r, error.message);
+}
+
+/**
+ * `action.executed` (or denied or failed) with its receipt; the request leaves `running` in the same transaction,
+ * which refuses unless this run's grant was consumed (by an earlier commit, or earlier in this one).
+ */
+async function recordEvidence(deps: RunDeps, r: Runnable, grantId: string, provider: Provider, performed: { outcome: Outcome; results: EffectResult[] }, startedAt: string): Promise<Answer> {
+  const { decided, peer } = r;
+  const policy: PolicyOutcome = decided;
+  const { results, outcome: o } = performed;
+  const output = o.kind === 'executed' ? o.output : null;
   const receipt: ReceiptFields = {
     action: decided.manifest.id,
     principal: peer.id,
@@ -87,13 +113,12 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
     providerSha256: provider.sha256,
     effectsHash: sha256Hex(canonicalize(results.map(evidenceOf) as JsonValue)),
     outputHash: output === null ? null : sha256Hex(canonicalize(output)),
-    status: outcome.outcome.kind === 'executed' ? 'executed' : 'failed',
+    status: o.kind === 'executed' ? 'executed' : 'failed',
     startedAt,
     finishedAt: new Date().toISOString(),
   };
-  const o = outcome.outcome;
   let answer: Answer | undefined;
-  await ledger.append(
+  await deps.ledger.append(
     {
       type: o.kind === 'executed' ? 'action.executed' : o.kind === 'denied' ? 'action.denied' : 'action.failed',
       principal: peer.id,
@@ -104,6 +129,7 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
     {
       receipt,
       write: (tx, seq, stored) => {
+        assertConsumed(tx, grantId);
         const receiptId = stored?.id ?? '';
         answer =
           o.kind === 'executed'

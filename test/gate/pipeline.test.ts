@@ -32,8 +32,14 @@ async function applyPolicy(g: TestGate, text: string): Promise<void> {
   assert.equal(reply.status, 200, JSON.stringify(reply.body));
 }
 
-function events(home: string, type: string): { seq: number; payload: Record<string, unknown> }[] {
-  return latticeJson<{ events: { seq: number; payload: Record<string, unknown> }[] }>(['audit', '--home', home, '--type', type, '--limit', '1000']).json.events;
+interface AuditEvent {
+  seq: number;
+  principal: string | null;
+  payload: Record<string, unknown>;
+}
+
+function events(home: string, type: string): AuditEvent[] {
+  return latticeJson<{ events: AuditEvent[] }>(['audit', '--home', home, '--type', type, '--limit', '1000']).json.events;
 }
 
 describe('action pipeline', () => {
@@ -217,7 +223,16 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     const budgets = latticeJson<{ budgets: { subject: string; calls: number }[] }>(['budgets', 'list', '--home', g.home]);
     assert.deepEqual(budgets.json.budgets.map((b) => [b.subject, b.calls]), [[agent.peerId, 2]]);
     assert.equal(codeOf(await asAgent(g.gate, agent, 'POST', '/api/v1/budgets', JSON.stringify({ scope: 'agent', subject: agent.peerId, calls: 99, window: '1h' }))), 'NOT_FOUND', 'no budget route for agents');
+    // Concurrent requests all pass the check before any reserves: the reservation at commit decides, exactly.
+    const racer = await newAgent(g.admin);
+    assert.equal(lattice(['budgets', 'set', '--agent', racer.peerId, '--calls', '2', '--window', '1h', '--home', g.home]).status, 0);
+    const raced = await Promise.all(Array.from({ length: 8 }, (_, i) => execute(g, racer, 'echo', { message: `race ${i}` })));
+    assert.deepEqual(raced.map((r) => r.status).sort(), [200, 200, 403, 403, 403, 403, 403, 403]);
+    assert.ok(raced.every((r) => r.status === 200 || r.body['denialReason'] === 'BUDGET_EXHAUSTED'));
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    const mine = (type: string) => events(g.home, type).filter((e) => e.principal === racer.peerId).length;
+    assert.deepEqual([mine('action.started'), mine('action.executed'), mine('action.denied')], [2, 2, 6]);
+    assert.equal(lattice(['verify', '--home', g.home]).status, 0);
   });
 
   it('answers a repeated eventId with the first answer and runs nothing twice; other params under it are refused', async () => {
