@@ -89,6 +89,13 @@ export function signEd25519(privateKey: KeyObject, message: string): string {
   return sign(null, Buffer.from(message, 'utf8'), privateKey).toString('base64url');
 }
 
+/** `signEd25519` on libuv's thread pool. */
+export function signEd25519Async(privateKey: KeyObject, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    sign(null, Buffer.from(message, 'utf8'), privateKey, (error, signature) => (error === null ? resolve(signature.toString('base64url')) : reject(error)));
+  });
+}
+
 export function verifyEd25519(publicKey: KeyObject, message: string, signature: string): boolean {
   const sig = Buffer.from(signature, 'base64url');
   if (sig.length !== 64 || sig.toString('base64url') !== signature) return false;

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generateEd25519, loadEd25519PrivateKey, signEd25519, type KeyObject } from '../crypto/index.ts';
+import { generateEd25519, loadEd25519PrivateKey, signEd25519, signEd25519Async, type KeyObject } from '../crypto/index.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import { writeFileExclusive } from '../fs-atomic.ts';
 import type { HomePaths } from '../home.ts';
@@ -17,6 +17,8 @@ import { readKeySet, writeKeySet, type KeyRecord, type PublicKeySet } from './ke
 export interface Signer {
   readonly keyId: string;
   sign(message: string): string;
+  /** The same signature, made on libuv's thread pool so the event loop keeps serving meanwhile. */
+  signAsync(message: string): Promise<string>;
 }
 
 export class KeyRing {
@@ -85,7 +87,7 @@ function loadSigner(paths: HomePaths, keyId: string): Signer {
       cause: error,
     });
   }
-  return { keyId, sign: (message) => signEd25519(key, message) };
+  return { keyId, sign: (message) => signEd25519(key, message), signAsync: (message) => signEd25519Async(key, message) };
 }
 
 function now(): string {

@@ -43,10 +43,10 @@ export const GRANT_TTL_MS = 60_000;
 /** Grants issued by this process, exactly as issued (frozen). */
 const issued = new WeakSet<Grant>();
 
-export function issueGrant(signer: Signer, binding: GrantBinding, now: number): Grant {
+export async function issueGrant(signer: Signer, binding: GrantBinding, now: number): Promise<Grant> {
   const body: GrantBody = { v: 1, id: randomId('grant'), keyId: signer.keyId, expiresAt: now + GRANT_TTL_MS, ...binding };
   const text = canonicalize({ ...body });
-  const grant: Grant = Object.freeze({ id: body.id, body: text, signature: signer.sign(text) });
+  const grant: Grant = Object.freeze({ id: body.id, body: text, signature: await signer.signAsync(text) });
   issued.add(grant);
   return grant;
 }

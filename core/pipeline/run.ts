@@ -55,7 +55,7 @@ export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
   const { decided, peer } = r;
   const who = { peerId: peer.id, workspace: peer.workspace, preset: peer.preset };
   const binding = { requestId: r.requestId, peerId: peer.id, action: decided.manifest.id, requestHash: decided.requestHash, planSha256: decided.planSha256 };
-  const grant = issueGrant(ledger.keys.active, binding, Date.now());
+  const grant = await issueGrant(ledger.keys.active, binding, Date.now());
   const startedAt = new Date().toISOString();
   const provider = deps.providers(decided.manifest);
   const intentEvent = { type: 'action.started', principal: peer.id, action: decided.manifest.id, decision: 'allow' as const, payload: { ...r.event, grantId: grant.id } };

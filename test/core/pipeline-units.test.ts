@@ -18,21 +18,21 @@ function ledger(): Ledger {
 const binding: GrantBinding = { requestId: 'req_1', peerId: 'peer_1', action: 'echo', requestHash: 'a'.repeat(64), planSha256: 'b'.repeat(64) };
 
 describe('one-shot grants', () => {
-  it('is consumed once; a second use of the grant, or another grant for the same request, is GRANT_CONSUMED', () => {
+  it('is consumed once; a second use of the grant, or another grant for the same request, is GRANT_CONSUMED', async () => {
     const l = ledger();
     const now = Date.now();
-    const grant = issueGrant(l.keys.active, binding, now);
+    const grant = await issueGrant(l.keys.active, binding, now);
     consumeGrant(l.database, l.keys.publicKeys, grant, binding, now);
     assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, grant, binding, now), { code: 'GRANT_CONSUMED' });
-    const another = issueGrant(l.keys.active, binding, now);
+    const another = await issueGrant(l.keys.active, binding, now);
     assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, another, binding, now), { code: 'GRANT_CONSUMED' });
     l.close();
   });
 
-  it('refuses a grant that is forged, bound to something else, or expired, and consumes nothing', () => {
+  it('refuses a grant that is forged, bound to something else, or expired, and consumes nothing', async () => {
     const l = ledger();
     const now = Date.now();
-    const grant = issueGrant(l.keys.active, binding, now);
+    const grant = await issueGrant(l.keys.active, binding, now);
     const forged = { ...grant, body: grant.body.replace('peer_1', 'peer_2') };
     assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, forged, { ...binding, peerId: 'peer_2' }, now), { code: 'GRANT_INVALID' });
     for (const field of ['requestId', 'peerId', 'action', 'requestHash', 'planSha256'] as const) {
@@ -44,13 +44,13 @@ describe('one-shot grants', () => {
     l.close();
   });
 
-  it('checks the signature of a grant it did not issue itself, and an issued grant cannot be changed', () => {
+  it('checks the signature of a grant it did not issue itself, and an issued grant cannot be changed', async () => {
     const l = ledger();
     const now = Date.now();
-    const grant = issueGrant(l.keys.active, binding, now);
+    const grant = await issueGrant(l.keys.active, binding, now);
     assert.throws(() => Object.assign(grant, { body: grant.body.replace('peer_1', 'peer_2') }), TypeError);
     const copy = { ...grant }; // the same bytes in another object: verified, and genuine
-    const badSignature = { ...grant, signature: issueGrant(l.keys.active, binding, now).signature };
+    const badSignature = { ...grant, signature: (await issueGrant(l.keys.active, binding, now)).signature };
     assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, badSignature, binding, now), { code: 'GRANT_INVALID' });
     consumeGrant(l.database, l.keys.publicKeys, copy, binding, now);
     l.close();
