@@ -33,6 +33,8 @@ export interface LedgerOptions {
   readonly checkpointEvery?: number;
   /** Also write one every this many milliseconds if events were appended (default 30 s; 0 disables the timer). */
   readonly checkpointIntervalMs?: number;
+  /** Longest a write queued with `alongside` waits for an event to ride with before it commits alone (default 25 ms). */
+  readonly sideWriteDelayMs?: number;
   /** Most events committed in one transaction (default 1024). */
   readonly maxBatch?: number;
   /** Copy new events into the audit index once this many have accumulated (default 10,000). */
@@ -86,6 +88,7 @@ export class Ledger {
   private readonly db: LedgerDatabase;
   private readonly checkpointEvery: number;
   private readonly maxBatch: number;
+  private readonly sideWriteDelayMs: number;
   private readonly indexEvery: number;
   /** Highest seq known to be in the audit index (a trigger for the next copy; the copy itself asks the table). */
   private indexedThrough: number;
@@ -94,6 +97,7 @@ export class Ledger {
   private queue: Pending[] = [];
   private sideWrites: SideWrite[] = [];
   private scheduled = false;
+  private sideTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private readonly stmt: {
@@ -114,6 +118,7 @@ export class Ledger {
     this.db = db;
     this.checkpointEvery = positive(options.checkpointEvery ?? 1000, 'checkpointEvery');
     this.maxBatch = positive(options.maxBatch ?? 1024, 'maxBatch');
+    this.sideWriteDelayMs = positive(options.sideWriteDelayMs ?? 25, 'sideWriteDelayMs');
     this.indexEvery = positive(options.indexEvery ?? 10_000, 'indexEvery');
     this.onBackgroundError = options.onBackgroundError ?? ((e) => process.stderr.write(`lattice: ${e.message}\n`));
     this.stmt = prepareStatements(db);
@@ -159,15 +164,20 @@ export class Ledger {
   }
 
   /**
-   * Queues a write that records no event (the DPoP replay cache) into the next group commit. It commits no later
-   * than any event appended after this call, so state that guards an action is durable before the action's
-   * intent is; it resolves once committed. A failing write rolls back alone and rejects.
+   * Queues a write that records no event (the DPoP replay cache) to ride along with the next group commit, or to
+   * commit on its own `sideWriteDelayMs` later if no event comes first: a commit of its own would cost the request
+   * that queued it a second fsync. It commits no later than any event appended after this call, so state that
+   * guards an action is durable before the action's intent is; it resolves once committed. A failing write rolls
+   * back alone and rejects.
    */
   alongside(write: (db: LedgerDatabase) => void): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
       this.sideWrites.push({ write, resolve, reject });
-      this.schedule();
+      this.sideTimer ??= setTimeout(() => {
+        this.sideTimer = undefined;
+        this.flush();
+      }, this.sideWriteDelayMs);
     });
   }
 
@@ -216,6 +226,7 @@ export class Ledger {
     if (this.closed) return;
     this.closed = true;
     if (this.timer !== undefined) clearInterval(this.timer);
+    clearTimeout(this.sideTimer);
     this.flush();
     this.checkpoint();
     this.db.close();
