@@ -4,8 +4,23 @@
  */
 import { SignJWT, base64url, importJWK, type JWK } from 'jose';
 
+/**
+ * Keys already imported, per JWK object and alg: a client signs every proof with one key, and there is no need to
+ * import it for each. Held weakly, so a credential that is dropped takes its key with it.
+ */
+type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+const imported = new WeakMap<JWK, Map<string, SigningKey>>();
+
+async function signingKey(jwk: JWK, alg: string): Promise<SigningKey> {
+  let byAlg = imported.get(jwk);
+  if (byAlg === undefined) imported.set(jwk, (byAlg = new Map<string, SigningKey>()));
+  let key = byAlg.get(alg);
+  if (key === undefined) byAlg.set(alg, (key = await importJWK(jwk, alg)));
+  return key;
+}
+
 export async function makeProof(input: { alg: 'EdDSA' | 'ES256'; privateJwk: JWK; publicJwk: JWK; method: string; url: string; accessToken?: string }): Promise<string> {
-  const key = await importJWK(input.privateJwk, input.alg);
+  const key = await signingKey(input.privateJwk, input.alg);
   const claims: Record<string, unknown> = { htm: input.method, htu: input.url, jti: globalThis.crypto.randomUUID() };
   if (input.accessToken !== undefined) {
     const digest = await globalThis.crypto.subtle.digest('SHA-256', new TextEncoder().encode(input.accessToken));
