@@ -4,11 +4,12 @@
  */
 import { SignJWT, base64url, importJWK, type JWK } from 'jose';
 
+type SigningKey = Awaited<ReturnType<typeof importJWK>>;
+
 /**
  * Keys already imported, per JWK object and alg: a client signs every proof with one key, and there is no need to
  * import it for each. Held weakly, so a credential that is dropped takes its key with it.
  */
-type SigningKey = Awaited<ReturnType<typeof importJWK>>;
 const imported = new WeakMap<JWK, Map<string, SigningKey>>();
 
 async function signingKey(jwk: JWK, alg: string): Promise<SigningKey> {

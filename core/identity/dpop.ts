@@ -68,7 +68,7 @@ const KEY_CACHE_LIMIT = 4096;
 const thumbprints = new Map<string, string>();
 const importedKeys = new Map<string, KeyObject>();
 
-function remember<T>(cache: Map<string, T>, key: string, value: T): T {
+function cacheKeep<T>(cache: Map<string, T>, key: string, value: T): T {
   if (cache.size >= KEY_CACHE_LIMIT) cache.delete(cache.keys().next().value as string);
   cache.set(key, value);
   return value;
@@ -110,7 +110,7 @@ export async function jwkThumbprint(jwk: JWK): Promise<string> {
   const key = readPublicJwk(jwk);
   if (typeof key === 'string') throw new LatticeError('KEY_INVALID', `no thumbprint for this jwk: ${key}`);
   const name = keyName(key);
-  return thumbprints.get(name) ?? remember(thumbprints, name, await calculateJwkThumbprint(key, 'sha256'));
+  return thumbprints.get(name) ?? cacheKeep(thumbprints, name, await calculateJwkThumbprint(key, 'sha256'));
 }
 
 /** Exactly an EC P-256 {kty, crv, x, y} or OKP Ed25519 {kty, crv, x} public key: no private or other members. */
@@ -155,15 +155,14 @@ async function verifySignature(compact: string, alg: Alg, jwk: PublicJwk): Promi
   const keyId = keyName(jwk);
   let key = importedKeys.get(keyId);
   try {
-    key ??= remember(importedKeys, keyId, publicKeyFromJwk(jwk));
+    key ??= cacheKeep(importedKeys, keyId, publicKeyFromJwk(jwk));
   } catch (error) {
     return fail('DPOP_MALFORMED', `the jwk header is not a usable ${alg} key: ${describeError(error)}`);
   }
   const lastDot = compact.lastIndexOf('.');
   const signingInput = compact.slice(0, lastDot);
   const signature = Buffer.from(compact.slice(lastDot + 1), 'base64url');
-  // Both ES256 (r‖s, 32 bytes each) and Ed25519 signatures are 64 bytes.
-  const verified = signature.length === 64 && (await verifyJwsSignature(alg === 'ES256' ? 'ES256' : 'EdDSA', key, signingInput, signature));
+  const verified = await verifyJwsSignature(alg === 'ES256' ? 'ES256' : 'EdDSA', key, signingInput, signature);
   if (!verified) return fail('DPOP_BAD_SIGNATURE', 'the signature does not verify with the jwk in the proof header');
   return { ok: true, value: Buffer.from(signingInput.slice(signingInput.indexOf('.') + 1), 'base64url') };
 }

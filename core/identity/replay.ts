@@ -3,8 +3,9 @@
  * proof id is refused for as long as its proof could still be accepted, then purged.
  *
  * A new jti is held in memory at once and written with the ledger's next group commit (or on its own a few
- * milliseconds later when no event comes), never in a commit of its own that would cost its request an extra fsync. That commit comes no later than the one recording the
- * request's intent, so no action runs on a proof whose jti is not durable. If the gate dies before the commit, the
+ * milliseconds later when no event comes), never in a commit of its own that would cost its request an extra
+ * fsync. That commit comes no later than the one recording the request's intent, so no action runs on a proof
+ * whose jti is not durable. If the gate dies before the commit, the
  * jti is forgotten, and with it only requests that left no evidence: a replayed proof of a request that never ran
  * may then run it once.
  */

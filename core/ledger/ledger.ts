@@ -21,12 +21,12 @@ import { LatticeError, describeError } from '../errors.ts';
 import { ensureHome, type HomePaths } from '../home.ts';
 import { KeyRing } from '../keys/keyring.ts';
 import type { KeyRecord } from '../keys/keyset.ts';
-import type Database from 'better-sqlite3';
 import { signCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { openWritable, type LedgerDatabase } from './database.ts';
-import { GENESIS_HASH, sealEvent, validateDraft, type EventDraft, type LedgerEvent, type SealableEvent } from './event.ts';
+import { sealEvent, validateDraft, type EventDraft, type LedgerEvent, type SealableEvent } from './event.ts';
 import { signReceipt, validateReceiptFields, type ReceiptFields, type StoredReceipt } from './receipt.ts';
 import { SCHEMA_VERSION } from './schema.ts';
+import { ROWS_PER_INSERT, prepareStatements, type Head, type LedgerStatements } from './statements.ts';
 
 export interface LedgerOptions {
   /** Write a signed checkpoint once this many events have been appended since the last one (default 1000). */
@@ -59,10 +59,6 @@ export interface Appended {
   readonly receipt: StoredReceipt | null;
 }
 
-export interface Head {
-  readonly seq: number;
-  readonly hash: string;
-}
 
 /** A write with no event of its own, committed in the next group transaction. */
 interface SideWrite {
@@ -78,9 +74,6 @@ interface Pending {
   readonly reject: (error: Error) => void;
 }
 
-const GENESIS: Head = { seq: 0, hash: GENESIS_HASH };
-/** Rows per multi-row INSERT (9 parameters each; far below SQLite's parameter limit). */
-const ROWS_PER_INSERT = 64;
 
 export class Ledger {
   readonly paths: HomePaths;
@@ -100,15 +93,7 @@ export class Ledger {
   private sideTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
-  private readonly stmt: {
-    head: () => Head;
-    lastCheckpoint: () => number;
-    insertEvents: (events: readonly LedgerEvent[]) => void;
-    insertReceipt: (r: StoredReceipt) => void;
-    insertCheckpoint: (c: Checkpoint) => void;
-    indexThrough: (seq: number) => void;
-    indexedThrough: () => number;
-  };
+  private readonly stmt: LedgerStatements;
   private readonly appendInSavepoint: (item: Pending, head: Head, ts: string) => Appended;
   private readonly sideInSavepoint: (write: SideWrite['write']) => void;
 
@@ -153,14 +138,11 @@ export class Ledger {
     return new Promise((resolve, reject) => {
       if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
       this.queue.push(this.pending(draft, options, resolve, reject));
-      this.schedule();
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
     });
-  }
-
-  private schedule(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
   }
 
   /**
@@ -367,49 +349,6 @@ export class Ledger {
       this.onBackgroundError(new LatticeError('LEDGER_WRITE_FAILED', `timed checkpoint failed: ${describeError(error)}`, { cause: error }));
     }
   }
-}
-
-function prepareStatements(db: LedgerDatabase): Ledger['stmt'] {
-  const head = db.prepare('SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1');
-  const lastCheckpoint = db.prepare('SELECT seq FROM checkpoints ORDER BY seq DESC LIMIT 1').pluck();
-  // One prepared multi-row INSERT per run length, made on first use.
-  const inserts = new Map<number, Database.Statement>();
-  const insertFor = (rows: number) => {
-    let stmt = inserts.get(rows);
-    if (stmt === undefined) {
-      const values = Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-      stmt = db.prepare(`INSERT INTO events (seq, ts, type, principal, action, decision, payload, prev_hash, hash) VALUES ${values}`);
-      inserts.set(rows, stmt);
-    }
-    return stmt;
-  };
-  const insertReceipt = db.prepare('INSERT INTO receipts (id, event_seq, key_id, body, signature) VALUES (?, ?, ?, ?, ?)');
-  const insertCheckpoint = db.prepare('INSERT INTO checkpoints (seq, head_hash, ts, key_id, signature) VALUES (?, ?, ?, ?, ?)');
-  const indexedThrough = db.prepare('SELECT coalesce(max(seq), 0) FROM event_index').pluck();
-  const indexThrough = db.prepare(
-    `INSERT INTO event_index (seq, ts, type, principal, action, decision)
-       SELECT seq, ts, type, principal, action, decision FROM events
-       WHERE seq > (SELECT coalesce(max(seq), 0) FROM event_index) AND seq <= ?`,
-  );
-  return {
-    head: () => (head.get() as Head | undefined) ?? GENESIS,
-    lastCheckpoint: () => (lastCheckpoint.get() as number | undefined) ?? 0,
-    insertEvents: (events) => {
-      const params: (string | number | null)[] = [];
-      for (const e of events) params.push(e.seq, e.ts, e.type, e.principal, e.action, e.decision, e.payload, e.prevHash, e.hash);
-      insertFor(events.length).run(params);
-    },
-    insertReceipt: (r) => {
-      insertReceipt.run(r.id, r.eventSeq, r.keyId, r.body, r.signature);
-    },
-    insertCheckpoint: (c) => {
-      insertCheckpoint.run(c.seq, c.headHash, c.ts, c.keyId, c.signature);
-    },
-    indexThrough: (seq) => {
-      indexThrough.run(seq);
-    },
-    indexedThrough: () => indexedThrough.get() as number,
-  };
 }
 
 function positive(value: number, name: string): number {

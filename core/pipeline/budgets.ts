@@ -62,7 +62,8 @@ export class Budgets {
   /** Sets (or replaces) an operator budget; must run inside the transaction that records the change. */
   static set(tx: LedgerDatabase, budget: Omit<Budget, 'source'>, now: number): void {
     validateBudget(budget);
-    statement(tx, 
+    statement(
+      tx,
       `INSERT INTO budgets (scope, subject, calls, cost, window_ms, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (scope, subject) DO UPDATE SET calls = excluded.calls, cost = excluded.cost, window_ms = excluded.window_ms, updated_at = excluded.updated_at`,
     ).run(budget.scope, budget.subject, budget.calls, budget.cost, budget.windowMs, now);
@@ -97,7 +98,8 @@ export class Budgets {
       if (b.cost !== null && u.cost + cost > b.cost) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows cost ${b.cost} per window; ${u.cost} used, this action costs ${cost}`, start);
     }
     if (take) {
-      const add = statement(db, 
+      const add = statement(
+        db,
         `INSERT INTO budget_usage (scope, subject, window_ms, window_start, calls, cost) VALUES (?, ?, ?, ?, 1, ?)
          ON CONFLICT DO UPDATE SET calls = calls + 1, cost = cost + excluded.cost`,
       );

@@ -39,7 +39,8 @@ export interface RequestRow {
 export type NewRequest = Omit<RequestRow, 'response' | 'decided_by' | 'updated_at'> & { readonly response: Answer | null };
 
 export function insertRequest(tx: LedgerDatabase, row: NewRequest): void {
-  statement(tx, 
+  statement(
+    tx,
     `INSERT INTO requests (id, peer_id, workspace, preset, event_id, action, params, request_hash, plan, plan_sha256, policy_hash,
        policy_version, policies, reason, state, approval_id, approval_expires_at, decided_by, response, created_at, updated_at)
      VALUES (@id, @peer_id, @workspace, @preset, @event_id, @action, @params, @request_hash, @plan, @plan_sha256, @policy_hash,

@@ -281,6 +281,19 @@ describe('DPoP proofs: refused', () => {
     }
   });
 
+  it('refuses a signature of the wrong length, for each alg (DPOP_BAD_SIGNATURE)', async () => {
+    for (const alg of ['ES256', 'Ed25519'] as const) {
+      const proof = await DPoP.generateProof(await DPoP.generateKeyPair(alg), URL_EXPECTED, 'POST');
+      const [header, payload, signature] = segments(proof);
+      const bytes = Buffer.from(signature, 'base64url');
+      for (const wrong of [bytes.subarray(0, 63), Buffer.concat([bytes, Buffer.from([0])]), Buffer.alloc(0)]) {
+        const bad = `${header}.${payload}.${wrong.toString('base64url')}`;
+        assertRefused(await verifyDpopProof(check(bad)), 'DPOP_BAD_SIGNATURE', bad);
+      }
+      assertAccepted(await verifyDpopProof(check(proof)));
+    }
+  });
+
   it('refuses a signature by a key other than the embedded jwk (DPOP_BAD_SIGNATURE)', async () => {
     const key = await signer('Ed25519');
     const other = await signer('Ed25519');

@@ -7,7 +7,7 @@ import { homePaths } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { Budgets } from '../../core/pipeline/budgets.ts';
 import type { Effect } from '../../core/pipeline/effects.ts';
-import { consumeGrant, issueGrant, type GrantBinding } from '../../core/pipeline/grant.ts';
+import { assertConsumed, consumeGrant, issueGrant, type GrantBinding } from '../../core/pipeline/grant.ts';
 import { checkSinks } from '../../core/pipeline/sinks.ts';
 import { tempDir } from '../helpers.ts';
 
@@ -41,6 +41,16 @@ describe('one-shot grants', () => {
     assert.throws(() => consumeGrant(l.database, l.keys.publicKeys, grant, binding, now + 61_000), { code: 'GRANT_INVALID' });
     assert.equal(l.database.prepare('SELECT count(*) FROM grants').pluck().get(), 0);
     consumeGrant(l.database, l.keys.publicKeys, grant, binding, now); // and the genuine one still works
+    l.close();
+  });
+
+  it('assertConsumed refuses a grant that was never consumed and accepts one that was', async () => {
+    const l = ledger();
+    const now = Date.now();
+    const grant = await issueGrant(l.keys.active, binding, now);
+    assert.throws(() => assertConsumed(l.database, grant.id), { code: 'GRANT_INVALID' });
+    consumeGrant(l.database, l.keys.publicKeys, grant, binding, now);
+    assertConsumed(l.database, grant.id);
     l.close();
   });
 
