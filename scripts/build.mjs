@@ -13,8 +13,8 @@ try {
 }
 
 await build({
-  // The verification worker is its own file beside the CLI bundle (cli/commands/verify.ts finds it there).
-  entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts' },
+  // The verification and provider workers are files of their own beside the CLI bundle (cli/ finds them there).
+  entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts', 'provider-worker': 'providers/runner/worker.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,
@@ -22,10 +22,14 @@ await build({
   format: 'esm',
   target: 'node20',
   sourcemap: 'linked',
-  // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS).
-  external: ['better-sqlite3', '@cedar-policy/cedar-wasm'],
+  // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS; jco's
+  // bindings generator, loaded only to transpile a component, reads its own).
+  external: ['better-sqlite3', '@cedar-policy/cedar-wasm', '@bytecodealliance/jco', '@bytecodealliance/jco/component'],
   define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The built-in provider components, their release signatures and their transpiled glue, beside the bundle.
+execFileSync(process.execPath, ['--import', 'tsx', 'scripts/ship-providers.ts'], { stdio: 'inherit' });

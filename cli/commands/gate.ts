@@ -8,10 +8,11 @@ import { LatticeError } from '../../core/errors.ts';
 import { ensureHome, resolveHome } from '../../core/home.ts';
 import type { GateStatus } from '../../core/gate/admin-routes.ts';
 import { runPaths, startGate } from '../../core/gate/gate.ts';
-import { builtinProviders } from '../../providers/builtin/index.ts';
+import { componentProviders } from '../../providers/index.ts';
 import { HostEffects } from '../../providers/effects/index.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { callSocket } from '../gate-client.ts';
+import { PROVIDER_LOCATIONS } from '../providers.ts';
 import { EXIT, printJson, table } from '../output.ts';
 import { VERSION } from '../version.ts';
 
@@ -43,7 +44,7 @@ export function registerGate(program: Command): void {
         config,
         configFile: file,
         version: VERSION,
-        providers: builtinProviders,
+        providers: componentProviders(PROVIDER_LOCATIONS),
         effects: new HostEffects(),
         ...(opts.listen !== undefined && { listen: opts.listen }),
       });

@@ -5,7 +5,7 @@
  * field is refused before it is ever applied. Exit 1 when check finds an error.
  */
 import type { Command } from 'commander';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ActionRegistry, registryOptions } from '../../core/actions/registry.ts';
 import { loadConfig } from '../../core/config/config.ts';
@@ -13,10 +13,12 @@ import { LatticeError, describeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
 import { checkPolicies } from '../../core/policy/check.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
+import { KeyRing } from '../../core/keys/keyring.ts';
 import { parseCases, runCase } from '../../core/policy/cases.ts';
 import { PolicyEngine, formatProblems } from '../../core/policy/engine.ts';
 import { PolicyStore, activePolicies } from '../../core/policy/store.ts';
-import { builtinProviders } from '../../providers/builtin/index.ts';
+import { providerRunner } from '../../providers/index.ts';
+import { PROVIDER_LOCATIONS } from '../providers.ts';
 import { admin } from '../gate-client.ts';
 import { policyHash, type PolicyFile } from '../../core/policy/hash.ts';
 import { actionSchema } from '../../core/policy/schema.ts';
@@ -48,7 +50,8 @@ export function registerPolicy(program: Command): void {
     .option('--json', 'print as JSON')
     .action((paths: string[], opts: { home?: string; config?: string; json?: boolean }) => {
       const home = resolveHome(opts.home);
-      const registry = ActionRegistry.load(home, registryOptions(loadConfig(home, opts.config).config, home));
+      const { config } = loadConfig(home, opts.config);
+      const registry = ActionRegistry.load(home, registryOptions(config, home));
       const schema = actionSchema(registry);
       const files = readFiles(paths);
       const problems = checkPolicies(files, schema);
@@ -91,7 +94,8 @@ export function registerPolicy(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (dir: string, opts: { home?: string; config?: string; json?: boolean }) => {
       const home = resolveHome(opts.home);
-      const registry = ActionRegistry.load(home, registryOptions(loadConfig(home, opts.config).config, home));
+      const { config } = loadConfig(home, opts.config);
+      const registry = ActionRegistry.load(home, registryOptions(config, home));
       let names: string[];
       try {
         names = readdirSync(dir).sort();
@@ -104,7 +108,13 @@ export function registerPolicy(program: Command): void {
       const cases = names.filter((n) => n.endsWith('.toml')).flatMap((n) => parseCases(readFiles([join(dir, n)])[0]?.text ?? '', join(dir, n)));
       if (cases.length === 0) throw new LatticeError('INVALID_ARGUMENT', `${dir} has no *.toml files with [[case]] entries`);
       const results = [];
-      for (const c of cases) results.push(await runCase(c, engine, registry, builtinProviders));
+      // Providers plan each case exactly as the gate would; without an initialised home nothing is cached.
+      const runner = providerRunner(PROVIDER_LOCATIONS, { paths: home, keys: existsSync(home.keyset) ? KeyRing.open(home, { create: false }) : null, config });
+      try {
+        for (const c of cases) results.push(await runCase(c, engine, registry, runner.resolve));
+      } finally {
+        await runner.close();
+      }
       const failed = results.filter((r) => !r.passed);
       process.exitCode = failed.length > 0 ? EXIT.failed : EXIT.ok;
       if (opts.json === true) return printJson({ passed: results.length - failed.length, failed: failed.length, policyHash: engine.hash, results });

@@ -9,7 +9,14 @@ export interface RawManifest {
   tags?: string[];
   cost?: number;
   timeout?: string;
-  provider: { builtin?: 'echo' | 'http.request' | 'http.template' | 'fs.read' | 'fs.write'; component?: string; sha256?: string };
+  provider: {
+    builtin?: 'echo' | 'http.request' | 'http.template' | 'fs.read' | 'fs.write';
+    component?: string;
+    sha256?: string;
+    effects?: ('http' | 'fs.read' | 'fs.write')[];
+    memory_mb?: number;
+    concurrency?: number;
+  };
   request: { schema: Record<string, unknown> };
   sinks?: {
     http?: { host: string; scheme?: 'https' | 'http'; methods: string[]; ports?: number[]; allow_private?: boolean }[];
@@ -40,8 +47,11 @@ export const MANIFEST_SCHEMA = {
       required: [],
       properties: {
         builtin: { type: 'string', enum: ['echo', 'http.request', 'http.template', 'fs.read', 'fs.write'], nullable: true },
-        component: { type: 'string', maxLength: 512, nullable: true },
+        component: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\\.wasm$', nullable: true },
         sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', nullable: true },
+        effects: { type: 'array', maxItems: 3, uniqueItems: true, items: { type: 'string', enum: ['http', 'fs.read', 'fs.write'] }, nullable: true },
+        memory_mb: { type: 'integer', minimum: 1, maximum: 4096, nullable: true },
+        concurrency: { type: 'integer', minimum: 1, maximum: 65536, nullable: true },
       },
     },
     request: { type: 'object', additionalProperties: false, required: ['schema'], properties: { schema: { type: 'object', required: [] } } },

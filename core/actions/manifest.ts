@@ -3,7 +3,10 @@
  *
  *   id, version, description, risk (low|medium|high|critical), tags, cost, timeout
  *   [provider]        builtin = "echo" | "http.request" | "http.template" | "fs.read" | "fs.write",
- *                     or component = "<file>.wasm" with sha256 = "<hex>"
+ *                     or component = "<file>.wasm" (in <home>/providers) with sha256 = "<hex>" and
+ *                     effects = ["http", "fs.read", "fs.write"] (the kinds it may plan; none by default);
+ *                     memory_mb (the component's memory cap), concurrency (calls at once; default: no limit
+ *                     beyond the worker pool)
  *   [request.schema]  JSON Schema of the params (objects refuse unknown members unless the schema allows them)
  *   [[sinks.http]]    host, methods, scheme ("https", or "http" for a local service), ports (default [443], or [80]
  *                     for http), allow_private (default false: addresses the name resolves to must be public)
@@ -27,6 +30,16 @@ export const RISKS = ['low', 'medium', 'high', 'critical'] as const;
 export type Risk = (typeof RISKS)[number];
 export const BUILTIN_PROVIDERS = ['echo', 'http.request', 'http.template', 'fs.read', 'fs.write'] as const;
 export type BuiltinProvider = (typeof BUILTIN_PROVIDERS)[number];
+export type EffectKind = 'http' | 'fs.read' | 'fs.write';
+
+/** The effect kinds each built-in plans (a component declares its own). */
+const BUILTIN_EFFECTS: Readonly<Record<BuiltinProvider, readonly EffectKind[]>> = {
+  echo: [],
+  'http.request': ['http'],
+  'http.template': ['http'],
+  'fs.read': ['fs.read'],
+  'fs.write': ['fs.write'],
+};
 
 export interface HttpSink {
   /** Exact host name, or `*.example.com` for its subdomains (not the apex). */
@@ -46,6 +59,11 @@ export interface ActionManifest {
   readonly cost: number;
   readonly timeoutMs: number;
   readonly provider: { readonly builtin: BuiltinProvider } | { readonly component: string; readonly sha256: string };
+  /** The effect kinds the provider may plan; any other is refused (SINK_DENIED) before policy sees it. */
+  readonly effects: readonly EffectKind[];
+  /** The provider's memory cap and concurrent calls, when the manifest sets them. */
+  readonly memoryMb: number | null;
+  readonly concurrency: number | null;
   readonly requestSchema: JsonObject;
   readonly sinks: {
     readonly http: readonly HttpSink[];
@@ -79,13 +97,15 @@ export function parseManifest(text: string, source: string): ActionManifest {
     throw invalid(source, `${at} ${detail}`);
   }
   const m = plain;
-  const provider = m.provider.builtin !== undefined ? { builtin: m.provider.builtin } : componentProvider(m.provider, source);
+  const provider = m.provider.builtin !== undefined && m.provider.component === undefined ? { builtin: m.provider.builtin } : componentProvider(m.provider, source);
+  if ('builtin' in provider && m.provider.effects !== undefined) throw invalid(source, 'a built-in provider declares its own effects; provider.effects is for components');
   if ('builtin' in provider && provider.builtin === 'http.template' && m.template === undefined) throw invalid(source, 'an http.template provider needs a [template]');
-  if (('builtin' in provider && provider.builtin.startsWith('fs.')) !== (m.sinks?.fs !== undefined)) {
-    throw invalid(source, 'fs.read and fs.write need [sinks.fs], and only they may have it');
+  const effects = 'builtin' in provider ? BUILTIN_EFFECTS[provider.builtin] : (m.provider.effects ?? []);
+  if (effects.some((e) => e.startsWith('fs.')) !== (m.sinks?.fs !== undefined)) {
+    throw invalid(source, 'fs.read and fs.write effects need [sinks.fs], and only they may have it');
   }
-  if ('builtin' in provider && provider.builtin.startsWith('http.') && (m.sinks?.http ?? []).length === 0) {
-    throw invalid(source, 'an http provider needs at least one [[sinks.http]] host');
+  if (effects.includes('http') && (m.sinks?.http ?? []).length === 0) {
+    throw invalid(source, 'http effects need at least one [[sinks.http]] host');
   }
   let timeoutMs: number;
   try {
@@ -112,6 +132,9 @@ export function parseManifest(text: string, source: string): ActionManifest {
     cost: m.cost ?? 0,
     timeoutMs,
     provider,
+    effects,
+    memoryMb: m.provider.memory_mb ?? null,
+    concurrency: m.provider.concurrency ?? null,
     requestSchema,
     sinks: {
       http: (m.sinks?.http ?? []).map((h) => {
@@ -142,6 +165,7 @@ function closeObjects(schema: JsonObject): JsonObject {
 
 function componentProvider(p: RawManifest['provider'], source: string): { component: string; sha256: string } {
   if (p.component === undefined || p.sha256 === undefined) throw invalid(source, 'provider needs builtin, or component with sha256');
+  if (p.builtin !== undefined) throw invalid(source, 'provider has both builtin and component');
   return { component: p.component, sha256: p.sha256 };
 }
 

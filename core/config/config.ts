@@ -7,6 +7,7 @@
  */
 import { Ajv } from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../errors.ts';
 import type { HomePaths } from '../home.ts';
@@ -40,6 +41,17 @@ export interface GateConfig {
     /** Hosts the generic http.request action may reach (none: the action is not offered). */
     readonly httpHosts: readonly string[];
   };
+  readonly providers: {
+    /** Provider worker threads (0 in the file: one per CPU core). */
+    readonly workers: number;
+    /** A component's memory cap unless its manifest sets one; the V8 heap of each worker. */
+    readonly memoryMb: number;
+    readonly heapMb: number;
+    /** The longest plan or output a provider may return. */
+    readonly maxOutputKb: number;
+    /** Provider calls that may wait for a worker. */
+    readonly queue: number;
+  };
   readonly approvals: { readonly timeoutMs: number };
   /** Limits from the configuration; `lattice budgets set` adds more at run time. */
   readonly budgets: readonly Budget[];
@@ -52,6 +64,7 @@ export const DEFAULTS = {
   wireguard: { endpoint: '127.0.0.1:51820', listen_port: 51820 },
   ledger: { checkpoint_every: 1000, checkpoint_interval: '30s' },
   actions: { fs_root: '', http_hosts: [] as string[] },
+  providers: { workers: 0, memory_mb: 64, heap_mb: 128, max_output_kb: 4096, queue: 1024 },
   approvals: { timeout: '15m' },
 } as const;
 
@@ -105,6 +118,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
   const ledger = { ...DEFAULTS.ledger, ...raw.ledger };
   const actions = { ...DEFAULTS.actions, ...raw.actions };
   const approvals = { ...DEFAULTS.approvals, ...raw.approvals };
+  const providers = { ...DEFAULTS.providers, ...raw.providers };
   const duration = (value: string, key: string) => {
     try {
       return parseDuration(value, key);
@@ -131,6 +145,13 @@ function resolve(raw: RawConfig, file: string): GateConfig {
     wireguard: { endpoint: wireguard.endpoint, listenPort: wireguard.listen_port },
     ledger: { checkpointEvery: ledger.checkpoint_every, checkpointIntervalMs: duration(ledger.checkpoint_interval, 'ledger.checkpoint_interval') },
     actions: { fsRoot: actions.fs_root, httpHosts: actions.http_hosts },
+    providers: {
+      workers: providers.workers === 0 ? availableParallelism() : providers.workers,
+      memoryMb: providers.memory_mb,
+      heapMb: providers.heap_mb,
+      maxOutputKb: providers.max_output_kb,
+      queue: providers.queue,
+    },
     approvals: { timeoutMs: duration(approvals.timeout, 'approvals.timeout') },
     budgets: (raw.budgets ?? []).map((b, i) => {
       const subjects = (['agent', 'workspace', 'preset'] as const).filter((k) => b[k] !== undefined);

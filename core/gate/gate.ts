@@ -21,7 +21,7 @@ import { Approvals } from '../pipeline/approvals.ts';
 import { Budgets } from '../pipeline/budgets.ts';
 import type { EffectHost } from '../pipeline/effects.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
-import type { ProviderResolver } from '../pipeline/provider.ts';
+import type { ProviderHost, ProviderHostFactory } from '../pipeline/provider.ts';
 import { pipelineRoutes } from '../pipeline/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
 import { adminRoutes } from './admin-routes.ts';
@@ -48,7 +48,7 @@ export interface GateOptions {
   /** Routes beyond the built-in ones. */
   readonly routes?: (gate: RunningGate) => readonly Route[];
   /** Providers plan and finish actions; the host performs their effects (both live outside core). */
-  readonly providers: ProviderResolver;
+  readonly providers: ProviderHostFactory;
   readonly effects: EffectHost;
 }
 
@@ -81,6 +81,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   let approvals: Approvals | undefined;
   let pipeline: Pipeline;
   let budgets: Budgets;
+  let providers: ProviderHost | undefined;
   try {
     id = identity(ledger, config, paths, { peersRemoved: () => approvals?.cancelOrphaned() ?? Promise.resolve() });
     const registryConfig = registryOptions(config, paths);
@@ -88,10 +89,11 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     actions = ActionRegistry.load(paths, registryConfig);
     policies = await PolicyStore.open(ledger, paths);
     budgets = new Budgets(ledger.database, config.budgets);
+    providers = options.providers({ paths, keys: ledger.keys, config });
     const secrets = id.secrets;
     pipeline = new Pipeline({
       registry: actions,
-      providers: options.providers,
+      providers: providers.resolve,
       effects: options.effects,
       policies,
       budgets,
@@ -101,9 +103,11 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     });
     approvals = new Approvals(pipeline.deps, id.peers);
   } catch (error) {
+    await providers?.close();
     ledger.close();
     throw error;
   }
+  const providerHost = providers;
   const held = approvals;
   // Expired peers (and those of an old revocation epoch) are removed on a timer, one event each; approvals past
   // their time expire and old budget windows are dropped on the same beat.
@@ -140,6 +144,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
           await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
         } finally {
           await server?.close();
+          await providerHost.close();
           ledger.close(); // final checkpoint
           rmSync(run.pidFile, { force: true });
           resolveStopped();
@@ -151,6 +156,12 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
 
   try {
     await actions.recordChanges(ledger); // digests of new or changed manifests, before the gate serves
+    // Every provider is loaded (read, hashed against its pin, transpiled or taken from the cache) before the gate
+    // serves. One that cannot be is recorded and its action fails until it can; the others are served.
+    for (const [action, message] of await providerHost.preload(actions.list().map((a) => a.manifest))) {
+      process.stderr.write(`lattice gate: the provider of ${action} is unavailable: ${message}\n`);
+      await ledger.append({ type: 'provider.unavailable', principal: 'gate', action, decision: 'error', payload: { message: message.slice(0, 512) } });
+    }
     await held.recover(); // requests a previous run left mid-flight are recorded as interrupted, never re-run
     server = new GateServer({
       routes: [
@@ -180,6 +191,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   } catch (error) {
     clearInterval(reaper);
     await server?.close();
+    await providerHost.close();
     ledger.close();
     if (error instanceof LatticeError) throw error;
     throw new LatticeError('GATE_START_FAILED', `the gate could not start: ${describeError(error)}`, { cause: error });

@@ -8,6 +8,9 @@
  */
 import type { ActionManifest } from '../actions/manifest.ts';
 import type { JsonObject, JsonValue } from '../canonical.ts';
+import type { GateConfig } from '../config/config.ts';
+import type { HomePaths } from '../home.ts';
+import type { KeyRing } from '../keys/keyring.ts';
 import type { Effect, EffectResult } from './effects.ts';
 
 export type ProviderResult<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly message: string };
@@ -23,3 +26,13 @@ export interface Provider {
 
 /** The provider for a manifest; throws PROVIDER_FAILED when none can be had (unknown built-in, bad component). */
 export type ProviderResolver = (manifest: ActionManifest) => Provider;
+
+/** What runs providers for a gate: made when the gate starts (with its home and keys), closed when it stops. */
+export interface ProviderHost {
+  readonly resolve: ProviderResolver;
+  /** Loads and checks the provider of each manifest; the failures, by action id. */
+  preload(manifests: readonly ActionManifest[]): Promise<Map<string, string>>;
+  close(): Promise<void>;
+}
+
+export type ProviderHostFactory = (context: { readonly paths: HomePaths; readonly keys: KeyRing; readonly config: GateConfig }) => ProviderHost;

@@ -2,6 +2,7 @@
  * Pipeline step 3, second half: every effect a provider planned is checked against the manifest's sinks before
  * policy sees it. Plans are derived from attacker-controlled params, so anything not positively allowed is refused:
  *
+ * - any: its kind must be one the manifest declares (a provider's capabilities are the manifest's, not its own).
  * - http: the URL must parse, carry no credentials or fragment, and its scheme, host (exact, or a subdomain of a
  *   `*.` entry), port and method must all match one `[[sinks.http]]` entry; headers must be plain tokens without
  *   CR/LF, never framing or hop-by-hop headers, and never one the manifest injects a secret into (an agent must not
@@ -32,6 +33,7 @@ export function checkSinks(manifest: ActionManifest, effects: readonly Effect[])
 }
 
 function checkEffect(manifest: ActionManifest, effect: Effect): string | null {
+  if (!manifest.effects.includes(effect.kind)) return `${manifest.id} does not declare ${effect.kind} effects (provider.effects)`;
   switch (effect.kind) {
     case 'http':
       return checkHttp(manifest, effect);

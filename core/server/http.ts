@@ -13,7 +13,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { connect } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { JsonObject } from '../canonical.ts';
-import { LatticeError, describeError } from '../errors.ts';
+import { LatticeError, describeError, isLatticeError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { toWireError } from './wire.ts';
 
@@ -197,6 +197,7 @@ export class GateServer {
       method: (req.method ?? '').slice(0, 16),
       route: ctx?.route ?? (req.url ?? '').slice(0, 256),
       listener,
+      ...(isLatticeError(error) && error.code === 'PROVIDER_FAILED' && { message: error.message.slice(0, 512) }),
     };
     try {
       await this.options.ledger.append({

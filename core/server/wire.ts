@@ -35,6 +35,11 @@ const STATUS: Record<ErrorCode, number> = {
   POLICY_INVALID: 400,
   ACTION_NOT_FOUND: 404,
   ACTION_CONFLICT: 409,
+  COMPONENT_INVALID: 400,
+  COMPONENT_NOT_FOUND: 404,
+  SIGNATURE_INVALID: 400,
+  PUBLISHER_NOT_FOUND: 404,
+  PUBLISHER_INVALID: 400,
   SINK_DENIED: 403,
   PLAN_REFUSED: 400,
   GRANT_CONSUMED: 409,
@@ -87,8 +92,9 @@ export function toWireError(error: unknown): WireError {
   if (isLatticeError(error)) {
     const status = STATUS[error.code];
     const internal = status >= 500;
-    // A 5xx names its code but keeps internal detail (paths, driver messages) off the wire.
-    const message = internal ? `the gate could not complete the request (${error.code})` : error.message;
+    // A 5xx names its code but keeps internal detail (paths, driver messages) off the wire; a provider's failure
+    // (deadline, trap, memory, bad output) is the action's, and its message says which without naming paths.
+    const message = internal && error.code !== 'PROVIDER_FAILED' ? `the gate could not complete the request (${error.code})` : error.message;
     return { status, body: { error: { code: error.code, message } }, refusal: !internal };
   }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'the gate could not complete the request (INTERNAL)' } }, refusal: false };

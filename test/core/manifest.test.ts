@@ -76,8 +76,11 @@ describe('action manifests', () => {
       [VALID.replace('type = "string"\nmaxLength = 255', 'type = "strnig"'), /request\.schema is not a valid JSON Schema/],
       [VALID.replace('methods = ["POST"]', 'methods = ["TRACE"]'), /methods/],
       [VALID.replace('host = "example.atlassian.net"', 'host = "evil.com/path"'), /host must match pattern/],
-      [VALID.replace(/\[\[sinks\.http\]\][\s\S]*?methods = \["POST"\]\n/, ''), /needs at least one \[\[sinks\.http\]\] host/],
-      [VALID.replace('builtin = "http.template"', 'builtin = "fs.read"'), /need \[sinks\.fs\]/],
+      [VALID.replace(/\[\[sinks\.http\]\][\s\S]*?methods = \["POST"\]\n/, ''), /http effects need at least one \[\[sinks\.http\]\] host/],
+      [VALID.replace('builtin = "http.template"', 'builtin = "fs.read"'), /fs\.read and fs\.write effects need \[sinks\.fs\]/],
+      [VALID.replace('builtin = "http.template"', 'builtin = "http.template"\neffects = ["fs.write"]'), /a built-in provider declares its own effects/],
+      [VALID.replace('builtin = "http.template"', `builtin = "http.template"\ncomponent = "x.wasm"\nsha256 = "${'a'.repeat(64)}"`), /both builtin and component/],
+      [VALID.replace('builtin = "http.template"', `component = "../x.wasm"\nsha256 = "${'a'.repeat(64)}"\neffects = ["http"]`), /provider\.component must match pattern/],
       ['not = [toml', /not valid TOML/],
     ];
     for (const [text, message] of cases) assert.throws(() => parseManifest(text, 'm.toml'), invalid(message), message.source);

@@ -1,0 +1,18 @@
+/** Messages between the provider pool (main thread) and a provider worker. */
+
+/** A component as a worker loads it: jco's glue and the core modules, memory already capped. */
+export interface WorkerComponent {
+  /** The component's SHA-256 plus its memory cap: one component may be loaded with two caps. */
+  readonly key: string;
+  readonly glue: string;
+  readonly modules: readonly (readonly [string, Uint8Array])[];
+}
+
+export type ToWorker =
+  | { readonly type: 'load'; readonly component: WorkerComponent }
+  | { readonly type: 'call'; readonly id: number; readonly key: string; readonly fn: 'plan' | 'finish'; readonly args: readonly string[]; readonly maxChars: number };
+
+/** `refused` is the provider's own `err`; `failed` is everything else (a trap, bad output, a load failure). */
+export type CallOutcome = { readonly kind: 'ok'; readonly value: string } | { readonly kind: 'refused'; readonly message: string } | { readonly kind: 'failed'; readonly message: string };
+
+export type FromWorker = { readonly type: 'result'; readonly id: number; readonly outcome: CallOutcome } | { readonly type: 'log'; readonly key: string; readonly message: string };

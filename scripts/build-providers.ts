@@ -1,0 +1,62 @@
+// Builds the built-in provider components from their AssemblyScript source, offline:
+//   asc (providers/guest/<name>.ts) → core module → jco embed (providers/wit/provider.wit, UTF-16 strings) →
+//   jco new → providers/components/<name>.wasm
+//
+//   npm run build:providers                     build and write the components
+//   npm run build:providers -- --check          build and fail unless the bytes equal the committed components
+//                                               (the build is reproducible; CI proves the committed bytes come
+//                                               from the committed source)
+//   npm run build:providers -- --sign KEY.pem   also sign each component with the release key
+//
+// The committed components are signed by the release key (providers/components/<name>.wasm.sig); a component
+// whose bytes change needs a new signature from that key, which never lives in this repository.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import asc from 'assemblyscript/asc';
+import { signBytes } from '../core/trust/signature.ts';
+import { BUILTIN_COMPONENTS } from '../providers/builtin/components.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+process.chdir(root); // asc resolves the entry and --use paths from the working directory
+const args = process.argv.slice(2);
+const check = args.includes('--check');
+const signKey = args.includes('--sign') ? args[args.indexOf('--sign') + 1] : undefined;
+// jco's API module has no usable type declarations for these two; this is their shape.
+const { componentEmbed, componentNew } = (await import('@bytecodealliance/jco')) as unknown as {
+  componentEmbed: (options: { binary: Uint8Array; witSource: string; stringEncoding: 'utf16'; world: string }) => Promise<Uint8Array>;
+  componentNew: (binary: Uint8Array, adapters: undefined) => Promise<Uint8Array>;
+};
+const wit = readFileSync(join(root, 'providers/wit/provider.wit'), 'utf8');
+const work = mkdtempSync(join(tmpdir(), 'lattice-providers-'));
+const stale: string[] = [];
+try {
+  for (const name of Object.values(BUILTIN_COMPONENTS)) {
+    const out = join(work, `${name}.core.wasm`);
+    const { error } = await asc.main(
+      [`providers/guest/${name}.ts`, '--outFile', out, '--runtime', 'incremental', '--use', 'abort=providers/guest/abi/abort', '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert'],
+      { stdout: process.stdout, stderr: process.stderr },
+    );
+    if (error) throw new Error(`asc failed for ${name} (its messages are above): ${error.message}`);
+    const embedded = await componentEmbed({ binary: readFileSync(out), witSource: wit, stringEncoding: 'utf16', world: 'provider' });
+    const component = Buffer.from(await componentNew(embedded, undefined));
+    const target = join(root, 'providers/components', `${name}.wasm`);
+    if (check) {
+      if (!existsSync(target) || !readFileSync(target).equals(component)) stale.push(name);
+    } else {
+      writeFileSync(target, component);
+      if (signKey !== undefined) writeFileSync(`${target}.sig`, `${JSON.stringify(signBytes(component, 'component', readFileSync(signKey, 'utf8')), null, 2)}\n`);
+    }
+    process.stdout.write(`${check ? 'checked' : 'built'} ${name}.wasm (${component.length} bytes)\n`);
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
+if (stale.length > 0) {
+  process.stderr.write(
+    `build-providers: the committed components differ from what the source builds: ${stale.join(', ')}.\n` +
+      'Run `npm run build:providers` and commit the result (and sign it with the release key).\n',
+  );
+  process.exit(1);
+}

@@ -1,0 +1,58 @@
+/**
+ * Test components built from WebAssembly text at test time (jco's wasm-tools, offline): a provider core module
+ * with the canonical ABI written out by hand, embedded against lattice:provider (or another world) and made a
+ * component. Each hostile provider is a few lines of `plan` body.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../helpers.ts';
+
+const jco = (await import('@bytecodealliance/jco')) as unknown as {
+  parse: (wat: string) => Promise<Uint8Array>;
+  componentEmbed: (options: { binary: Uint8Array; witSource: string; stringEncoding: 'utf16'; world: string }) => Promise<Uint8Array>;
+  componentNew: (binary: Uint8Array, adapters: undefined) => Promise<Uint8Array>;
+};
+
+export const PROVIDER_WIT = readFileSync(join(ROOT, 'providers/wit/provider.wit'), 'utf8');
+
+/** A WAT data string holding `text` as UTF-16LE. */
+function utf16(text: string): string {
+  return [...text].map((c) => `\\${c.charCodeAt(0).toString(16).padStart(2, '0')}\\00`).join('');
+}
+
+/** `ok(text)` from a static string at offset `at`: the return area at 0 holds (0, at, length). */
+export function returnsOk(text: string, at = 64): { data: string; body: string } {
+  return {
+    data: `(data (i32.const ${at}) "${utf16(text)}")`,
+    body: `(i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const ${at})) (i32.store (i32.const 8) (i32.const ${text.length})) (i32.const 0)`,
+  };
+}
+
+/**
+ * A provider component whose plan runs `planBody` (it must leave the return area's address on the stack) and whose
+ * finish returns `{}`. `imports` are extra core imports (for a world that declares them).
+ */
+export async function component(planBody: string, options: { data?: string; imports?: string; wit?: string } = {}): Promise<Buffer> {
+  const finish = returnsOk('{}', 2048);
+  const wat = `(module
+    ${options.imports ?? ''}
+    (memory (export "memory") 1)
+    (global $bump (mut i32) (i32.const 4096))
+    (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (global.get $bump))
+      (global.set $bump (i32.and (i32.add (i32.add (global.get $bump) (local.get 3)) (i32.const 7)) (i32.const -8)))
+      (block $done (loop $grow
+        (br_if $done (i32.le_u (global.get $bump) (i32.mul (memory.size) (i32.const 65536))))
+        (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
+        (br $grow)))
+      (local.get $p))
+    (func (export "plan") (param i32 i32) (result i32) ${planBody})
+    (func (export "finish") (param i32 i32 i32 i32) (result i32) ${finish.body})
+    ${options.data ?? ''}
+    ${finish.data}
+  )`;
+  const core = await jco.parse(wat);
+  const embedded = await jco.componentEmbed({ binary: core, witSource: options.wit ?? PROVIDER_WIT, stringEncoding: 'utf16', world: 'provider' });
+  return Buffer.from(await jco.componentNew(embedded, undefined));
+}
