@@ -177,7 +177,8 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
   });
 
   it('tells the agent DENIED_BY_REVIEWER, expires unanswered approvals, and cancels those of a revoked agent', async () => {
-    const g = await gate('[approvals]\ntimeout = "1s"\n');
+    // Long enough for a `lattice approvals deny` process to start on a loaded 2-core machine, short enough to wait out.
+    const g = await gate('[approvals]\ntimeout = "4s"\n');
     const agent = await newAgent(g.admin);
     const denyMe = await execute(g, agent, 'fs.write', { path: 'a.md', content: 'a' });
     const deny = lattice(['approvals', 'deny', String(denyMe.body['approvalId']), '--reason', 'not today', '--home', g.home]);
@@ -188,7 +189,7 @@ permit (principal in Preset::"sandboxed", action == Action::"echo", resource) wh
     assert.equal(denied.body['message'], 'not today');
 
     const expireMe = await execute(g, agent, 'fs.write', { path: 'b.md', content: 'b' });
-    await new Promise((resolve) => setTimeout(resolve, 1300));
+    await new Promise((resolve) => setTimeout(resolve, 4300));
     const expired = await asAgent(g.gate, agent, 'GET', `/api/v1/approvals/${String(expireMe.body['approvalId'])}`);
     assert.equal(expired.status, 410);
     assert.equal(expired.body['status'], 'expired');
