@@ -32,8 +32,5 @@ export function providerRunner(locations: ProviderLocations, context: { readonly
 }
 
 export function componentProviders(locations: ProviderLocations): ProviderHostFactory {
-  return (context) => {
-    const runner = providerRunner(locations, context);
-    return { resolve: runner.resolve, preload: (m) => runner.preload(m), close: () => runner.close() };
-  };
+  return (context) => providerRunner(locations, context);
 }

@@ -27,10 +27,8 @@ function summary(samples: number[]): { p50: number; p99: number } {
   return { p50: percentile(sorted, 0.5) * 1000, p99: percentile(sorted, 0.99) * 1000 };
 }
 
-/** Empty messages to a worker and back: the isolation floor. */
-async function workerBaseline(): Promise<number[]> {
-  const worker = new Worker('const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));', { eval: true });
-  const once = () => new Promise<void>((resolve) => { worker.once('message', () => resolve()); worker.postMessage('x'); });
+/** p50 and p99 of `once` over CALLS runs, after 500 to warm up. */
+async function measure(once: () => Promise<unknown>): Promise<{ p50: number; p99: number }> {
   for (let i = 0; i < 500; i++) await once();
   const samples: number[] = [];
   for (let i = 0; i < CALLS; i++) {
@@ -38,8 +36,18 @@ async function workerBaseline(): Promise<number[]> {
     await once();
     samples.push(performance.now() - t);
   }
-  await worker.terminate();
-  return samples;
+  return summary(samples);
+}
+
+/** Empty messages to a worker and back: the isolation floor. */
+async function workerBaseline(): Promise<{ p50: number; p99: number }> {
+  const worker = new Worker('const { parentPort } = require("node:worker_threads"); parentPort.on("message", (m) => parentPort.postMessage(m));', { eval: true });
+  const once = () => new Promise<void>((resolve) => { worker.once('message', () => resolve()); worker.postMessage('x'); });
+  try {
+    return await measure(once);
+  } finally {
+    await worker.terminate();
+  }
 }
 
 await runBenchmark('bench:providers', async () => {
@@ -67,17 +75,10 @@ await runBenchmark('bench:providers', async () => {
       const first = await once();
       if (c.name === 'echo' && JSON.stringify(first.out) !== JSON.stringify(c.params)) throw new CorrectnessFailure('echo did not return its params');
       if (c.name !== 'echo' && !JSON.stringify(first.plan).includes('https://api.github.com/repos/o/r/issues')) throw new CorrectnessFailure(`unexpected plan ${JSON.stringify(first.plan)}`);
-      for (let i = 0; i < 500; i++) await once();
-      const samples: number[] = [];
-      for (let i = 0; i < CALLS; i++) {
-        const t = performance.now();
-        await once();
-        samples.push(performance.now() - t);
-      }
-      rows[c.name] = summary(samples);
+      rows[c.name] = await measure(once);
     }
     await runner.close();
-    const base = summary(await workerBaseline());
+    const base = await workerBaseline();
     const us = (v: number) => `${v.toFixed(0)} µs`;
     process.stdout.write(`provider round trips (plan + finish, warm, ${CALLS} each, worker pool)\n`);
     process.stdout.write(`  ${'case'.padEnd(40)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}\n`);

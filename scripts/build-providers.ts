@@ -17,17 +17,13 @@ import { fileURLToPath } from 'node:url';
 import asc from 'assemblyscript/asc';
 import { signBytes } from '../core/trust/signature.ts';
 import { BUILTIN_COMPONENTS } from '../providers/builtin/components.ts';
+import { providerComponent } from './jco-tools.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 process.chdir(root); // asc resolves the entry and --use paths from the working directory
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const signKey = args.includes('--sign') ? args[args.indexOf('--sign') + 1] : undefined;
-// jco's API module has no usable type declarations for these two; this is their shape.
-const { componentEmbed, componentNew } = (await import('@bytecodealliance/jco')) as unknown as {
-  componentEmbed: (options: { binary: Uint8Array; witSource: string; stringEncoding: 'utf16'; world: string }) => Promise<Uint8Array>;
-  componentNew: (binary: Uint8Array, adapters: undefined) => Promise<Uint8Array>;
-};
 const wit = readFileSync(join(root, 'providers/wit/provider.wit'), 'utf8');
 const work = mkdtempSync(join(tmpdir(), 'lattice-providers-'));
 const stale: string[] = [];
@@ -39,8 +35,7 @@ try {
       { stdout: process.stdout, stderr: process.stderr },
     );
     if (error) throw new Error(`asc failed for ${name} (its messages are above): ${error.message}`);
-    const embedded = await componentEmbed({ binary: readFileSync(out), witSource: wit, stringEncoding: 'utf16', world: 'provider' });
-    const component = Buffer.from(await componentNew(embedded, undefined));
+    const component = await providerComponent(readFileSync(out), wit);
     const target = join(root, 'providers/components', `${name}.wasm`);
     if (check) {
       if (!existsSync(target) || !readFileSync(target).equals(component)) stale.push(name);

@@ -15,7 +15,7 @@ import type { Duplex } from 'node:stream';
 import type { JsonObject } from '../canonical.ts';
 import { LatticeError, describeError, isLatticeError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { toWireError } from './wire.ts';
+import { PUBLIC_FAILURES, toWireError } from './wire.ts';
 
 export type Listener = 'gate' | 'admin' | 'tcp';
 export type Method = 'GET' | 'POST' | 'DELETE';
@@ -197,7 +197,7 @@ export class GateServer {
       method: (req.method ?? '').slice(0, 16),
       route: ctx?.route ?? (req.url ?? '').slice(0, 256),
       listener,
-      ...(isLatticeError(error) && error.code === 'PROVIDER_FAILED' && { message: error.message.slice(0, 512) }),
+      ...(isLatticeError(error) && PUBLIC_FAILURES.has(error.code) && { message: error.message.slice(0, 512) }),
     };
     try {
       await this.options.ledger.append({

@@ -88,13 +88,16 @@ export interface WireError {
   readonly refusal: boolean;
 }
 
+/** Failures (5xx) whose message is the caller's to read and the ledger's to keep: it names a cause, no paths. */
+export const PUBLIC_FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['PROVIDER_FAILED']);
+
 export function toWireError(error: unknown): WireError {
   if (isLatticeError(error)) {
     const status = STATUS[error.code];
     const internal = status >= 500;
-    // A 5xx names its code but keeps internal detail (paths, driver messages) off the wire; a provider's failure
-    // (deadline, trap, memory, bad output) is the action's, and its message says which without naming paths.
-    const message = internal && error.code !== 'PROVIDER_FAILED' ? `the gate could not complete the request (${error.code})` : error.message;
+    // A 5xx names its code but keeps internal detail (paths, driver messages) off the wire, unless its message is
+    // public (a provider's deadline, trap or bad output is the action's failure, and says which).
+    const message = internal && !PUBLIC_FAILURES.has(error.code) ? `the gate could not complete the request (${error.code})` : error.message;
     return { status, body: { error: { code: error.code, message } }, refusal: !internal };
   }
   return { status: 500, body: { error: { code: 'INTERNAL', message: 'the gate could not complete the request (INTERNAL)' } }, refusal: false };

@@ -1,10 +1,11 @@
 // `http.request`: the params are the request (method, url, headers, body); the manifest's secrets are named for
 // the host to inject. The gate's sink check decides whether the URL and headers are allowed.
 import { err, ok, take } from "./abi";
-import { planOf, readRequest } from "./common";
-import { responseOutput, secretNames } from "./http";
+import { readRequest } from "./common";
+import { httpPlan } from "./http";
 import { Json, Kind, stringMember, stringify } from "./json";
 export { cabi_post_finish, cabi_post_plan, cabi_realloc } from "./abi";
+export { finish } from "./http";
 
 export function plan(ptr: usize, len: usize): usize {
   const request = readRequest(take(ptr, len));
@@ -22,19 +23,5 @@ export function plan(ptr: usize, len: usize): usize {
     }
   }
   const body = request.params.get("body");
-  const effect = Json.object()
-    .set("kind", Json.str("http"))
-    .set("method", Json.str(method))
-    .set("url", Json.str(url))
-    .set("headers", headers)
-    .set("body", body !== null && body.kind == Kind.String ? body : Json.nil())
-    .set("secrets", secretNames(request.action));
-  return ok(planOf(effect));
-}
-
-export function finish(requestPtr: usize, requestLen: usize, resultsPtr: usize, resultsLen: usize): usize {
-  take(requestPtr, requestLen);
-  const output = responseOutput(take(resultsPtr, resultsLen));
-  if (output === null) return err("expected one http result");
-  return ok(stringify(output));
+  return ok(httpPlan(request.action, method, url, headers, body !== null && body.kind == Kind.String ? body : Json.nil()));
 }

@@ -7,10 +7,11 @@
 // longer string is inserted as text. A placeholder naming a missing param outside a whole-string body value
 // refuses the plan.
 import { err, ok, take } from "./abi";
-import { planOf, readRequest } from "./common";
-import { responseOutput, secretNames } from "./http";
+import { readRequest } from "./common";
+import { httpPlan } from "./http";
 import { Json, Kind, stringMember, stringify } from "./json";
 export { cabi_post_finish, cabi_post_plan, cabi_realloc } from "./abi";
+export { finish } from "./http";
 
 const PREFIX = "{params.";
 
@@ -159,19 +160,5 @@ export function plan(ptr: usize, len: usize): usize {
   if (body !== null && headers.get("content-type") === null) headers.set("content-type", Json.str("application/json"));
   const filledUrl = fill(url, params, true, problem);
   if (problem.message !== null) return err(problem.message!);
-  const effect = Json.object()
-    .set("kind", Json.str("http"))
-    .set("method", Json.str(method.toUpperCase()))
-    .set("url", Json.str(filledUrl))
-    .set("headers", headers)
-    .set("body", body === null ? Json.nil() : Json.str(stringify(body)))
-    .set("secrets", secretNames(request.action));
-  return ok(planOf(effect));
-}
-
-export function finish(requestPtr: usize, requestLen: usize, resultsPtr: usize, resultsLen: usize): usize {
-  take(requestPtr, requestLen);
-  const output = responseOutput(take(resultsPtr, resultsLen));
-  if (output === null) return err("expected one http result");
-  return ok(stringify(output));
+  return ok(httpPlan(request.action, method.toUpperCase(), filledUrl, headers, body === null ? Json.nil() : Json.str(stringify(body))));
 }

@@ -1,9 +1,30 @@
-// What the two HTTP guests share: the secrets every request names, and the response as output.
-import { Json, Kind, parse } from "./json";
-import { onlyResult, pick } from "./common";
+// What the two HTTP guests share: the planned effect (naming every secret the manifest declares), and `finish`,
+// which turns the response into the output.
+import { err, ok, take } from "./abi";
+import { Json, Kind, parse, stringify } from "./json";
+import { onlyResult, pick, planOf } from "./common";
+
+/** The plan of one HTTP effect; `body` is a string or JSON null. */
+export function httpPlan(action: Json, method: string, url: string, headers: Json, body: Json): string {
+  const effect = Json.object()
+    .set("kind", Json.str("http"))
+    .set("method", Json.str(method))
+    .set("url", Json.str(url))
+    .set("headers", headers)
+    .set("body", body)
+    .set("secrets", secretNames(action));
+  return planOf(effect);
+}
+
+export function finish(requestPtr: usize, requestLen: usize, resultsPtr: usize, resultsLen: usize): usize {
+  take(requestPtr, requestLen);
+  const output = responseOutput(take(resultsPtr, resultsLen));
+  if (output === null) return err("expected one http result");
+  return ok(stringify(output));
+}
 
 /** The names of the manifest's secrets (the host injects their values; the provider never sees them). */
-export function secretNames(action: Json): Json {
+function secretNames(action: Json): Json {
   const names = Json.array();
   const secrets = action.get("secrets");
   if (secrets === null || secrets.kind != Kind.Array) return names;
@@ -35,7 +56,7 @@ export function isJsonType(contentType: string): bool {
 }
 
 /** `{status, headers, body, bytes, sha256, truncated}`: a JSON body parsed, any other body as its text. */
-export function responseOutput(resultsText: string): Json | null {
+function responseOutput(resultsText: string): Json | null {
   const r = onlyResult(resultsText, "http");
   if (r === null) return null;
   const out = pick(r, ["status", "headers", "body", "bytes", "sha256", "truncated"]);

@@ -10,7 +10,7 @@ import type { ActionManifest } from '../../core/actions/manifest.ts';
 import type { JsonValue } from '../../core/canonical.ts';
 import { LatticeError, describeError } from '../../core/errors.ts';
 import type { HomePaths } from '../../core/home.ts';
-import type { Provider, ProviderResolver, ProviderResult } from '../../core/pipeline/provider.ts';
+import type { Provider, ProviderHost, ProviderResolver, ProviderResult } from '../../core/pipeline/provider.ts';
 import type { EffectResult, Effect } from '../../core/pipeline/effects.ts';
 import { checkSignature, parseSignature, type TrustedKey } from '../../core/trust/signature.ts';
 import { BUILTIN_COMPONENTS } from '../builtin/components.ts';
@@ -48,7 +48,7 @@ export function componentsDir(paths: HomePaths): string {
   return join(paths.root, 'providers');
 }
 
-export class ProviderRunner {
+export class ProviderRunner implements ProviderHost {
   readonly pool: ProviderPool;
   private readonly cache: ComponentCache;
   private readonly loading = new Map<string, Promise<Loaded>>();

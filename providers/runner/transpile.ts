@@ -71,12 +71,6 @@ export function checkInterface(imports: readonly string[], exports: readonly str
   if (missing.length > 0) throw new LatticeError('COMPONENT_INVALID', `the component does not export ${missing.join(', ')} (providers/wit/provider.wit)`);
 }
 
-/** Imports and exports of a component without caching anything (for `lattice providers add|inspect`). */
-export async function describeComponent(bytes: Uint8Array): Promise<{ imports: string[]; exports: string[] }> {
-  const { imports, exports } = await generate(bytes);
-  return { imports, exports };
-}
-
 export class ComponentCache {
   /**
    * Without keys nothing is cached (every load transpiles): for commands run without an initialised home.

@@ -5,13 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseWat, providerComponent } from '../../scripts/jco-tools.ts';
 import { ROOT } from '../helpers.ts';
 
-const jco = (await import('@bytecodealliance/jco')) as unknown as {
-  parse: (wat: string) => Promise<Uint8Array>;
-  componentEmbed: (options: { binary: Uint8Array; witSource: string; stringEncoding: 'utf16'; world: string }) => Promise<Uint8Array>;
-  componentNew: (binary: Uint8Array, adapters: undefined) => Promise<Uint8Array>;
-};
 
 export const PROVIDER_WIT = readFileSync(join(ROOT, 'providers/wit/provider.wit'), 'utf8');
 
@@ -52,7 +48,5 @@ export async function component(planBody: string, options: { data?: string; impo
     ${options.data ?? ''}
     ${finish.data}
   )`;
-  const core = await jco.parse(wat);
-  const embedded = await jco.componentEmbed({ binary: core, witSource: options.wit ?? PROVIDER_WIT, stringEncoding: 'utf16', world: 'provider' });
-  return Buffer.from(await jco.componentNew(embedded, undefined));
+  return providerComponent(await parseWat(wat), options.wit ?? PROVIDER_WIT);
 }
