@@ -1,6 +1,10 @@
 /** Options and parsing shared by several commands. */
 import type { Command } from 'commander';
-import { LatticeError } from '../core/errors.ts';
+import { readFileSync } from 'node:fs';
+import { LatticeError, describeError } from '../core/errors.ts';
+import type { HomePaths } from '../core/home.ts';
+import type { EventDraft, LedgerEvent } from '../core/ledger/event.ts';
+import { Ledger } from '../core/ledger/ledger.ts';
 
 /**
  * Ledger options for a command that opens the ledger briefly: no background checkpoint timer (close() writes the
@@ -22,4 +26,25 @@ export function positiveInt(flag: string, max = Number.MAX_SAFE_INTEGER): (value
     }
     return Number(value);
   };
+}
+
+/** Records one operator event in the home's ledger (safe beside a running gate: commits are serialised by SQLite). */
+export function recordEvent(paths: HomePaths, draft: EventDraft): LedgerEvent {
+  const ledger = Ledger.open(paths, ONE_SHOT);
+  try {
+    return ledger.appendNow({ principal: 'operator', ...draft }).event;
+  } finally {
+    ledger.close();
+  }
+}
+
+/** Reads a file the operator named, as text or bytes; a failure is an IO_ERROR naming the file. */
+export function readInput(file: string): string;
+export function readInput(file: string, as: 'bytes'): Buffer;
+export function readInput(file: string, as: 'text' | 'bytes' = 'text'): string | Buffer {
+  try {
+    return as === 'text' ? readFileSync(file, 'utf8') : readFileSync(file);
+  } catch (error) {
+    throw new LatticeError('IO_ERROR', `cannot read ${file}: ${describeError(error)}`, { cause: error });
+  }
 }

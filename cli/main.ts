@@ -15,6 +15,8 @@ import { registerIdentity } from './commands/identity.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerPolicy } from './commands/policy.ts';
+import { registerProviders } from './commands/providers.ts';
+import { registerPublishers } from './commands/publishers.ts';
 import { registerVerify } from './commands/verify.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   registerExport(program);
   registerAudit(program);
   registerKeys(program);
+  registerPublishers(program);
+  registerProviders(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

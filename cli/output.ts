@@ -38,6 +38,10 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'POLICY_INVALID',
   'ACTION_NOT_FOUND',
   'ACTION_CONFLICT',
+  'COMPONENT_INVALID',
+  'COMPONENT_NOT_FOUND',
+  'PUBLISHER_INVALID',
+  'PUBLISHER_NOT_FOUND',
 ]);
 
 export function exitCodeFor(error: unknown): number {

@@ -55,7 +55,7 @@ export type IdentityErrorCode =
 /** Actions: manifests and the registry. */
 export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_CONFLICT' | 'POLICY_INVALID';
 /** Provider components and the publishers whose signatures the operator trusts. */
-export type ProviderErrorCode = 'COMPONENT_INVALID' | 'COMPONENT_NOT_FOUND' | 'SIGNATURE_INVALID' | 'PUBLISHER_NOT_FOUND' | 'PUBLISHER_INVALID';
+export type ProviderErrorCode = 'COMPONENT_INVALID' | 'COMPONENT_NOT_FOUND' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING' | 'PUBLISHER_NOT_FOUND' | 'PUBLISHER_INVALID';
 
 /**
  * The action pipeline: effects the host refused or could not perform, one-shot grants, approvals and idempotency.

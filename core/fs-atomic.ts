@@ -6,7 +6,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
   writeSynced(tmp, 'w', data, mode);
   try {
@@ -24,10 +24,12 @@ export function writeFileExclusive(path: string, data: string, mode = 0o600): vo
   fsyncDir(dirname(path));
 }
 
-function writeSynced(path: string, flag: 'w' | 'wx', data: string, mode: number): void {
+function writeSynced(path: string, flag: 'w' | 'wx', data: string | Uint8Array, mode: number): void {
   const fd = openSync(path, flag, mode);
   try {
-    writeSync(fd, data);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    // writeSync may write less than asked; loop until every byte is down.
+    for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

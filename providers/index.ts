@@ -7,7 +7,7 @@ import type { GateConfig } from '../core/config/config.ts';
 import type { HomePaths } from '../core/home.ts';
 import type { KeyRing } from '../core/keys/keyring.ts';
 import type { ProviderHostFactory } from '../core/pipeline/provider.ts';
-import { RELEASE_KEY } from './builtin/release-key.ts';
+import { RELEASE_KEY } from '../core/trust/release-key.ts';
 import { ProviderRunner } from './runner/runner.ts';
 
 export interface ProviderLocations {

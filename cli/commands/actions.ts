@@ -1,17 +1,20 @@
 /**
  * `lattice actions [ID]` lists or shows the actions a gate on this home offers (read from the built-ins and
- * `<home>/actions`, so it works without a running gate); `lattice actions add FILE` validates a manifest and
- * installs it: through the running gate (registered at once, recorded in the ledger), or as a file the next
- * `lattice up` registers.
+ * `<home>/actions`, so it works without a running gate); `lattice actions add FILE` validates a manifest, checks
+ * its signature (core/actions/install.ts) and installs it: through the running gate (registered at once), or
+ * directly on the home, where the next `lattice up` registers it. Either way the installation is in the ledger.
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ActionRegistry, describeAction, registryOptions } from '../../core/actions/registry.ts';
 import { parseManifest } from '../../core/actions/manifest.ts';
 import { loadConfig } from '../../core/config/config.ts';
-import { LatticeError, describeError } from '../../core/errors.ts';
+import { LatticeError } from '../../core/errors.ts';
+import { installManifest } from '../../core/actions/install.ts';
+import { Ledger } from '../../core/ledger/ledger.ts';
+import type { Trust } from '../../core/trust/publishers.ts';
 import { resolveHome } from '../../core/home.ts';
-import { HOME_HELP, example } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example, readInput } from '../common.ts';
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
@@ -47,31 +50,44 @@ export function registerActions(program: Command): void {
 
   const add = actions
     .command('add <file>')
-    .description('validate a manifest and install it; a running gate registers it at once')
+    .description("validate a manifest, check its publisher's signature (<file>.sig) and install it; a running gate registers it at once")
+    .option('--signature <file>', "the publisher's signature (default: <file>.sig)")
+    .option('--allow-unsigned', 'install without a trusted signature (recorded in the ledger)')
     .option('--home <dir>', HOME_HELP)
     .option('--config <file>', 'configuration file')
     .option('--json', 'print as JSON')
-    .action(async (file: string, opts: { home?: string; config?: string; json?: boolean }) => {
-      let text: string;
-      try {
-        text = readFileSync(file, 'utf8');
-      } catch (error) {
-        throw new LatticeError('IO_ERROR', `cannot read ${file}: ${describeError(error)}`, { cause: error });
-      }
-      const manifest = parseManifest(text, file); // refuse before anything is installed
+    .action(async (file: string, opts: { signature?: string; allowUnsigned?: boolean; home?: string; config?: string; json?: boolean }) => {
+      const text = readInput(file);
+      parseManifest(text, file); // refuse before anything is installed
+      const sigFile = opts.signature ?? `${file}.sig`;
+      const request = { text, signature: opts.signature !== undefined || existsSync(sigFile) ? readInput(sigFile) : null, allowUnsigned: opts.allowUnsigned === true, source: file };
       const paths = resolveHome(opts.home);
-      let registered: boolean;
+      let installed: { id: string; version: string; digest: string; publisher: Trust['publisher']; allowUnsigned: boolean; seq: number; registered: boolean };
       try {
-        await admin(opts.home, 'POST', '/api/v1/actions', { manifest: text });
-        registered = true;
+        const reply = await admin<{ id: string; version: string; digest: string; publisher: Trust['publisher']; allowUnsigned: boolean; seq: number }>(opts.home, 'POST', '/api/v1/actions', {
+          manifest: text,
+          ...(request.signature === null ? {} : { signature: request.signature }),
+          allowUnsigned: request.allowUnsigned,
+          file,
+        });
+        installed = { id: reply.id, version: reply.version, digest: reply.digest, publisher: reply.publisher, allowUnsigned: reply.allowUnsigned, seq: reply.seq, registered: true };
       } catch (error) {
         if (!(error instanceof LatticeError) || error.code !== 'GATE_NOT_RUNNING') throw error;
-        ActionRegistry.load(paths, registryOptions(loadConfig(paths, opts.config).config, paths)).add(text, file);
-        registered = false;
+        const registry = ActionRegistry.load(paths, registryOptions(loadConfig(paths, opts.config).config, paths));
+        const ledger = Ledger.open(paths, ONE_SHOT);
+        try {
+          const { manifest, trust, seq } = await installManifest(registry, ledger, paths, request);
+          installed = { id: manifest.id, version: manifest.version, digest: manifest.digest, publisher: trust.publisher, allowUnsigned: trust.allowUnsigned, seq, registered: false };
+        } finally {
+          ledger.close();
+        }
       }
-      const result = { id: manifest.id, version: manifest.version, digest: manifest.digest, registered };
-      if (opts.json === true) return printJson(result);
-      process.stdout.write(`installed ${manifest.id} ${manifest.version} (digest ${manifest.digest.slice(0, 16)}…)${registered ? '; the gate registered it' : '; it is registered when the gate starts'}\n`);
+      if (opts.json === true) return printJson(installed);
+      const signed = installed.publisher === null ? 'unsigned (--allow-unsigned)' : `signed by ${installed.publisher.name}`;
+      process.stdout.write(
+        `installed ${installed.id} ${installed.version} (digest ${installed.digest.slice(0, 16)}…, ${signed}; recorded as event ${installed.seq})` +
+          `${installed.registered ? '; the gate registered it' : '; it is registered when the gate starts'}\n`,
+      );
     });
-  example(add, 'lattice actions add ./jira.issue.create.toml');
+  example(add, 'lattice actions add ./jira.issue.create.toml', 'lattice actions add ./my-action.toml --allow-unsigned');
 }

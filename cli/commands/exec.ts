@@ -6,11 +6,10 @@
  * 4 needs approval).
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { LatticeError, describeError } from '../../core/errors.ts';
+import { LatticeError } from '../../core/errors.ts';
 import type { ActionResult } from '../../sdk/client.ts';
 import { CREDENTIAL_HELP, agentClient, asGate } from '../agent.ts';
-import { example } from '../common.ts';
+import { example, readInput } from '../common.ts';
 import { EXIT, printJson, printable } from '../output.ts';
 
 export const EXEC_EXIT = { executed: 0, denied: 3, pending: 4, expired: 5 } as const;
@@ -26,14 +25,7 @@ interface ExecOptions {
 /** `--params '{"a":1}'` or `--params @file.json`; an object or nothing. */
 function readParams(value: string | undefined): Record<string, unknown> {
   if (value === undefined) return {};
-  let text = value;
-  if (value.startsWith('@')) {
-    try {
-      text = readFileSync(value.slice(1), 'utf8');
-    } catch (error) {
-      throw new LatticeError('IO_ERROR', `cannot read ${value.slice(1)}: ${describeError(error)}`, { cause: error });
-    }
-  }
+  const text = value.startsWith('@') ? readInput(value.slice(1)) : value;
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

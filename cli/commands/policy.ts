@@ -5,7 +5,7 @@
  * field is refused before it is ever applied. Exit 1 when check finds an error.
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { ActionRegistry, registryOptions } from '../../core/actions/registry.ts';
 import { loadConfig } from '../../core/config/config.ts';
@@ -22,7 +22,7 @@ import { PROVIDER_LOCATIONS } from '../providers.ts';
 import { admin } from '../gate-client.ts';
 import { policyHash, type PolicyFile } from '../../core/policy/hash.ts';
 import { actionSchema } from '../../core/policy/schema.ts';
-import { HOME_HELP, example } from '../common.ts';
+import { HOME_HELP, example, readInput } from '../common.ts';
 import { EXIT, printJson, printable } from '../output.ts';
 
 export function registerPolicy(program: Command): void {
@@ -128,13 +128,7 @@ export function registerPolicy(program: Command): void {
 }
 
 function readFiles(paths: readonly string[]): PolicyFile[] {
-  return paths.map((path) => {
-    try {
-      return { name: basename(path), text: readFileSync(path, 'utf8') };
-    } catch (error) {
-      throw new LatticeError('IO_ERROR', `cannot read ${path}: ${describeError(error)}`, { cause: error });
-    }
-  });
+  return paths.map((path) => ({ name: basename(path), text: readInput(path) }));
 }
 
 /** Applies through the home's ledger directly when no gate is running (the next `lattice up` uses the set). */

@@ -4,7 +4,7 @@
  * manifest may not reuse a built-in id. Each manifest's digest is recorded in the ledger (`action.registered`)
  * the first time it is seen and whenever it changes.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GateConfig } from '../config/config.ts';
 import { LatticeError } from '../errors.ts';
@@ -58,14 +58,19 @@ export class ActionRegistry {
     return [...this.actions.values()].sort((a, b) => a.manifest.id.localeCompare(b.manifest.id));
   }
 
-  /** Validates a manifest, installs it as `<home>/actions/<id>.toml` and registers it (replacing an older one). */
-  add(text: string, source: string): ActionManifest {
+  /**
+   * Validates a manifest, installs it as `<home>/actions/<id>.toml` (with its publisher's signature beside it as
+   * `<id>.toml.sig`, when it has one) and registers it, replacing an older one.
+   */
+  add(text: string, source: string, signature: string | null = null): ActionManifest {
     const manifest = parseManifest(text, source);
     const existing = this.actions.get(manifest.id);
     if (existing?.source === 'builtin') throw new LatticeError('ACTION_CONFLICT', `${manifest.id} is a built-in action; choose another id`);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const path = join(this.dir, `${manifest.id}.toml`);
     writeFileAtomic(path, text, 0o600);
+    if (signature !== null) writeFileAtomic(`${path}.sig`, signature, 0o600);
+    else rmSync(`${path}.sig`, { force: true }); // the older manifest's signature does not vouch for this one
     this.actions.set(manifest.id, { manifest, source: path });
     return manifest;
   }

@@ -1,21 +1,28 @@
 /**
  * The actions API: agents and operators list and read manifests; the operator installs one through the admin
- * socket, which takes effect at once (no restart) and is recorded with its digest.
+ * socket, which takes effect at once (no restart) and is recorded with its digest and who signed it (install.ts).
  */
+import type { HomePaths } from '../home.ts';
 import { authenticateCaller, type AuthDeps } from '../identity/auth.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
+import { installManifest } from './install.ts';
 import { describeAction, type ActionRegistry } from './registry.ts';
 
-const addBody = validator<{ manifest: string }>({
+const addBody = validator<{ manifest: string; signature?: string; allowUnsigned?: boolean; file?: string }>({
   type: 'object',
   additionalProperties: false,
   required: ['manifest'],
-  properties: { manifest: { type: 'string', maxLength: 256 * 1024 } },
+  properties: {
+    manifest: { type: 'string', maxLength: 256 * 1024 },
+    signature: { type: 'string', maxLength: 4096, nullable: true },
+    allowUnsigned: { type: 'boolean', nullable: true },
+    file: { type: 'string', maxLength: 1024, nullable: true },
+  },
 });
 
-export function actionRoutes(registry: ActionRegistry, ledger: Ledger, auth: AuthDeps): Route[] {
+export function actionRoutes(registry: ActionRegistry, ledger: Ledger, paths: HomePaths, auth: AuthDeps): Route[] {
   /** Any authenticated caller: an agent (DPoP), the admin socket, or a token with audit:read. */
   const authenticate = (ctx: RequestContext) => authenticateCaller(ctx, auth, 'audit:read');
   return [
@@ -44,9 +51,14 @@ export function actionRoutes(registry: ActionRegistry, ledger: Ledger, auth: Aut
       on: ['admin'],
       async handle(ctx) {
         ctx.principal = 'operator';
-        const manifest = registry.add(addBody(ctx.body).manifest, 'the submitted manifest');
-        await registry.recordChanges(ledger);
-        return { status: 201, body: describeAction(manifest, 'file') };
+        const body = addBody(ctx.body);
+        const { manifest, trust, seq } = await installManifest(registry, ledger, paths, {
+          text: body.manifest,
+          signature: body.signature ?? null,
+          allowUnsigned: body.allowUnsigned === true,
+          source: body.file ?? 'the submitted manifest',
+        });
+        return { status: 201, body: { ...describeAction(manifest, 'file'), publisher: trust.publisher, allowUnsigned: trust.allowUnsigned, seq } };
       },
     },
   ];

@@ -167,7 +167,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       routes: [
         ...adminRoutes(gate),
         ...id.routes,
-        ...actionRoutes(actions, ledger, id.auth),
+        ...actionRoutes(actions, ledger, paths, id.auth),
         ...pipelineRoutes({ pipeline, approvals: held, budgets, policies, registry: actions, ledger, auth: id.auth }),
         ...(options.routes?.(gate) ?? []),
       ],

@@ -61,6 +61,21 @@ async function generate(bytes: Uint8Array): Promise<{ files: [string, Uint8Array
   }
 }
 
+export interface ComponentDescription {
+  readonly imports: readonly string[];
+  readonly exports: readonly string[];
+  /** The component's WIT world as wasm-tools prints it (imports with their versions). */
+  readonly wit: string;
+}
+
+/** What a component imports and exports, without checking it (`lattice providers add|inspect` show it). */
+export async function describeComponent(bytes: Uint8Array): Promise<ComponentDescription> {
+  const { imports, exports } = await generate(bytes);
+  // jco's API module ships no usable type declaration for componentWit; this is its shape.
+  const tools = (await import('@bytecodealliance/jco')) as unknown as { componentWit: (binary: Uint8Array) => Promise<string> };
+  return { imports, exports, wit: await tools.componentWit(bytes) };
+}
+
 /** Refuses a component that imports anything but `log` or lacks `plan` and `finish`. */
 export function checkInterface(imports: readonly string[], exports: readonly string[]): void {
   const extra = imports.filter((i) => !ALLOWED_IMPORTS.includes(i));

@@ -52,7 +52,7 @@ describe('actions API', () => {
     assert.ok(builtins.includes('echo') && builtins.includes('slack.message.post'));
     const file = join(tempDir(), 'jira.toml');
     writeFileSync(file, MANIFEST);
-    const add = latticeJson<{ id: string; registered: boolean }>(['actions', 'add', file, '--home', g.home]);
+    const add = latticeJson<{ id: string; registered: boolean }>(['actions', 'add', file, '--allow-unsigned', '--home', g.home]);
     assert.equal(add.status, 0, add.stderr);
     assert.equal(add.json.registered, true);
     const agent = await newAgent(g.admin);

@@ -11,20 +11,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sha256Hex } from '../../core/crypto/index.ts';
 import { latticeJson, tempDir } from '../helpers.ts';
-import { component, returnsOk } from '../providers/components.ts';
+import { component, returnsOk, wasiComponent } from '../providers/components.ts';
 import { asAgent, asOperator, startGate, type Agent, type Reply } from './harness.ts';
 import { newAgent } from './harness.ts';
 
 const EMPTY_PLAN = returnsOk('{"effects":[]}');
-
-const WASI_WIT = `package lattice:provider@0.1.0;
-package wasi:filesystem@0.2.0 { interface preopens { get-directories: func(); } }
-world provider {
-  import wasi:filesystem/preopens@0.2.0;
-  import log: func(message: string);
-  export plan: func(request: string) -> result<string, string>;
-  export finish: func(request: string, results: string) -> result<string, string>;
-}`;
 
 function manifest(id: string, file: string, sha256: string, extra = ''): string {
   return `id = "${id}"\nversion = "1.0.0"\ndescription = "hostile"\nrisk = "low"\ntimeout = "2s"\n[provider]\ncomponent = "${file}"\nsha256 = "${sha256}"\n${extra}\n[request.schema]\ntype = "object"\n`;
@@ -76,7 +67,7 @@ describe('hostile provider components', () => {
       `(if (i32.eq (memory.grow (i32.const 1600)) (i32.const -1)) (then unreachable))
        (i32.store (i32.const 0) (i32.const 0)) (i32.store (i32.const 4) (i32.const 65536)) (i32.store (i32.const 8) (i32.const 52428800)) (i32.const 0)`,
     );
-    const wasi = await component(EMPTY_PLAN.body, { data: EMPTY_PLAN.data, wit: WASI_WIT, imports: '(import "wasi:filesystem/preopens@0.2.0" "get-directories" (func))' });
+    const wasi = await wasiComponent();
     const honest = await component(EMPTY_PLAN.body, { data: EMPTY_PLAN.data });
     const g = await gateWith([
       { file: 'loop.wasm', bytes: loop, id: 'hostile.loop' },

@@ -50,3 +50,17 @@ export async function component(planBody: string, options: { data?: string; impo
   )`;
   return providerComponent(await parseWat(wat), options.wit ?? PROVIDER_WIT);
 }
+
+/** A provider that also imports WASI's filesystem (`wasi:filesystem/preopens@0.2.0`): lattice must refuse it. */
+export function wasiComponent(): Promise<Buffer> {
+  const wit = `package lattice:provider@0.1.0;
+package wasi:filesystem@0.2.0 { interface preopens { get-directories: func(); } }
+world provider {
+  import wasi:filesystem/preopens@0.2.0;
+  import log: func(message: string);
+  export plan: func(request: string) -> result<string, string>;
+  export finish: func(request: string, results: string) -> result<string, string>;
+}`;
+  const empty = returnsOk('{"effects":[]}');
+  return component(empty.body, { data: empty.data, wit, imports: '(import "wasi:filesystem/preopens@0.2.0" "get-directories" (func))' });
+}

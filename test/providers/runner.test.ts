@@ -12,7 +12,7 @@ import { generateEd25519, sha256Hex } from '../../core/crypto/index.ts';
 import { ensureHome, homePaths } from '../../core/home.ts';
 import { KeyRing } from '../../core/keys/keyring.ts';
 import { checkSignature, parseSignature, signBytes } from '../../core/trust/signature.ts';
-import { RELEASE_KEY } from '../../providers/builtin/release-key.ts';
+import { RELEASE_KEY } from '../../core/trust/release-key.ts';
 import { providerRunner } from '../../providers/index.ts';
 import { parsePlan } from '../../providers/runner/plan.ts';
 import { ComponentCache } from '../../providers/runner/transpile.ts';

@@ -1,8 +1,8 @@
 /**
- * The project's release key: it signs the built-in provider components (providers/components/<name>.wasm.sig).
+ * The project's release key: it signs the built-in provider components (providers/components/<name>.wasm.sig) and is always a trusted publisher.
  * Only its public half is here; the private key is held by the release maintainers, never in this repository.
  */
-import type { TrustedKey } from '../../core/trust/signature.ts';
+import type { TrustedKey } from './signature.ts';
 
 export const RELEASE_KEY: TrustedKey = {
   name: 'lattice release',
