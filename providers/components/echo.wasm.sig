@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "cf358c53048e4a10eb6fd9ba2006e4f2587983ecb47b273b28495f95736933ed",
+  "sha256": "a470274eb1fdfe708f6fba59e733a52943fd5c5e06f2ac584e2be4a44f86ce3e",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "c2ZaqjxuO7U7pmg1L_gxUE49U_KoL3he3fpd1QTP9t0TiCsxTkRCbvkEFYLfuYaQHcoAnGPbC5fB-goXy0upCg"
+  "signature": "44hRU9ZGDbFitqwcMM5NhFvr0lGvHOYZ6K9-U8GjaAbHzeLj3Kxcn6Wsnk-1NdQhup8LOmp8NYyvHpuGH5a2CA"
 }

@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "10c159a6fe9c8afa28faa2664c1deb7aaea79f06f8e68825bc8e15d1d5aed98a",
+  "sha256": "6f7a455a731003f9d0d7c8f84e7ae0d97bd0cb07826cc3cfa9a138e39d515ad5",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "RBxLc2NXmndcCik6LhVsJVnkoCYBP-_Nr0zhPJmkydv45mc9Vdc7LMEbg8wR0PKDfY-GSiIhd9Ocer2Tr2-tAg"
+  "signature": "SaFqL7JPDJhtnq9lfKH3FRXohAvtd6JL2oAKf_NlW5Tmv1cazqs5BfexgRCKcw2tVk8SNkVaSAL_CVp5iFsqBA"
 }

@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "8df5c8e31cdb790b9cfc8cb333d7c886b1a129f63c6adf8580c1bbc02875144b",
+  "sha256": "0e402fae599dcf42e62c243613f5d572106f63fb51e349a27f18a3dfd7e28d55",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "TFlM-Gt8rlnKoVgQ5gaeL5CrqtrG699mfLpIZKso22-C_yzsTEoB8RoABkY4dwmX-8O_qvl6pQ6DN9GfGMfJBg"
+  "signature": "cAncEr6aIpPjzk-4O54I-NQtv81l1ugRsZlJCeb4MBpypHqfjXfhJSYIi1E-qaJcCfNqf8-lR5DR-auGQ7QoCw"
 }

@@ -329,8 +329,9 @@ function write(v: Json, out: string[]): void {
 const HEX = "0123456789abcdef";
 
 /**
- * A JSON string literal. Control characters and every surrogate code unit are escaped: the host decodes UTF-16
- * with replacement of lone surrogates, and an escaped one survives that unchanged.
+ * A JSON string literal, written as JSON.stringify writes it: control characters and unpaired surrogates escaped
+ * (the host decodes UTF-16 with replacement of lone surrogates, and an escaped one survives that unchanged), a
+ * surrogate pair left as the character it encodes.
  */
 export function quote(s: string, out: string[]): void {
   out.push('"');
@@ -338,6 +339,13 @@ export function quote(s: string, out: string[]): void {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0x20 && c != 0x22 && c != 0x5c && (c < 0xd800 || c > 0xdfff)) continue;
+    if (c <= 0xdbff && c >= 0xd800 && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++; // a pair: one character, written as is
+        continue;
+      }
+    }
     if (i > start) out.push(s.substring(start, i));
     start = i + 1;
     if (c == 0x22) out.push('\\"');
