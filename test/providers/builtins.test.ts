@@ -118,7 +118,7 @@ function randomString(next: () => number, max = 12): string {
 function randomValue(next: () => number, depth = 0): JsonValue {
   const pick = next();
   if (depth > 3 || pick < 0.45) return randomString(next);
-  if (pick < 0.55) return [0, -1, 1.5, 1e21, 12345678901234567890, -0.000001, 2 ** 53 + 2][Math.floor(next() * 7)] ?? 0;
+  if (pick < 0.55) return [0, -1, 1.5, 1e21, 12345678901234567000, -0.000001, 2 ** 53 + 2][Math.floor(next() * 7)] ?? 0;
   if (pick < 0.6) return next() < 0.5;
   if (pick < 0.65) return null;
   if (pick < 0.8) return Array.from({ length: Math.floor(next() * 4) }, () => randomValue(next, depth + 1));
