@@ -9,7 +9,8 @@
 //   npm run build:providers -- --sign KEY.pem   also sign each component with the release key
 //
 // The committed components are signed by the release key (providers/components/<name>.wasm.sig); a component
-// whose bytes change needs a new signature from that key, which never lives in this repository.
+// whose bytes change needs a new signature from that key, which never lives in this repository. The guests use
+// AssemblyScript's minimal runtime, collecting after each call (providers/guest/abi.ts says why).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,7 +32,7 @@ try {
   for (const name of Object.values(BUILTIN_COMPONENTS)) {
     const out = join(work, `${name}.core.wasm`);
     const { error } = await asc.main(
-      [`providers/guest/${name}.ts`, '--outFile', out, '--runtime', 'incremental', '--use', 'abort=providers/guest/abi/abort', '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert'],
+      [`providers/guest/${name}.ts`, '--outFile', out, '--runtime', 'minimal', '--use', 'abort=providers/guest/abi/abort', '--optimizeLevel', '3', '--shrinkLevel', '1', '--noAssert'],
       { stdout: process.stdout, stderr: process.stderr },
     );
     if (error) throw new Error(`asc failed for ${name} (its messages are above): ${error.message}`);

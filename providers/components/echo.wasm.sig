@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "a470274eb1fdfe708f6fba59e733a52943fd5c5e06f2ac584e2be4a44f86ce3e",
+  "sha256": "1138f61aa90e556814b09468f9e9dba2089666d93f50f9290a3e37bb65971ce1",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "44hRU9ZGDbFitqwcMM5NhFvr0lGvHOYZ6K9-U8GjaAbHzeLj3Kxcn6Wsnk-1NdQhup8LOmp8NYyvHpuGH5a2CA"
+  "signature": "3ax_OHPXdXMGY0dbUPrDd2Xo0W_0hCaTNpzxqGhbgJa3nArIKjyOFP5U5-JWdhsckl7KNxZiw9tlAc8AlXMNDw"
 }

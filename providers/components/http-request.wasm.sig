@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "3c5d97babe7af5c2c29c85c34a6ed419023c992f57c76622762750004335db3b",
+  "sha256": "8228eb5fcc691942063b91e4ff1ec0d4063a3633ff647fef9ff441d95615e5e9",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "7b_QwCHNvSPl5giHBJAGSRfHzkMmbN23EOuQsMFXnnYDWeWih4zEfr_3R0UTZ7ZEq6dcXRU0hzy4T7ijUexcDw"
+  "signature": "CGPy5LWG2PSeRPP6JIYGd9WX9-fe-M-fFH8e5eROsjqxPXwB4qU7-k8wLCgUE6sZqquY6iRgGfnRx-ezrR_4Aw"
 }

@@ -9,7 +9,15 @@ export const enum Kind {
   String,
   Array,
   Object,
+  /** JSON text already checked by `isJson`, written out verbatim: a large body passes through without a tree. */
+  Raw,
 }
+
+/** Scalars share these (never pushed to): a node allocates child arrays only when it is an array or object. */
+const NO_ITEMS: Json[] = [];
+const NO_KEYS: string[] = [];
+/** Past this many members an object indexes its keys, so building one stays linear. */
+const INDEX_FROM = 16;
 
 export class Json {
   kind: Kind;
@@ -17,11 +25,14 @@ export class Json {
   /** Number source text, or string value. */
   text: string = "";
   /** Array items, or object values (in key order). */
-  items: Json[] = [];
-  keys: string[] = [];
+  items: Json[];
+  keys: string[];
+  index: Map<string, i32> | null = null;
 
   constructor(kind: Kind) {
     this.kind = kind;
+    this.items = kind == Kind.Array || kind == Kind.Object ? [] : NO_ITEMS;
+    this.keys = kind == Kind.Object ? [] : NO_KEYS;
   }
 
   static nil(): Json {
@@ -46,6 +57,12 @@ export class Json {
     return j;
   }
 
+  static raw(text: string): Json {
+    const j = new Json(Kind.Raw);
+    j.text = text;
+    return j;
+  }
+
   static array(): Json {
     return new Json(Kind.Array);
   }
@@ -57,21 +74,35 @@ export class Json {
   /** The member `key` of an object, or null (also for a non-object). */
   get(key: string): Json | null {
     if (this.kind != Kind.Object) return null;
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) return this.items[i];
-    return null;
+    const i = this.find(key);
+    return i < 0 ? null : this.items[i];
   }
 
   /** Sets a member; a repeated key keeps its first position and takes the last value, as JSON.parse does. */
   set(key: string, value: Json): Json {
-    for (let i = 0; i < this.keys.length; i++) {
-      if (this.keys[i] == key) {
-        this.items[i] = value;
-        return this;
-      }
+    const i = this.find(key);
+    if (i >= 0) {
+      this.items[i] = value;
+      return this;
+    }
+    const index = this.index;
+    if (index !== null) index.set(key, this.keys.length);
+    else if (this.keys.length == INDEX_FROM) {
+      const built = new Map<string, i32>();
+      for (let k = 0; k < this.keys.length; k++) built.set(this.keys[k], k);
+      built.set(key, this.keys.length);
+      this.index = built;
     }
     this.keys.push(key);
     this.items.push(value);
     return this;
+  }
+
+  private find(key: string): i32 {
+    const index = this.index;
+    if (index !== null) return index.has(key) ? index.get(key) : -1;
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) return i;
+    return -1;
   }
 
   push(value: Json): Json {
@@ -94,11 +125,18 @@ export function stringMember(obj: Json | null, key: string): string | null {
 
 const MAX_DEPTH = 128;
 
+/** What the parser returns in scan mode, where it only checks the text and builds nothing. */
+const SCANNED = new Json(Kind.Null);
+
 class Parser {
   pos: i32 = 0;
   failed: bool = false;
 
-  constructor(public s: string) {}
+  /** `scan`: check the grammar only (no nodes, no strings), for `isJson`. */
+  constructor(
+    public s: string,
+    public scan: bool = false,
+  ) {}
 
   fail(): Json {
     this.failed = true;
@@ -129,16 +167,16 @@ class Parser {
     if (c == 0x5b) return this.array(depth);
     if (c == 0x22) {
       const text = this.string();
-      return this.failed ? Json.nil() : Json.str(text);
+      return this.failed || this.scan ? SCANNED : Json.str(text);
     }
-    if (c == 0x74) return this.literal("true", Json.bool(true));
-    if (c == 0x66) return this.literal("false", Json.bool(false));
-    if (c == 0x6e) return this.literal("null", Json.nil());
+    if (c == 0x74) return this.literal("true", this.scan ? SCANNED : Json.bool(true));
+    if (c == 0x66) return this.literal("false", this.scan ? SCANNED : Json.bool(false));
+    if (c == 0x6e) return this.literal("null", this.scan ? SCANNED : Json.nil());
     return this.number();
   }
 
   object(depth: i32): Json {
-    const obj = Json.object();
+    const obj = this.scan ? SCANNED : Json.object();
     this.pos++;
     this.ws();
     if (this.pos < this.s.length && this.s.charCodeAt(this.pos) == 0x7d) {
@@ -155,7 +193,7 @@ class Parser {
       this.pos++;
       const v = this.value(depth + 1);
       if (this.failed) return obj;
-      obj.set(key, v);
+      if (!this.scan) obj.set(key, v);
       this.ws();
       if (this.pos >= this.s.length) return this.fail();
       const c = this.s.charCodeAt(this.pos++);
@@ -165,7 +203,7 @@ class Parser {
   }
 
   array(depth: i32): Json {
-    const arr = Json.array();
+    const arr = this.scan ? SCANNED : Json.array();
     this.pos++;
     this.ws();
     if (this.pos < this.s.length && this.s.charCodeAt(this.pos) == 0x5d) {
@@ -175,7 +213,7 @@ class Parser {
     while (true) {
       const v = this.value(depth + 1);
       if (this.failed) return arr;
-      arr.push(v);
+      if (!this.scan) arr.push(v);
       this.ws();
       if (this.pos >= this.s.length) return this.fail();
       const c = this.s.charCodeAt(this.pos++);
@@ -184,52 +222,55 @@ class Parser {
     }
   }
 
-  /** At an opening quote; returns the unescaped string (sets `failed` on bad input). */
+  /**
+   * At an opening quote; returns the unescaped string (sets `failed` on bad input). One pass checks and finds the
+   * end; a string with escapes is then decoded into one buffer (never a string per escape: a megabyte of escaped
+   * quotes would otherwise be a million small allocations).
+   */
   string(): string {
     const s = this.s;
-    let start = ++this.pos;
-    let parts: string[] = [];
+    const start = ++this.pos;
+    let escaped = false;
     while (this.pos < s.length) {
       const c = s.charCodeAt(this.pos);
-      if (c == 0x22) {
-        const tail = s.substring(start, this.pos++);
-        if (parts.length == 0) return tail;
-        parts.push(tail);
-        return parts.join("");
-      }
-      if (c < 0x20) break;
+      if (c == 0x22) break;
+      if (c < 0x20) return this.badString();
       if (c != 0x5c) {
         this.pos++;
         continue;
       }
-      parts.push(s.substring(start, this.pos));
-      if (this.pos + 1 >= s.length) break;
-      const e = s.charCodeAt(this.pos + 1);
-      this.pos += 2;
-      if (e == 0x22) parts.push('"');
-      else if (e == 0x5c) parts.push("\\");
-      else if (e == 0x2f) parts.push("/");
-      else if (e == 0x62) parts.push("\b");
-      else if (e == 0x66) parts.push("\f");
-      else if (e == 0x6e) parts.push("\n");
-      else if (e == 0x72) parts.push("\r");
-      else if (e == 0x74) parts.push("\t");
-      else if (e == 0x75) {
-        if (this.pos + 4 > s.length) break;
-        let code: i32 = 0;
-        for (let k = 0; k < 4; k++) {
-          const h = hexValue(s.charCodeAt(this.pos + k));
-          if (h < 0) {
-            this.failed = true;
-            return "";
-          }
-          code = (code << 4) | h;
-        }
-        this.pos += 4;
-        parts.push(String.fromCharCode(code));
-      } else break;
-      start = this.pos;
+      escaped = true;
+      const e = this.pos + 1 < s.length ? s.charCodeAt(this.pos + 1) : -1;
+      if (e == 0x75) {
+        if (this.pos + 6 > s.length || hex4(s, this.pos + 2) < 0) return this.badString();
+        this.pos += 6;
+      } else if (unescape(e) >= 0) this.pos += 2;
+      else return this.badString();
     }
+    if (this.pos >= s.length) return this.badString();
+    const end = this.pos++;
+    if (this.scan) return "";
+    if (!escaped) return s.substring(start, end);
+    const buf = heap.alloc((<usize>(end - start)) << 1);
+    let n: usize = 0;
+    for (let i = start; i < end; n++) {
+      let c = s.charCodeAt(i);
+      if (c != 0x5c) i++;
+      else if (s.charCodeAt(i + 1) == 0x75) {
+        c = hex4(s, i + 2);
+        i += 6;
+      } else {
+        c = unescape(s.charCodeAt(i + 1));
+        i += 2;
+      }
+      store<u16>(buf + (n << 1), <u16>c);
+    }
+    const out = String.UTF16.decodeUnsafe(buf, n << 1);
+    heap.free(buf);
+    return out;
+  }
+
+  badString(): string {
     this.failed = true;
     return "";
   }
@@ -252,7 +293,7 @@ class Parser {
       if (sign == 0x2b || sign == 0x2d) this.pos++;
       if (!this.digits()) return this.fail();
     }
-    return Json.num(s.substring(start, this.pos));
+    return this.scan ? SCANNED : Json.num(s.substring(start, this.pos));
   }
 
   peek(): i32 {
@@ -268,6 +309,28 @@ class Parser {
     }
     return this.pos > start;
   }
+}
+
+/** The four hex digits at `at` as a code unit, or -1. */
+function hex4(s: string, at: i32): i32 {
+  let code: i32 = 0;
+  for (let k = 0; k < 4; k++) {
+    const h = hexValue(s.charCodeAt(at + k));
+    if (h < 0) return -1;
+    code = (code << 4) | h;
+  }
+  return code;
+}
+
+/** The character a one-letter escape (`\n`, `\"`, …) stands for, or -1. */
+function unescape(e: i32): i32 {
+  if (e == 0x22 || e == 0x5c || e == 0x2f) return e;
+  if (e == 0x62) return 0x08;
+  if (e == 0x66) return 0x0c;
+  if (e == 0x6e) return 0x0a;
+  if (e == 0x72) return 0x0d;
+  if (e == 0x74) return 0x09;
+  return -1;
 }
 
 function hexValue(c: i32): i32 {
@@ -286,43 +349,92 @@ export function parse(text: string): Json | null {
   return p.pos == text.length ? v : null;
 }
 
-export function stringify(v: Json): string {
-  const out: string[] = [];
-  write(v, out);
-  return out.join("");
+/** Is `text` exactly one JSON value? Checks without building anything (a large body costs no memory). */
+export function isJson(text: string): bool {
+  const p = new Parser(text, true);
+  p.value(0);
+  if (p.failed) return false;
+  p.ws();
+  return p.pos == text.length;
 }
 
-function write(v: Json, out: string[]): void {
+/** A growing UTF-16 buffer: JSON text is written into one block, not assembled from many small strings. */
+class Writer {
+  ptr: usize = heap.alloc(512);
+  cap: usize = 256;
+  len: usize = 0;
+
+  reserve(n: usize): void {
+    if (this.len + n <= this.cap) return;
+    let cap = this.cap << 1;
+    if (cap < this.len + n) cap = this.len + n;
+    this.ptr = heap.realloc(this.ptr, cap << 1);
+    this.cap = cap;
+  }
+
+  /** Code units [from, to) of `s`. */
+  range(s: string, from: i32, to: i32): void {
+    const n = <usize>(to - from);
+    this.reserve(n);
+    memory.copy(this.ptr + (this.len << 1), changetype<usize>(s) + ((<usize>from) << 1), n << 1);
+    this.len += n;
+  }
+
+  text(s: string): void {
+    this.range(s, 0, s.length);
+  }
+
+  unit(c: i32): void {
+    this.reserve(1);
+    store<u16>(this.ptr + (this.len << 1), <u16>c);
+    this.len++;
+  }
+
+  finish(): string {
+    const s = String.UTF16.decodeUnsafe(this.ptr, this.len << 1);
+    heap.free(this.ptr);
+    return s;
+  }
+}
+
+export function stringify(v: Json): string {
+  const w = new Writer();
+  write(v, w);
+  return w.finish();
+}
+
+function write(v: Json, w: Writer): void {
   switch (v.kind) {
     case Kind.Null:
-      out.push("null");
+      w.text("null");
       break;
     case Kind.Bool:
-      out.push(v.flag ? "true" : "false");
+      w.text(v.flag ? "true" : "false");
       break;
     case Kind.Number:
-      out.push(v.text);
+    case Kind.Raw:
+      w.text(v.text);
       break;
     case Kind.String:
-      quote(v.text, out);
+      quote(v.text, w);
       break;
     case Kind.Array:
-      out.push("[");
+      w.unit(0x5b);
       for (let i = 0; i < v.items.length; i++) {
-        if (i > 0) out.push(",");
-        write(v.items[i], out);
+        if (i > 0) w.unit(0x2c);
+        write(v.items[i], w);
       }
-      out.push("]");
+      w.unit(0x5d);
       break;
     default:
-      out.push("{");
+      w.unit(0x7b);
       for (let i = 0; i < v.keys.length; i++) {
-        if (i > 0) out.push(",");
-        quote(v.keys[i], out);
-        out.push(":");
-        write(v.items[i], out);
+        if (i > 0) w.unit(0x2c);
+        quote(v.keys[i], w);
+        w.unit(0x3a);
+        write(v.items[i], w);
       }
-      out.push("}");
+      w.unit(0x7d);
   }
 }
 
@@ -333,8 +445,8 @@ const HEX = "0123456789abcdef";
  * (the host decodes UTF-16 with replacement of lone surrogates, and an escaped one survives that unchanged), a
  * surrogate pair left as the character it encodes.
  */
-export function quote(s: string, out: string[]): void {
-  out.push('"');
+function quote(s: string, w: Writer): void {
+  w.unit(0x22);
   let start = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
@@ -346,17 +458,20 @@ export function quote(s: string, out: string[]): void {
         continue;
       }
     }
-    if (i > start) out.push(s.substring(start, i));
+    w.range(s, start, i);
     start = i + 1;
-    if (c == 0x22) out.push('\\"');
-    else if (c == 0x5c) out.push("\\\\");
-    else if (c == 0x0a) out.push("\\n");
-    else if (c == 0x0d) out.push("\\r");
-    else if (c == 0x09) out.push("\\t");
-    else if (c == 0x08) out.push("\\b");
-    else if (c == 0x0c) out.push("\\f");
-    else out.push("\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15));
+    w.unit(0x5c);
+    if (c == 0x22 || c == 0x5c) w.unit(c);
+    else if (c == 0x0a) w.unit(0x6e);
+    else if (c == 0x0d) w.unit(0x72);
+    else if (c == 0x09) w.unit(0x74);
+    else if (c == 0x08) w.unit(0x62);
+    else if (c == 0x0c) w.unit(0x66);
+    else {
+      w.unit(0x75);
+      for (let shift = 12; shift >= 0; shift -= 4) w.unit(HEX.charCodeAt((c >> shift) & 15));
+    }
   }
-  if (start < s.length) out.push(start == 0 ? s : s.substring(start));
-  out.push('"');
+  w.range(s, start, s.length);
+  w.unit(0x22);
 }

@@ -27,6 +27,8 @@ export interface CallRequest {
   readonly args: readonly string[];
   readonly deadlineMs: number;
   readonly maxChars: number;
+  /** For a plan: also run finish with no results when the plan has no effects (protocol.ts). */
+  readonly finishEmpty?: boolean;
   /** Calls sharing a limit key run at most `limit` at a time. */
   readonly limitKey: string;
   readonly limit: number;
@@ -138,7 +140,7 @@ export class ProviderPool {
     const timer = setTimeout(() => this.replace(slot, `the provider ran past its ${request.deadlineMs} ms deadline and was stopped`), request.deadlineMs);
     slot.busy = { id, pending, timer };
     this.running.set(request.limitKey, (this.running.get(request.limitKey) ?? 0) + 1);
-    slot.worker.postMessage({ type: 'call', id, key: request.component.key, fn: request.fn, args: request.args, maxChars: request.maxChars } satisfies ToWorker);
+    slot.worker.postMessage({ type: 'call', id, key: request.component.key, fn: request.fn, args: request.args, maxChars: request.maxChars, finishEmpty: request.finishEmpty === true } satisfies ToWorker);
   }
 
   private finish(slot: Slot, outcome: CallOutcome): void {

@@ -10,9 +10,13 @@ export interface WorkerComponent {
 
 export type ToWorker =
   | { readonly type: 'load'; readonly component: WorkerComponent }
-  | { readonly type: 'call'; readonly id: number; readonly key: string; readonly fn: 'plan' | 'finish'; readonly args: readonly string[]; readonly maxChars: number };
+  | { readonly type: 'call'; readonly id: number; readonly key: string; readonly fn: 'plan' | 'finish'; readonly args: readonly string[]; readonly maxChars: number; readonly finishEmpty: boolean };
 
-/** `refused` is the provider's own `err`; `failed` is everything else (a trap, bad output, a load failure). */
-export type CallOutcome = { readonly kind: 'ok'; readonly value: string } | { readonly kind: 'refused'; readonly message: string } | { readonly kind: 'failed'; readonly message: string };
+/**
+ * `refused` is the provider's own `err`; `failed` is everything else (a trap, bad output, a load failure).
+ * `finished` is the outcome of `finish(request, "[]")`, run in the same call when a `finishEmpty` plan has no
+ * effects: such a plan's finish needs nothing from the host, and a second round trip would double its cost.
+ */
+export type CallOutcome = { readonly kind: 'ok'; readonly value: string; readonly finished?: CallOutcome } | { readonly kind: 'refused'; readonly message: string } | { readonly kind: 'failed'; readonly message: string };
 
 export type FromWorker = { readonly type: 'result'; readonly id: number; readonly outcome: CallOutcome } | { readonly type: 'log'; readonly key: string; readonly message: string };

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ActionManifest } from '../../core/actions/manifest.ts';
-import type { JsonValue } from '../../core/canonical.ts';
+import type { JsonObject, JsonValue } from '../../core/canonical.ts';
 import { LatticeError, describeError } from '../../core/errors.ts';
 import type { HomePaths } from '../../core/home.ts';
 import type { Provider, ProviderHost, ProviderResolver, ProviderResult } from '../../core/pipeline/provider.ts';
@@ -97,6 +97,7 @@ export class ProviderRunner implements ProviderHost {
       component,
       fn,
       args,
+      finishEmpty: fn === 'plan',
       deadlineMs: manifest.timeoutMs,
       maxChars: this.options.maxOutputChars,
       limitKey: manifest.id,
@@ -159,6 +160,8 @@ function requestText(manifest: ActionManifest, params: JsonValue): string {
 
 class ComponentProvider implements Provider {
   private loadedSha256: string | null = null;
+  /** The finish a plan with no effects already ran, by the params it was planned with (protocol.ts). */
+  private readonly finishedEarly = new WeakMap<JsonObject, CallOutcome>();
 
   constructor(
     private readonly runner: ProviderRunner,
@@ -171,17 +174,20 @@ class ComponentProvider implements Provider {
     return this.loadedSha256;
   }
 
-  async plan(manifest: ActionManifest, params: JsonValue): Promise<ProviderResult<Effect[]>> {
+  async plan(manifest: ActionManifest, params: JsonObject): Promise<ProviderResult<Effect[]>> {
     const out = await this.call(manifest, 'plan', [requestText(manifest, params)]);
     if (out.kind === 'refused') return { ok: false, message: out.message };
     if (out.kind === 'failed') throw new LatticeError('PROVIDER_FAILED', out.message);
     const plan = parsePlan(out.value);
     if (!plan.ok) throw new LatticeError('PROVIDER_FAILED', plan.message);
+    if (plan.effects.length === 0 && out.finished !== undefined) this.finishedEarly.set(params, out.finished);
     return { ok: true, value: plan.effects };
   }
 
-  async finish(manifest: ActionManifest, params: JsonValue, results: readonly EffectResult[]): Promise<ProviderResult<JsonValue>> {
-    const out = await this.call(manifest, 'finish', [requestText(manifest, params), JSON.stringify(results)]);
+  async finish(manifest: ActionManifest, params: JsonObject, results: readonly EffectResult[]): Promise<ProviderResult<JsonValue>> {
+    const early = results.length === 0 ? this.finishedEarly.get(params) : undefined;
+    if (early !== undefined) this.finishedEarly.delete(params);
+    const out = early ?? (await this.call(manifest, 'finish', [requestText(manifest, params), JSON.stringify(results)]));
     if (out.kind !== 'ok') return { ok: false, message: out.message };
     try {
       return { ok: true, value: JSON.parse(out.value) as JsonValue };

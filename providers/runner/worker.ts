@@ -28,6 +28,8 @@ interface Loaded {
 /** Log lines a component may send per call; more are dropped (a log loop must not flood the gate). */
 const LOG_LINES_PER_CALL = 16;
 const LOG_LINE_CHARS = 1024;
+/** A plan with no effects, as a provider may write it (the host parses it properly; this only spots the case). */
+const EMPTY_PLAN = /^\s*\{\s*"effects"\s*:\s*\[\s*\]\s*\}\s*$/;
 
 const port = parentPort;
 if (port === null) throw new Error('the provider worker must run in a worker thread');
@@ -97,6 +99,10 @@ port.on('message', (message: ToWorker) => {
       }
       return;
     }
-    post({ type: 'result', id: message.id, outcome: call(message.key, message.fn, message.args, message.maxChars) });
+    let outcome = call(message.key, message.fn, message.args, message.maxChars);
+    if (message.finishEmpty && outcome.kind === 'ok' && EMPTY_PLAN.test(outcome.value)) {
+      outcome = { ...outcome, finished: call(message.key, 'finish', [message.args[0] ?? '', '[]'], message.maxChars) };
+    }
+    post({ type: 'result', id: message.id, outcome });
   });
 });

@@ -232,6 +232,23 @@ describe('built-in components agree with the reference semantics', () => {
     }
   });
 
+  it('passes a 1 MiB JSON response and 1 MiB of params through, within the default deadline and memory cap', async () => {
+    const registry = ActionRegistry.load(paths, { fsRoot: tempDir(), httpHosts: [] });
+    const github = registry.get('github.issue.create');
+    const items: JsonValue[] = [];
+    for (let i = 0; i < 30000; i++) items.push({ n: i, tags: [true, null], note: 'say "hi"\n' });
+    const body = JSON.stringify(items);
+    assert.ok(body.length > 1_000_000);
+    const result: Extract<EffectResult, { kind: 'http' }> = { kind: 'http', status: 200, headers: { 'content-type': 'application/json' }, body, bytes: body.length, sha256: '0'.repeat(64), truncated: false };
+    // The incremental collector the guests used to run took longer than the deadline here.
+    assert.deepEqual(await runner.resolve(github).finish(github, {}, [result]), { ok: true, value: referenceOutput(result) });
+
+    const echo = registry.get('echo');
+    const params: JsonObject = { lists: Array.from({ length: 300000 }, () => []), quotes: '"'.repeat(100000) };
+    assert.ok((await runner.resolve(echo).plan(echo, params)).ok);
+    assert.deepEqual(await runner.resolve(echo).finish(echo, params, []), { ok: true, value: params });
+  });
+
   it('fs.read and fs.write normalise paths exactly as the host does', async () => {
     const registry = ActionRegistry.load(paths, { fsRoot: tempDir(), httpHosts: [] });
     const write = registry.get('fs.write');
