@@ -84,7 +84,7 @@ await runBenchmark('bench:providers', async () => {
     process.stdout.write(`  ${'case'.padEnd(40)} ${'p50'.padStart(8)} ${'p99'.padStart(8)}\n`);
     for (const [name, r] of Object.entries(rows)) process.stdout.write(`  ${name.padEnd(40)} ${us(r.p50).padStart(8)} ${us(r.p99).padStart(8)}\n`);
     process.stdout.write(`  ${'baseline: one empty worker round trip'.padEnd(40)} ${us(base.p50).padStart(8)} ${us(base.p99).padStart(8)}\n`);
-    process.stdout.write('  (each plan + finish is two worker round trips; goal: p50 <= 100 µs)\n');
+    process.stdout.write('  (a plan with effects and its finish are two worker round trips; a plan with none, one; goal: p50 <= 100 µs)\n');
     printJsonLine({ bench: 'providers', calls: CALLS, cases: rows, workerRoundTrip: base });
   } finally {
     rmSync(home, { recursive: true, force: true });
