@@ -1,6 +1,6 @@
 /** Options and parsing shared by several commands. */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { LatticeError, describeError } from '../core/errors.ts';
 import type { HomePaths } from '../core/home.ts';
 import type { EventDraft, LedgerEvent } from '../core/ledger/event.ts';
@@ -47,4 +47,10 @@ export function readInput(file: string, as: 'text' | 'bytes' = 'text'): string |
   } catch (error) {
     throw new LatticeError('IO_ERROR', `cannot read ${file}: ${describeError(error)}`, { cause: error });
   }
+}
+
+/** The publisher's signature of `file`: the `--signature` file, else `<file>.sig` if present, else null. */
+export function signatureOf(file: string, explicit: string | undefined): string | null {
+  if (explicit !== undefined) return readInput(explicit);
+  return existsSync(`${file}.sig`) ? readInput(`${file}.sig`) : null;
 }

@@ -5,7 +5,6 @@
  * directly on the home, where the next `lattice up` registers it. Either way the installation is in the ledger.
  */
 import type { Command } from 'commander';
-import { existsSync } from 'node:fs';
 import { ActionRegistry, describeAction, registryOptions } from '../../core/actions/registry.ts';
 import { parseManifest } from '../../core/actions/manifest.ts';
 import { loadConfig } from '../../core/config/config.ts';
@@ -14,7 +13,7 @@ import { installManifest } from '../../core/actions/install.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import type { Trust } from '../../core/trust/publishers.ts';
 import { resolveHome } from '../../core/home.ts';
-import { HOME_HELP, ONE_SHOT, example, readInput } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example, readInput, signatureOf } from '../common.ts';
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
@@ -59,8 +58,7 @@ export function registerActions(program: Command): void {
     .action(async (file: string, opts: { signature?: string; allowUnsigned?: boolean; home?: string; config?: string; json?: boolean }) => {
       const text = readInput(file);
       parseManifest(text, file); // refuse before anything is installed
-      const sigFile = opts.signature ?? `${file}.sig`;
-      const request = { text, signature: opts.signature !== undefined || existsSync(sigFile) ? readInput(sigFile) : null, allowUnsigned: opts.allowUnsigned === true, source: file };
+      const request = { text, signature: signatureOf(file, opts.signature), allowUnsigned: opts.allowUnsigned === true, source: file };
       const paths = resolveHome(opts.home);
       let installed: { id: string; version: string; digest: string; publisher: Trust['publisher']; allowUnsigned: boolean; seq: number; registered: boolean };
       try {

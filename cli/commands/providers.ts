@@ -4,7 +4,7 @@
  * publisher's signature unless `--allow-unsigned`, and records the installation (hash and trust) in the ledger.
  */
 import type { Command } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { ActionRegistry, registryOptions } from '../../core/actions/registry.ts';
 import type { ActionManifest } from '../../core/actions/manifest.ts';
 import { loadConfig } from '../../core/config/config.ts';
@@ -12,7 +12,7 @@ import { resolveHome, type HomePaths } from '../../core/home.ts';
 import { readPublishers } from '../../core/trust/publishers.ts';
 import { findComponent, installComponent, listComponents, type ComponentEntry, type SignatureStatus } from '../../providers/catalog.ts';
 import { describeComponent } from '../../providers/runner/transpile.ts';
-import { HOME_HELP, example, readInput, recordEvent } from '../common.ts';
+import { HOME_HELP, example, recordEvent, signatureOf } from '../common.ts';
 import { printJson, printable, table } from '../output.ts';
 import { PROVIDER_LOCATIONS } from '../providers.ts';
 
@@ -53,8 +53,7 @@ export function registerProviders(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (file: string, opts: { name?: string; signature?: string; allowUnsigned?: boolean; replace?: boolean; home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
-      const sigFile = opts.signature ?? `${file}.sig`;
-      const signature = opts.signature !== undefined || existsSync(sigFile) ? readInput(sigFile) : null;
+      const signature = signatureOf(file, opts.signature);
       const installed = await installComponent(paths, { file, name: opts.name, signature, allowUnsigned: opts.allowUnsigned === true, replace: opts.replace === true }, readPublishers(paths));
       const { trust } = installed;
       const event = recordEvent(paths, {
