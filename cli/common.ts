@@ -1,7 +1,9 @@
 /** Options and parsing shared by several commands. */
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
-import { LatticeError, describeError } from '../core/errors.ts';
+import { basename } from 'node:path';
+import { sha256Hex } from '../core/crypto/index.ts';
+import { LatticeError, describeError, isLatticeError } from '../core/errors.ts';
 import type { HomePaths } from '../core/home.ts';
 import type { EventDraft, LedgerEvent } from '../core/ledger/event.ts';
 import { Ledger } from '../core/ledger/ledger.ts';
@@ -53,4 +55,23 @@ export function readInput(file: string, as: 'text' | 'bytes' = 'text'): string |
 export function signatureOf(file: string, explicit: string | undefined): string | null {
   if (explicit !== undefined) return readInput(explicit);
   return existsSync(`${file}.sig`) ? readInput(`${file}.sig`) : null;
+}
+
+/** Codes that mean "refused to install this file" (as opposed to a usage or I/O problem). */
+const INSTALL_REFUSALS: ReadonlySet<string> = new Set(['COMPONENT_INVALID', 'SIGNATURE_MISSING', 'SIGNATURE_INVALID']);
+
+/**
+ * Runs an installation; when it is refused for what the file is or who signed it, records `<kind>.refused` with the
+ * file's hash before the error reaches the operator (a refused install through a running gate is recorded by the
+ * gate as `request.refused`).
+ */
+export async function recordingRefusal<T>(paths: HomePaths, kind: 'provider' | 'action', file: string, bytes: Uint8Array, install: () => Promise<T>): Promise<T> {
+  try {
+    return await install();
+  } catch (error) {
+    if (isLatticeError(error) && INSTALL_REFUSALS.has(error.code)) {
+      recordEvent(paths, { type: `${kind}.refused`, decision: 'deny', payload: { file: basename(file), sha256: sha256Hex(bytes), code: error.code, message: error.message.slice(0, 1024) } });
+    }
+    throw error;
+  }
 }

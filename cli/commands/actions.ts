@@ -13,7 +13,7 @@ import { installManifest } from '../../core/actions/install.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import type { Trust } from '../../core/trust/publishers.ts';
 import { resolveHome } from '../../core/home.ts';
-import { HOME_HELP, ONE_SHOT, example, readInput, signatureOf } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example, readInput, recordingRefusal, signatureOf } from '../common.ts';
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
@@ -74,7 +74,7 @@ export function registerActions(program: Command): void {
         const registry = ActionRegistry.load(paths, registryOptions(loadConfig(paths, opts.config).config, paths));
         const ledger = Ledger.open(paths, ONE_SHOT);
         try {
-          const { manifest, trust, seq } = await installManifest(registry, ledger, paths, request);
+          const { manifest, trust, seq } = await recordingRefusal(paths, 'action', file, Buffer.from(text, 'utf8'), () => installManifest(registry, ledger, paths, request));
           installed = { id: manifest.id, version: manifest.version, digest: manifest.digest, publisher: trust.publisher, allowUnsigned: trust.allowUnsigned, seq, registered: false };
         } finally {
           ledger.close();

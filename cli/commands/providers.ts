@@ -12,7 +12,7 @@ import { resolveHome, type HomePaths } from '../../core/home.ts';
 import { readPublishers } from '../../core/trust/publishers.ts';
 import { findComponent, installComponent, listComponents, type ComponentEntry, type SignatureStatus } from '../../providers/catalog.ts';
 import { describeComponent } from '../../providers/runner/transpile.ts';
-import { HOME_HELP, example, recordEvent, signatureOf } from '../common.ts';
+import { HOME_HELP, example, readInput, recordEvent, recordingRefusal, signatureOf } from '../common.ts';
 import { printJson, printable, table } from '../output.ts';
 import { PROVIDER_LOCATIONS } from '../providers.ts';
 
@@ -54,7 +54,8 @@ export function registerProviders(program: Command): void {
     .action(async (file: string, opts: { name?: string; signature?: string; allowUnsigned?: boolean; replace?: boolean; home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       const signature = signatureOf(file, opts.signature);
-      const installed = await installComponent(paths, { file, name: opts.name, signature, allowUnsigned: opts.allowUnsigned === true, replace: opts.replace === true }, readPublishers(paths));
+      const request = { file, name: opts.name, signature, allowUnsigned: opts.allowUnsigned === true, replace: opts.replace === true };
+      const installed = await recordingRefusal(paths, 'provider', file, readInput(file, 'bytes'), () => installComponent(paths, request, readPublishers(paths)));
       const { trust } = installed;
       const event = recordEvent(paths, {
         type: 'provider.installed',

@@ -132,6 +132,11 @@ describe('signed action manifests', () => {
       ],
     );
     assert.equal(recorded[0]?.['sha256'], sha256Hex(readFileSync(own)));
+    // Each refusal is recorded too, with the code and the hash of the bytes that were refused.
+    assert.deepEqual(
+      events(home, 'action.refused').map((p) => p['code']),
+      ['SIGNATURE_INVALID', 'SIGNATURE_INVALID', 'SIGNATURE_MISSING'],
+    );
   });
 
   it('a running gate makes the same decision through the admin API and registers the manifest at once', async () => {
@@ -204,6 +209,15 @@ describe('lattice providers', () => {
     assert.match(clash.stderr, /already installed with other bytes.*--replace/);
     assert.equal(lattice(['providers', 'add', other, '--allow-unsigned', '--home', home]).status, 0);
 
+    assert.deepEqual(
+      events(home, 'provider.refused').map((p) => [p['file'], p['code']]),
+      [
+        ['acme-tool.wasm', 'SIGNATURE_INVALID'],
+        ['acme-tool.wasm', 'SIGNATURE_MISSING'],
+        ['reader.wasm', 'COMPONENT_INVALID'],
+      ],
+    );
+    assert.equal(events(home, 'provider.refused')[2]?.['sha256'], sha256Hex(readFileSync(wasi)));
     const recorded = events(home, 'provider.installed');
     assert.deepEqual(
       recorded.map((p) => [p['component'], p['sha256'], p['publisherName'], p['allowUnsigned']]),
