@@ -61,16 +61,16 @@ export function signatureOf(file: string, explicit: string | undefined): string 
 const INSTALL_REFUSALS: ReadonlySet<string> = new Set(['COMPONENT_INVALID', 'SIGNATURE_MISSING', 'SIGNATURE_INVALID']);
 
 /**
- * Runs an installation; when it is refused for what the file is or who signed it, records `<kind>.refused` with the
- * file's hash before the error reaches the operator (a refused install through a running gate is recorded by the
- * gate as `request.refused`).
+ * Runs an installation; when it is refused for what the file is or who signed it, `record`s `<kind>.refused` with
+ * the hash of the refused bytes (read only then) before the error reaches the operator. A refused install through
+ * a running gate is recorded by the gate as `request.refused`.
  */
-export async function recordingRefusal<T>(paths: HomePaths, kind: 'provider' | 'action', file: string, bytes: Uint8Array, install: () => Promise<T>): Promise<T> {
+export async function recordingRefusal<T>(record: (draft: EventDraft) => unknown, kind: 'provider' | 'action', file: string, bytes: () => Uint8Array, install: () => Promise<T>): Promise<T> {
   try {
     return await install();
   } catch (error) {
     if (isLatticeError(error) && INSTALL_REFUSALS.has(error.code)) {
-      recordEvent(paths, { type: `${kind}.refused`, decision: 'deny', payload: { file: basename(file), sha256: sha256Hex(bytes), code: error.code, message: error.message.slice(0, 1024) } });
+      record({ type: `${kind}.refused`, principal: 'operator', decision: 'deny', payload: { file: basename(file), sha256: sha256Hex(bytes()), code: error.code, message: error.message.slice(0, 1024) } });
     }
     throw error;
   }

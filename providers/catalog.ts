@@ -6,18 +6,18 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { COMPONENT_FILE } from '../core/actions/manifest-schema.ts';
 import { sha256Hex } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import type { HomePaths } from '../core/home.ts';
 import { decideTrust, type Trust } from '../core/trust/publishers.ts';
-import { checkSignature, parseSignature, type TrustedKey } from '../core/trust/signature.ts';
+import { checkSignatureText, type TrustedKey } from '../core/trust/signature.ts';
 import { BUILTIN_COMPONENTS } from './builtin/components.ts';
 import { componentsDir } from './runner/runner.ts';
 import { checkInterface, describeComponent, type ComponentDescription } from './runner/transpile.ts';
 
-/** The component file names a manifest may pin (the manifest schema's pattern). */
-const COMPONENT_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.wasm$/;
+const COMPONENT_NAME = new RegExp(COMPONENT_FILE);
 /** Larger than any sensible provider (the built-ins are 14–30 KB); a bound on what `add` reads and hashes. */
 const MAX_COMPONENT_BYTES = 64 * 1024 * 1024;
 
@@ -48,9 +48,7 @@ function entry(name: string, source: 'builtin' | 'home', path: string, publisher
 
 function signatureStatus(bytes: Uint8Array, path: string, publishers: readonly TrustedKey[]): SignatureStatus {
   if (!existsSync(`${path}.sig`)) return { state: 'unsigned' };
-  const doc = parseSignature(readFileSync(`${path}.sig`, 'utf8'));
-  if (doc === null) return { state: 'invalid', reason: `${basename(path)}.sig is not a signature document` };
-  const check = checkSignature(bytes, 'component', doc, publishers);
+  const check = checkSignatureText(bytes, 'component', readFileSync(`${path}.sig`, 'utf8'), publishers);
   return check.ok ? { state: 'signed', publisher: check.publisher.name, keyId: check.publisher.keyId } : { state: 'invalid', reason: check.message };
 }
 

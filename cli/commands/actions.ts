@@ -17,6 +17,16 @@ import { HOME_HELP, ONE_SHOT, example, readInput, recordingRefusal, signatureOf 
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
+/** What `actions add` reports, from the gate's answer or from installing directly. */
+interface Installed {
+  readonly id: string;
+  readonly version: string;
+  readonly digest: string;
+  readonly publisher: Trust['publisher'];
+  readonly allowUnsigned: boolean;
+  readonly seq: number;
+}
+
 export function registerActions(program: Command): void {
   const actions = program
     .command('actions [id]')
@@ -60,9 +70,9 @@ export function registerActions(program: Command): void {
       parseManifest(text, file); // refuse before anything is installed
       const request = { text, signature: signatureOf(file, opts.signature), allowUnsigned: opts.allowUnsigned === true, source: file };
       const paths = resolveHome(opts.home);
-      let installed: { id: string; version: string; digest: string; publisher: Trust['publisher']; allowUnsigned: boolean; seq: number; registered: boolean };
+      let installed: Installed & { registered: boolean };
       try {
-        const reply = await admin<{ id: string; version: string; digest: string; publisher: Trust['publisher']; allowUnsigned: boolean; seq: number }>(opts.home, 'POST', '/api/v1/actions', {
+        const reply = await admin<Installed>(opts.home, 'POST', '/api/v1/actions', {
           manifest: text,
           ...(request.signature === null ? {} : { signature: request.signature }),
           allowUnsigned: request.allowUnsigned,
@@ -74,7 +84,7 @@ export function registerActions(program: Command): void {
         const registry = ActionRegistry.load(paths, registryOptions(loadConfig(paths, opts.config).config, paths));
         const ledger = Ledger.open(paths, ONE_SHOT);
         try {
-          const { manifest, trust, seq } = await recordingRefusal(paths, 'action', file, Buffer.from(text, 'utf8'), () => installManifest(registry, ledger, paths, request));
+          const { manifest, trust, seq } = await recordingRefusal((draft) => ledger.appendNow(draft), 'action', file, () => Buffer.from(text, 'utf8'), () => installManifest(registry, ledger, paths, request));
           installed = { id: manifest.id, version: manifest.version, digest: manifest.digest, publisher: trust.publisher, allowUnsigned: trust.allowUnsigned, seq, registered: false };
         } finally {
           ledger.close();

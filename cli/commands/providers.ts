@@ -55,7 +55,7 @@ export function registerProviders(program: Command): void {
       const paths = resolveHome(opts.home);
       const signature = signatureOf(file, opts.signature);
       const request = { file, name: opts.name, signature, allowUnsigned: opts.allowUnsigned === true, replace: opts.replace === true };
-      const installed = await recordingRefusal(paths, 'provider', file, readInput(file, 'bytes'), () => installComponent(paths, request, readPublishers(paths)));
+      const installed = await recordingRefusal((draft) => recordEvent(paths, draft), 'provider', file, () => readInput(file, 'bytes'), () => installComponent(paths, request, readPublishers(paths)));
       const { trust } = installed;
       const event = recordEvent(paths, {
         type: 'provider.installed',

@@ -27,6 +27,8 @@ export interface RawManifest {
 }
 
 const NAME = '^[A-Za-z_][A-Za-z0-9_.-]{0,63}$';
+/** A component's file name in `<home>/providers` (also what `lattice providers add` installs under). */
+export const COMPONENT_FILE = '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\\.wasm$';
 const strings = (pattern?: string, maxItems = 64) => ({ type: 'array', maxItems, items: pattern === undefined ? { type: 'string', maxLength: 256 } : { type: 'string', pattern } }) as const;
 
 export const MANIFEST_SCHEMA = {
@@ -47,7 +49,7 @@ export const MANIFEST_SCHEMA = {
       required: [],
       properties: {
         builtin: { type: 'string', enum: ['echo', 'http.request', 'http.template', 'fs.read', 'fs.write'], nullable: true },
-        component: { type: 'string', pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\\.wasm$', nullable: true },
+        component: { type: 'string', pattern: COMPONENT_FILE, nullable: true },
         sha256: { type: 'string', pattern: '^[0-9a-f]{64}$', nullable: true },
         effects: { type: 'array', maxItems: 3, uniqueItems: true, items: { type: 'string', enum: ['http', 'fs.read', 'fs.write'] }, nullable: true },
         memory_mb: { type: 'integer', minimum: 1, maximum: 4096, nullable: true },

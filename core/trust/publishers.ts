@@ -15,7 +15,7 @@ import { LatticeError, describeError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
 import { ensureHome, type HomePaths } from '../home.ts';
 import { RELEASE_KEY } from './release-key.ts';
-import { checkSignature, parseSignature, type SignedKind, type TrustedKey } from './signature.ts';
+import { checkSignatureText, parseSignature, type SignedKind, type TrustedKey } from './signature.ts';
 
 export interface Publisher extends TrustedKey {
   readonly addedAt: string;
@@ -132,9 +132,7 @@ export function decideTrust(bytes: Uint8Array, kind: SignedKind, signature: stri
     if (allowUnsigned) return { publisher: null, allowUnsigned: true };
     throw new LatticeError('SIGNATURE_MISSING', `${file} is not signed (no ${file}.sig); get the publisher's signature, or pass --allow-unsigned to install it anyway (recorded in the ledger)`);
   }
-  const doc = parseSignature(signature);
-  if (doc === null) throw new LatticeError('SIGNATURE_INVALID', `${file}.sig is not a lattice signature document`);
-  const check = checkSignature(bytes, kind, doc, publishers);
+  const check = checkSignatureText(bytes, kind, signature, publishers);
   if (!check.ok) throw new LatticeError('SIGNATURE_INVALID', `${file}: ${check.message}`);
   return { publisher: { name: check.publisher.name, keyId: check.publisher.keyId }, allowUnsigned: false };
 }

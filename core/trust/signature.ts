@@ -67,3 +67,10 @@ export function checkSignature(bytes: Uint8Array, kind: SignedKind, doc: Signatu
   if (!verifyEd25519(loadEd25519PublicKey(key.publicKey), signedMessage(kind, sha256), doc.signature)) return { ok: false, sha256, message: `the signature by ${key.name} does not verify` };
   return { ok: true, publisher: key, sha256 };
 }
+
+/** `checkSignature` over the text of a `.sig` file, which may not be a signature document at all. */
+export function checkSignatureText(bytes: Uint8Array, kind: SignedKind, text: string, trusted: readonly TrustedKey[]): SignatureCheck {
+  const doc = parseSignature(text);
+  if (doc === null) return { ok: false, sha256: sha256Hex(bytes), message: 'its .sig file is not a lattice signature document' };
+  return checkSignature(bytes, kind, doc, trusted);
+}

@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "1138f61aa90e556814b09468f9e9dba2089666d93f50f9290a3e37bb65971ce1",
+  "sha256": "1c7e42328ba3f3b908334bc17aeecb3fc75bd7b156e8649447818971fc87edaa",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "3ax_OHPXdXMGY0dbUPrDd2Xo0W_0hCaTNpzxqGhbgJa3nArIKjyOFP5U5-JWdhsckl7KNxZiw9tlAc8AlXMNDw"
+  "signature": "0Fc5P3jXlJ2LQZK42k4cT-GWF8X0qabReejq7QrDp9r5T9mxxMroDBTVXrw4tMEJhlhu8h7rcEkKY_cyFqkJCQ"
 }

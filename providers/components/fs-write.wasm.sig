@@ -1,8 +1,8 @@
 {
   "v": 1,
   "kind": "component",
-  "sha256": "4c71593dacb8c13ddd777c4363e6abdfab13aa3ad293ddd67a2427ee8252bbe5",
+  "sha256": "7461f6dae0e946edecf3b7c3cf86d8c284bf92b12246ba177366a4d79d4e4642",
   "publisher": "b-WLcheFjtn6fvvf_DSlafyAljP2-a5T61KtzaO33dw",
   "publicKey": "AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY",
-  "signature": "juHuqJJ1WmgxGc96T1vfgabTzrfCi7E67YvqQce5y1EoG84A93RELBbBV8vkldddLPTHPZZ67IcrQr-X7ul-BA"
+  "signature": "LZ5b-RJ_fzA324OncyfZI5kz-6JDnXW9AOWRSBAwo0_ipRZIkelwQUHKDq7EBzNMbPyFMyuwzd99v9uHbUHvAw"
 }

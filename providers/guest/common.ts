@@ -1,5 +1,6 @@
 // What every built-in guest shares: reading the request, picking members, building a plan.
-import { Json, Kind, parse, stringify, stringMember } from "./json";
+import { Json, Kind, stringify, stringMember } from "./json";
+import { parse } from "./json-parse";
 
 export class Request {
   constructor(

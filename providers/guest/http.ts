@@ -1,7 +1,8 @@
 // What the two HTTP guests share: the planned effect (naming every secret the manifest declares), and `finish`,
 // which turns the response into the output.
 import { err, ok, take } from "./abi";
-import { Json, Kind, isJson, stringify } from "./json";
+import { Json, Kind, stringify } from "./json";
+import { isJson } from "./json-parse";
 import { onlyResult, pick, planOf } from "./common";
 
 /** The plan of one HTTP effect; `body` is a string or JSON null. */

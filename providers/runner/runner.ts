@@ -12,7 +12,7 @@ import { LatticeError, describeError } from '../../core/errors.ts';
 import type { HomePaths } from '../../core/home.ts';
 import type { Provider, ProviderHost, ProviderResolver, ProviderResult } from '../../core/pipeline/provider.ts';
 import type { EffectResult, Effect } from '../../core/pipeline/effects.ts';
-import { checkSignature, parseSignature, type TrustedKey } from '../../core/trust/signature.ts';
+import { checkSignatureText, type TrustedKey } from '../../core/trust/signature.ts';
 import { BUILTIN_COMPONENTS } from '../builtin/components.ts';
 import { parsePlan } from './plan.ts';
 import { ProviderPool } from './pool.ts';
@@ -138,9 +138,9 @@ export class ProviderRunner implements ProviderHost {
 
   /** A built-in's pin: the hash its release signature covers, once the signature is checked over these bytes. */
   private async releasePin(bytes: Uint8Array, sigPath: string, name: string): Promise<string> {
-    const doc = parseSignature(await readFile(sigPath, 'utf8').catch(() => ''));
-    if (doc === null) throw new LatticeError('SIGNATURE_INVALID', `${name} has no readable release signature`);
-    const check = checkSignature(bytes, 'component', doc, this.options.releaseKeys);
+    const text = await readFile(sigPath, 'utf8').catch(() => null); // missing or unreadable: said below
+    if (text === null) throw new LatticeError('SIGNATURE_INVALID', `${name} has no readable release signature`);
+    const check = checkSignatureText(bytes, 'component', text, this.options.releaseKeys);
     if (!check.ok) throw new LatticeError('SIGNATURE_INVALID', `${name}: ${check.message}`);
     return check.sha256;
   }

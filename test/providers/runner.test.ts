@@ -11,7 +11,7 @@ import { loadConfig } from '../../core/config/config.ts';
 import { generateEd25519, sha256Hex } from '../../core/crypto/index.ts';
 import { ensureHome, homePaths } from '../../core/home.ts';
 import { KeyRing } from '../../core/keys/keyring.ts';
-import { checkSignature, parseSignature, signBytes } from '../../core/trust/signature.ts';
+import { checkSignature, checkSignatureText, parseSignature, signBytes } from '../../core/trust/signature.ts';
 import { RELEASE_KEY } from '../../core/trust/release-key.ts';
 import { providerRunner } from '../../providers/index.ts';
 import { parsePlan } from '../../providers/runner/plan.ts';
@@ -49,6 +49,9 @@ describe('provider runner checks', () => {
     refused(checkSignature(bytes, 'component', forged, trusted), /does not verify/);
     assert.equal(parseSignature('not json'), null);
     assert.equal(parseSignature(JSON.stringify({ ...doc, v: 2 })), null);
+    // The text of a .sig file: checked the same way, and refused when it is not a signature document at all.
+    assert.equal(checkSignatureText(bytes, 'component', JSON.stringify(doc), trusted).ok, true);
+    refused(checkSignatureText(bytes, 'component', 'not json', trusted), /not a lattice signature document/);
   });
 
   it("accepts a plan of lattice's effects (the host sizes and hashes a write), and refuses anything else", () => {
