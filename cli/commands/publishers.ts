@@ -41,7 +41,7 @@ export function registerPublishers(program: Command): void {
       if (opts.json === true) return printJson({ ...publisher, seq: event.seq });
       process.stdout.write(`trusted ${publisher.name}: key id ${publisher.keyId} (recorded as event ${event.seq})\ncompare the key id with the one the publisher gave you\n`);
     });
-  example(add, 'lattice publishers add acme AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY', 'lattice publishers add acme ./acme.pub');
+  example(add, 'lattice publishers add acme -- AsULZl2Qw5W9suPTDrFelF5_McgQgFm2hxfkQ7JFoQY   # `--`: a key may begin with -', 'lattice publishers add acme ./acme.pub');
 
   const rm = publishers
     .command('rm <name-or-key-id>')
@@ -55,7 +55,7 @@ export function registerPublishers(program: Command): void {
       if (opts.json === true) return printJson({ name: removed.name, keyId: removed.keyId, seq: event.seq });
       process.stdout.write(`no longer trusted: ${removed.name} (${removed.keyId}; recorded as event ${event.seq})\n`);
     });
-  example(rm, 'lattice publishers rm acme');
+  example(rm, 'lattice publishers rm acme', 'lattice publishers rm -- -Xk3…   # a key id beginning with -');
 
   const keygen = publishers
     .command('keygen')
@@ -70,7 +70,7 @@ export function registerPublishers(program: Command): void {
         throw new LatticeError('IO_ERROR', `cannot write ${opts.out}: ${describeError(error)}`, { cause: error });
       }
       if (opts.json === true) return printJson({ file: opts.out, keyId: pair.keyId, publicKey: pair.publicKey });
-      process.stdout.write(`wrote ${opts.out}\n  public key  ${pair.publicKey}\n  key id      ${pair.keyId}\noperators trust it with: lattice publishers add <name> ${pair.publicKey}\n`);
+      process.stdout.write(`wrote ${opts.out}\n  public key  ${pair.publicKey}\n  key id      ${pair.keyId}\noperators trust it with: lattice publishers add <name> -- ${pair.publicKey}\n`);
     });
   example(keygen, 'lattice publishers keygen --out acme.pem');
 

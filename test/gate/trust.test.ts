@@ -25,6 +25,14 @@ function publisher(dir: string, name: string): { key: string; publicKey: string;
   return { key, ...made.json };
 }
 
+/**
+ * `lattice publishers add|rm` with the positionals after `--`: a base64url key or key id may begin with `-`, which
+ * the command line would otherwise read as an option.
+ */
+function publishers(verb: 'add' | 'rm', home: string, ...args: string[]): ReturnType<typeof lattice> {
+  return lattice(['publishers', verb, '--home', home, '--', ...args]);
+}
+
 function sign(file: string, key: string): void {
   const signed = lattice(['publishers', 'sign', file, '--key', key]);
   assert.equal(signed.status, 0, signed.stderr);
@@ -39,9 +47,9 @@ describe('trusted publishers', () => {
     const acme = publisher(dir, 'acme');
 
     assert.deepEqual(latticeJson<{ publishers: { name: string }[] }>(['publishers', 'list', '--home', home]).json.publishers.map((p) => p.name), ['lattice release']);
-    const added = latticeJson<{ keyId: string }>(['publishers', 'add', 'acme', acme.publicKey, '--home', home]);
+    const added = lattice(['publishers', 'add', '--json', '--home', home, '--', 'acme', acme.publicKey]);
     assert.equal(added.status, 0, added.stderr);
-    assert.equal(added.json.keyId, acme.keyId);
+    assert.equal((JSON.parse(added.stdout) as { keyId: string }).keyId, acme.keyId);
     const listed = latticeJson<{ publishers: { name: string; keyId: string; source: string }[] }>(['publishers', 'list', '--home', home]).json.publishers;
     assert.deepEqual(
       listed.map((p) => [p.name, p.source]),
@@ -54,18 +62,18 @@ describe('trusted publishers', () => {
     // A key given as a file works too; a second name for the same key, a non-key and the release key are refused.
     const other = publisher(dir, 'other');
     writeFileSync(join(dir, 'other.pub'), `${other.publicKey}\n`);
-    assert.equal(lattice(['publishers', 'add', 'other', join(dir, 'other.pub'), '--home', home]).status, 0);
-    const duplicate = lattice(['publishers', 'add', 'acme-again', acme.publicKey, '--home', home]);
+    assert.equal(publishers('add', home, 'other', join(dir, 'other.pub')).status, 0);
+    const duplicate = publishers('add', home, 'acme-again', acme.publicKey);
     assert.equal(duplicate.status, 2);
     assert.match(duplicate.stderr, /already trusted: acme/);
-    const notKey = lattice(['publishers', 'add', 'junk', 'not-a-key', '--home', home]);
+    const notKey = publishers('add', home, 'junk', 'not-a-key');
     assert.equal(notKey.status, 2);
     assert.match(notKey.stderr, /not an Ed25519 public key/);
-    const release = lattice(['publishers', 'rm', 'lattice release', '--home', home]);
+    const release = publishers('rm', home, 'lattice release');
     assert.equal(release.status, 2);
     assert.match(release.stderr, /release key.*cannot be removed/);
 
-    assert.equal(lattice(['publishers', 'rm', acme.keyId, '--home', home]).status, 0);
+    assert.equal(publishers('rm', home, acme.keyId).status, 0);
     assert.deepEqual(latticeJson<{ publishers: { name: string }[] }>(['publishers', 'list', '--home', home]).json.publishers.map((p) => p.name), ['lattice release', 'other']);
     assert.deepEqual(
       events(home, 'publisher.added').map((p) => p['name']),
@@ -90,7 +98,7 @@ describe('signed action manifests', () => {
     const home = join(dir, 'home');
     const acme = publisher(dir, 'acme');
     const stranger = publisher(dir, 'stranger');
-    assert.equal(lattice(['publishers', 'add', 'acme', acme.publicKey, '--home', home]).status, 0);
+    assert.equal(publishers('add', home, 'acme', acme.publicKey).status, 0);
     const file = join(dir, 'acme.hello.toml');
     writeFileSync(file, manifest('acme.hello'));
     const installed = (id: string) => existsSync(join(home, 'actions', `${id}.toml`));
@@ -143,7 +151,7 @@ describe('signed action manifests', () => {
     const g = await gate();
     const dir = tempDir();
     const acme = publisher(dir, 'acme');
-    assert.equal(lattice(['publishers', 'add', 'acme', acme.publicKey, '--home', g.home]).status, 0);
+    assert.equal(publishers('add', g.home, 'acme', acme.publicKey).status, 0);
     const file = join(dir, 'acme.live.toml');
     writeFileSync(file, manifest('acme.live'));
 
@@ -168,7 +176,7 @@ describe('lattice providers', () => {
     const dir = tempDir();
     const home = join(dir, 'home');
     const acme = publisher(dir, 'acme');
-    assert.equal(lattice(['publishers', 'add', 'acme', acme.publicKey, '--home', home]).status, 0);
+    assert.equal(publishers('add', home, 'acme', acme.publicKey).status, 0);
     const empty = returnsOk('{"effects":[]}');
     const good = join(dir, 'acme-tool.wasm');
     writeFileSync(good, await component(empty.body, { data: empty.data }));
