@@ -17,6 +17,7 @@ import { registerKeys } from './commands/keys.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerPublishers } from './commands/publishers.ts';
+import { registerSandbox } from './commands/sandbox.ts';
 import { registerVerify } from './commands/verify.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerKeys(program);
   registerPublishers(program);
   registerProviders(program);
+  registerSandbox(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

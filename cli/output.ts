@@ -42,6 +42,8 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'COMPONENT_NOT_FOUND',
   'PUBLISHER_INVALID',
   'PUBLISHER_NOT_FOUND',
+  'PROFILE_INVALID',
+  'PROFILE_NOT_FOUND',
 ]);
 
 export function exitCodeFor(error: unknown): number {

@@ -57,6 +57,9 @@ export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_
 /** Provider components and the publishers whose signatures the operator trusts. */
 export type ProviderErrorCode = 'COMPONENT_INVALID' | 'COMPONENT_NOT_FOUND' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING' | 'PUBLISHER_NOT_FOUND' | 'PUBLISHER_INVALID';
 
+/** The sandbox: profiles, and a kernel or helper that cannot give the isolation asked for. */
+export type SandboxErrorCode = 'PROFILE_INVALID' | 'PROFILE_NOT_FOUND' | 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED';
+
 /**
  * The action pipeline: effects the host refused or could not perform, one-shot grants, approvals and idempotency.
  * (Policy and budget denials are not errors: they are 403 `denied` answers with a denialReason.)
@@ -79,6 +82,7 @@ export type SecretErrorCode = 'SECRET_NOT_FOUND' | 'SECRET_INVALID_NAME' | 'SECR
 export type ErrorCode =
   | ActionErrorCode
   | ProviderErrorCode
+  | SandboxErrorCode
   | PipelineErrorCode
   | SecretErrorCode
   | HomeErrorCode

@@ -31,5 +31,8 @@ await build({
   logLevel: 'warning',
 });
 
+// The sandbox helper: C, built with the system compiler, warnings as errors (sandbox/helper/lattice-sandbox.c).
+execFileSync(process.env.CC ?? 'gcc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wformat=2', '-Wshadow', '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-o', 'dist/lattice-sandbox', 'sandbox/helper/lattice-sandbox.c'], { stdio: 'inherit' });
+
 // The built-in provider components, their release signatures and their transpiled glue, beside the bundle.
 execFileSync(process.execPath, ['--import', 'tsx', 'scripts/ship-providers.ts'], { stdio: 'inherit' });

@@ -2,8 +2,40 @@
  * Operator routes on the admin socket only: status and shutdown. Health is also on the agent socket (it says
  * nothing but "alive"). The admin socket's file mode is the authentication: only the gate's own user reaches it.
  */
+import type { JsonObject } from '../canonical.ts';
 import type { Route } from '../server/http.ts';
+import { validator } from '../server/validate.ts';
 import type { RunningGate } from './gate.ts';
+
+/** Events `lattice sandbox` records through the admin socket (it never opens the ledger beside a running gate). */
+export const SANDBOX_EVENT_TYPES = ['sandbox.started', 'sandbox.exited', 'sandbox.proxy', 'sandbox.refused'] as const;
+
+interface SandboxEvents {
+  events: { type: (typeof SANDBOX_EVENT_TYPES)[number]; decision?: 'allow' | 'deny'; payload: Record<string, unknown> }[];
+}
+
+const sandboxEvents = validator<SandboxEvents>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['events'],
+  properties: {
+    events: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 256,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['type', 'payload'],
+        properties: {
+          type: { type: 'string', enum: [...SANDBOX_EVENT_TYPES] },
+          decision: { type: 'string', enum: ['allow', 'deny'], nullable: true },
+          payload: { type: 'object', required: [] },
+        },
+      },
+    },
+  },
+});
 
 export interface GateStatus {
   readonly pid: number;
@@ -39,6 +71,18 @@ export function adminRoutes(gate: RunningGate): Route[] {
         // Answer first, then stop: the final checkpoint is written by stop().
         setImmediate(() => void gate.stop('admin shutdown'));
         return Promise.resolve({ status: 202, body: { stopping: true, pid: gate.pid } });
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/admin/sandbox-events',
+      on: ['admin'],
+      async handle(ctx) {
+        const { events } = sandboxEvents(ctx.body);
+        const appended = await Promise.all(
+          events.map((e) => gate.ledger.append({ type: e.type, principal: 'operator', decision: e.decision ?? null, payload: e.payload as JsonObject })),
+        );
+        return { status: 201, body: { seqs: appended.map((a) => a.event.seq) } };
       },
     },
   ];

@@ -35,7 +35,11 @@ const IPV6_NOT_PUBLIC: readonly (readonly [string, number])[] = [
   ['3fff::', 20], // documentation (RFC 9637)
 ];
 
+/** The part of IPV4_NOT_PUBLIC that is this host and the networks around it (the rest is simply not routed). */
+const IPV4_HOST_NETWORKS = IPV4_NOT_PUBLIC.filter(([net]) => !['192.0.2.0', '192.88.99.0', '198.18.0.0', '198.51.100.0', '203.0.113.0'].includes(net));
+
 const ipv4NotPublic = blockList('ipv4', IPV4_NOT_PUBLIC);
+const ipv4HostNetworks = blockList('ipv4', IPV4_HOST_NETWORKS);
 const ipv6GlobalUnicast = blockList('ipv6', [['2000::', 3]]);
 const ipv6NotPublic = blockList('ipv6', IPV6_NOT_PUBLIC);
 
@@ -45,6 +49,21 @@ export function isPublicAddress(ip: string): boolean {
   const embedded = embeddedIPv4(ipv6Groups(ip));
   if (embedded !== null) return !ipv4NotPublic.check(embedded, 'ipv4');
   return ipv6GlobalUnicast.check(ip, 'ipv6') && !ipv6NotPublic.check(ip, 'ipv6');
+}
+
+/**
+ * Whether an address reaches this host or the networks around it: loopback, private, carrier-grade NAT,
+ * link-local (metadata services), unspecified, multicast, reserved, and in IPv6 everything outside global unicast
+ * (unique-local, link-local, site-local, multicast) or embedding such an IPv4 address. Narrower than
+ * `!isPublicAddress`: documentation and benchmarking ranges pass, because some egress gateways (this project's
+ * build machines among them) answer public names from them. Fails closed: what is not an address is refused.
+ */
+export function reachesHostNetworks(ip: string): boolean {
+  if (isIPv4(ip)) return ipv4HostNetworks.check(ip, 'ipv4');
+  if (!isIPv6(ip) || ip.includes('%')) return true;
+  const embedded = embeddedIPv4(ipv6Groups(ip));
+  if (embedded !== null) return ipv4HostNetworks.check(embedded, 'ipv4');
+  return !ipv6GlobalUnicast.check(ip, 'ipv6');
 }
 
 /**

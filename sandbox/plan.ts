@@ -1,0 +1,287 @@
+/**
+ * The sandbox plan: everything the helper does, decided here and frozen before it starts. The helper
+ * (sandbox/helper/lattice-sandbox.c) only executes it.
+ *
+ * Inside, the agent sees a tmpfs root holding: system directories read-only, an allowlist of /etc, a generated
+ * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc,
+ * /tmp, the workspace read-write at its host path, a private home persisted per profile, and /run/lattice (the gate
+ * socket, its credential, the proxies' sockets). Nothing else of the host exists there.
+ */
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { SandboxProfile } from './profile.ts';
+import { seccompProgram } from './seccomp.ts';
+
+/** Where lattice's own files appear inside. */
+export const INSIDE = {
+  dir: '/run/lattice',
+  gateSocket: '/run/lattice/gate.sock',
+  credential: '/run/lattice/credential.json',
+  proxySocket: '/run/lattice/proxy.sock',
+  routeSocket: (route: string) => `/run/lattice/route-${route}.sock`,
+} as const;
+
+/** Loopback ports inside: the HTTPS proxy, then one per credential route in name order. */
+export const PROXY_PORT = 47080;
+export const ROUTE_PORT_BASE = 47081;
+
+export const SYSTEM_DIRS = ['/usr', '/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32', '/opt'] as const;
+/** What of /etc is visible: name resolution, libraries, certificates, locale and shell defaults; no secrets. */
+export const ETC_ALLOWLIST = [
+  'alternatives', 'bash.bashrc', 'ca-certificates', 'ca-certificates.conf', 'debian_version', 'gai.conf', 'gitconfig',
+  'host.conf', 'hosts', 'inputrc', 'ld.so.cache', 'ld.so.conf', 'ld.so.conf.d', 'locale.alias', 'localtime', 'mime.types',
+  'nsswitch.conf', 'os-release', 'profile', 'protocols', 'resolv.conf', 'services', 'ssl/certs', 'ssl/openssl.cnf',
+  'terminfo', 'timezone',
+] as const;
+const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+/** The host environment variables every agent gets (when set); a profile's pass_env adds to them. */
+export const BASE_ENV = ['PATH', 'TERM', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'COLORTERM', 'TZ', 'NO_COLOR', 'FORCE_COLOR'] as const;
+
+// Landlock access rights (include/uapi/linux/landlock.h).
+export const LL = {
+  EXECUTE: 1, WRITE_FILE: 2, READ_FILE: 4, READ_DIR: 8, REMOVE_DIR: 16, REMOVE_FILE: 32, MAKE_CHAR: 64, MAKE_DIR: 128,
+  MAKE_REG: 256, MAKE_SOCK: 512, MAKE_FIFO: 1024, MAKE_BLOCK: 2048, MAKE_SYM: 4096, REFER: 8192, TRUNCATE: 16384,
+  IOCTL_DEV: 32768,
+} as const;
+const HANDLED_FS = 0xffff;
+const READ = LL.EXECUTE | LL.READ_FILE | LL.READ_DIR;
+/** Read-write: everything but creating device nodes (never granted anywhere). */
+const WRITE = READ | LL.WRITE_FILE | LL.REMOVE_DIR | LL.REMOVE_FILE | LL.MAKE_DIR | LL.MAKE_REG | LL.MAKE_SOCK | LL.MAKE_FIFO | LL.MAKE_SYM | LL.REFER | LL.TRUNCATE;
+const DEV = LL.READ_FILE | LL.READ_DIR | LL.WRITE_FILE | LL.TRUNCATE | LL.IOCTL_DEV;
+const NET_BIND_TCP = 1;
+const NET_CONNECT_TCP = 2;
+const SCOPE_ABSTRACT_UNIX = 1;
+const SCOPE_SIGNAL = 2;
+
+export type FsOp =
+  | { readonly op: 'tmpfs'; readonly dst: string; readonly mode: string }
+  | { readonly op: 'dir'; readonly dst: string; readonly mode: string }
+  | { readonly op: 'bind'; readonly src: string; readonly dst: string; readonly mode: 'ro' | 'rw' | 'dev' }
+  | { readonly op: 'proc'; readonly dst: string }
+  | { readonly op: 'devpts'; readonly dst: string }
+  | { readonly op: 'symlink'; readonly target: string; readonly dst: string }
+  | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string };
+
+export interface SandboxPlan {
+  readonly uid: { readonly inside: number; readonly outside: number };
+  readonly gid: { readonly inside: number; readonly outside: number };
+  readonly hostname: string;
+  readonly fs: readonly FsOp[];
+  readonly relays: readonly { readonly port: number; readonly socket: string }[];
+  readonly landlock: {
+    readonly handledFs: number;
+    readonly handledNet: number;
+    readonly scoped: number;
+    readonly rules: readonly { readonly path: string; readonly access: number }[];
+    readonly allowDegraded: boolean;
+  };
+  readonly seccomp: Buffer;
+  readonly cwd: string;
+  readonly env: readonly string[];
+  readonly argv: readonly string[];
+  /** Mounts asked for whose host path does not exist (bound only when present). */
+  readonly skipped: readonly string[];
+}
+
+export interface PlanInput {
+  readonly profile: SandboxProfile;
+  /** Real path of the workspace (read-write). */
+  readonly workspace: string;
+  /** Host directory persisted as the agent's home. */
+  readonly home: string;
+  /** $HOME inside (the host user's home path, so absolute paths in tools' settings keep working). */
+  readonly homeInside: string;
+  /** Host directory bound at /run/lattice (credential, proxy sockets, an empty gate.sock mount point). */
+  readonly runtimeDir: string;
+  readonly gateSocket: string;
+  readonly roMounts: readonly string[];
+  readonly rwMounts: readonly string[];
+  readonly passEnv: readonly string[];
+  readonly network: boolean;
+  readonly routes: readonly string[];
+  readonly allowDegraded: boolean;
+  readonly argv: readonly string[];
+  readonly hostEnv: NodeJS.ProcessEnv;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+function kind(path: string): 'dir' | 'symlink' | 'other' | 'missing' {
+  try {
+    const st = lstatSync(path);
+    return st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : 'other';
+  } catch {
+    return 'missing'; // "bind only paths that exist": a missing path is listed in plan.skipped
+  }
+}
+
+export function computePlan(input: PlanInput): SandboxPlan {
+  const fs: FsOp[] = [];
+  const rules: { path: string; access: number }[] = [{ path: '/', access: LL.READ_DIR }];
+  const skipped: string[] = [];
+  const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number) => {
+    if (kind(src) === 'missing') return void skipped.push(src);
+    const real = realpathSync(src);
+    fs.push({ op: 'bind', src: real, dst, mode });
+    rules.push({ path: dst, access });
+  };
+
+  fs.push({ op: 'tmpfs', dst: '/tmp', mode: '1777' });
+  rules.push({ path: '/tmp', access: WRITE });
+  for (const dir of SYSTEM_DIRS) {
+    const k = kind(dir);
+    if (k === 'symlink') fs.push({ op: 'symlink', target: readlinkSync(dir), dst: dir });
+    else if (k === 'dir') bind(dir, dir, 'ro', READ);
+  }
+  // A Node runtime outside /usr (nvm, a tarball) is made visible, so `#!/usr/bin/env node` agents run.
+  const nodePrefix = dirname(dirname(realpathSync(process.execPath)));
+  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(`${d}/`))) bind(nodePrefix, nodePrefix, 'ro', READ);
+  for (const name of ETC_ALLOWLIST) if (kind(`/etc/${name}`) !== 'missing') bind(`/etc/${name}`, `/etc/${name}`, 'ro', READ);
+  const user = input.hostEnv['USER'] ?? 'agent';
+  const uid = input.uid === 0 ? 1000 : input.uid;
+  const gid = input.gid === 0 ? 1000 : input.gid;
+  fs.push(
+    { op: 'file', dst: '/etc/passwd', mode: '644', content: `root:x:0:0:root:/root:/bin/sh\n${user === 'root' ? 'agent' : user}:x:${uid}:${gid}::${input.homeInside}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n` },
+    { op: 'file', dst: '/etc/group', mode: '644', content: `root:x:0:\n${user === 'root' ? 'agent' : user}:x:${gid}:\nnogroup:x:65534:\n` },
+    { op: 'file', dst: '/etc/hostname', mode: '644', content: 'lattice-sandbox\n' },
+  );
+
+  fs.push({ op: 'tmpfs', dst: '/dev', mode: '755' });
+  for (const d of DEVICES) fs.push({ op: 'bind', src: `/dev/${d}`, dst: `/dev/${d}`, mode: 'dev' });
+  fs.push(
+    { op: 'devpts', dst: '/dev/pts' },
+    { op: 'symlink', target: 'pts/ptmx', dst: '/dev/ptmx' },
+    { op: 'symlink', target: '/proc/self/fd', dst: '/dev/fd' },
+    { op: 'symlink', target: '/proc/self/fd/0', dst: '/dev/stdin' },
+    { op: 'symlink', target: '/proc/self/fd/1', dst: '/dev/stdout' },
+    { op: 'symlink', target: '/proc/self/fd/2', dst: '/dev/stderr' },
+    { op: 'tmpfs', dst: '/dev/shm', mode: '1777' },
+    { op: 'proc', dst: '/proc' },
+  );
+  rules.push({ path: '/dev', access: DEV }, { path: '/dev/shm', access: WRITE }, { path: '/proc', access: READ });
+
+  // lattice's exits: the runtime directory read-only, the gate socket over its (empty) mount point.
+  fs.push({ op: 'bind', src: input.runtimeDir, dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: input.gateSocket, dst: INSIDE.gateSocket, mode: 'ro' });
+  rules.push({ path: INSIDE.dir, access: READ });
+
+  // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts.
+  bind(input.home, input.homeInside, 'rw', WRITE);
+  bind(input.workspace, input.workspace, 'rw', WRITE);
+  protect(input.workspace, input.profile.protect, fs);
+  const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
+  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ);
+  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE);
+
+  const relays = input.network
+    ? [{ port: PROXY_PORT, socket: INSIDE.proxySocket }, ...input.routes.map((r, i) => ({ port: ROUTE_PORT_BASE + i, socket: INSIDE.routeSocket(r) }))]
+    : [];
+  return deepFreeze({
+    uid: { inside: uid, outside: input.uid },
+    gid: { inside: gid, outside: input.gid },
+    hostname: 'lattice-sandbox',
+    fs,
+    relays,
+    landlock: {
+      handledFs: HANDLED_FS,
+      // Without network the agent may not even use loopback TCP; with it, the network namespace (only `lo`, and the
+      // relays) is the boundary, and dev servers may bind any port.
+      handledNet: input.network ? 0 : NET_BIND_TCP | NET_CONNECT_TCP,
+      scoped: SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL,
+      rules,
+      allowDegraded: input.allowDegraded,
+    },
+    seccomp: seccompProgram(),
+    cwd: input.workspace,
+    env: environment(input, relays),
+    argv: input.argv,
+    skipped,
+  });
+}
+
+/**
+ * Protected paths are bound read-only over themselves when they exist. A protected path's top directory in the
+ * workspace (e.g. `.git`) is also bound over itself, so it is a mount point the agent cannot rename or replace.
+ */
+function protect(workspace: string, paths: readonly string[], fs: FsOp[]): void {
+  const tops = new Set<string>();
+  const ro: string[] = [];
+  for (const p of paths) {
+    const host = join(workspace, p);
+    if (kind(host) === 'missing' || kind(host) === 'symlink') continue;
+    ro.push(host);
+    const top = join(workspace, p.split('/')[0] ?? p);
+    if (top !== host && kind(top) === 'dir') tops.add(top);
+  }
+  for (const top of tops) fs.push({ op: 'bind', src: top, dst: top, mode: 'rw' });
+  for (const host of ro) fs.push({ op: 'bind', src: host, dst: host, mode: 'ro' });
+}
+
+function environment(input: PlanInput, relays: readonly { port: number }[]): string[] {
+  const env = new Map<string, string>();
+  for (const name of [...BASE_ENV, ...input.profile.passEnv, ...input.passEnv]) {
+    const value = input.hostEnv[name];
+    if (value !== undefined) env.set(name, value);
+  }
+  env.set('HOME', input.homeInside);
+  env.set('USER', input.hostEnv['USER'] === 'root' || input.hostEnv['USER'] === undefined ? 'agent' : input.hostEnv['USER']);
+  env.set('LOGNAME', env.get('USER') ?? 'agent');
+  env.set('SHELL', '/bin/sh');
+  if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin');
+  for (const [k, v] of Object.entries(input.profile.env)) env.set(k, v);
+  env.set('LATTICE_CREDENTIAL', INSIDE.credential);
+  env.set('LATTICE_SANDBOX', '1');
+  if (input.network) {
+    const proxy = `http://127.0.0.1:${PROXY_PORT}`;
+    for (const k of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'npm_config_https_proxy', 'npm_config_proxy']) env.set(k, proxy);
+    env.set('NO_PROXY', '127.0.0.1,localhost,::1');
+    env.set('no_proxy', '127.0.0.1,localhost,::1');
+    input.routes.forEach((name, i) => {
+      const route = input.profile.credentials[name];
+      const port = relays[i + 1]?.port;
+      if (route === undefined || port === undefined) return;
+      if (route.base_url_env !== undefined) env.set(route.base_url_env, `http://127.0.0.1:${port}`);
+      if (route.placeholder_env !== undefined) env.set(route.placeholder_env, 'lattice-credential-proxy-injects-the-real-key');
+    });
+  }
+  return [...env].map(([k, v]) => `${k}=${v}`);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Buffer.isBuffer(value)) {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/** The plan as the helper reads it on fd 3: NUL-terminated strings, each op's name followed by its arguments. */
+export function serializePlan(plan: SandboxPlan): Buffer {
+  const out: string[] = [];
+  const op = (...parts: (string | number)[]) => {
+    for (const p of parts) {
+      const s = String(p);
+      if (s.includes('\0')) throw new Error(`a NUL byte in the sandbox plan (${parts[0]})`);
+      out.push(s);
+    }
+  };
+  op('uid', plan.uid.inside, plan.uid.outside);
+  op('gid', plan.gid.inside, plan.gid.outside);
+  op('host', plan.hostname);
+  for (const f of plan.fs) {
+    if (f.op === 'tmpfs' || f.op === 'dir') op(f.op, f.dst, f.mode);
+    else if (f.op === 'bind') op('bind', f.src, f.dst, f.mode);
+    else if (f.op === 'proc' || f.op === 'devpts') op(f.op, f.dst);
+    else if (f.op === 'symlink') op('symlink', f.target, f.dst);
+    else op('file', f.dst, f.mode, f.content);
+  }
+  for (const r of plan.relays) op('relay', r.port, r.socket);
+  const l = plan.landlock;
+  op('llhandle', l.handledFs.toString(16), l.handledNet.toString(16), l.scoped.toString(16));
+  for (const r of l.rules) op('ll', r.path, r.access.toString(16));
+  op('degraded', l.allowDegraded ? 1 : 0);
+  op('seccomp', plan.seccomp.toString('hex'));
+  op('cwd', plan.cwd);
+  for (const e of plan.env) op('env', e);
+  for (const a of plan.argv) op('argv', a);
+  return Buffer.from(`${out.join('\0')}\0`, 'utf8');
+}
