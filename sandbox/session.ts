@@ -126,7 +126,6 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   }
   if (!existsSync(run.helper)) throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox helper is missing (${run.helper}); rebuild with \`npm run build\``);
 
-  await run.admin('GET', '/api/v1/health');
   const sandboxId = randomId('sbx');
   const runtimeDir = join(runPaths(run.paths).dir, sandboxId);
   const home = join(run.paths.root, 'homes', profile.name);

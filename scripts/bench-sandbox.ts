@@ -1,0 +1,219 @@
+/**
+ * `npm run bench:sandbox` (builds the CLI first): what `lattice sandbox` costs to start and stop, next to what
+ * bubblewrap costs for the same namespaces, measured in the same run on the same machine. Three commands, timed by
+ * wall clock from spawn to exit:
+ *
+ *   A  node dist/lattice.mjs --version                                  the cost of starting the lattice CLI at all
+ *   B  node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true     a full sandbox session against a running gate
+ *   C  bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true   the bubblewrap baseline
+ *   D  dist/lattice-sandbox with a precomputed plan, running /bin/true   the isolation alone (namespaces, tmpfs root,
+ *                                                                        Landlock, seccomp), without the session
+ *
+ * B − A also contains the session: the sandbox identity's enrollment and revocation and the ledger events, each a
+ * durable write through the gate. D − (spawn of /bin/true) is what the kernel work costs, comparable to C.
+ * The sandbox's own overhead is B − A (the CLI's start-up is paid by every lattice command, sandboxed or not); the
+ * goal is that it stays within bwrap's cost plus 5 ms. The goal is printed as met or not met and never fails the run.
+ *
+ * Each command runs 3 times to warm up, then RUNS rounds (default 30, `--runs N`) run A, B and C one after another,
+ * so whatever else the machine does hits all three alike; the table gives the median and p90 of each.
+ *
+ * Setup, all under os.tmpdir() and removed at the end: a LATTICE_HOME with a gate started by
+ * `lattice up --detach --yes` (stopped by `lattice down` in a finally block) and an empty workspace for B. When
+ * bwrap is missing and we are root, it is installed with apt-get; when it cannot be had (or cannot run here), C is
+ * skipped with the reason and A and B are still printed.
+ *
+ * A B run that exits non-zero is a correctness failure: its stderr is printed and the benchmark exits 1, since a
+ * broken sandbox must not produce a number. The last line of stdout is the same numbers as JSON (see bench-common.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { computePlan, serializePlan } from '../sandbox/plan.ts';
+import { loadProfile } from '../sandbox/profile.ts';
+import { CorrectnessFailure, ms, percentile, printJsonLine, runBenchmark } from './bench-common.ts';
+
+const LATTICE = join(import.meta.dirname, '..', 'dist', 'lattice.mjs');
+const WARMUP = 3;
+const DEFAULT_RUNS = 30;
+const GOAL_MARGIN_MS = 5;
+const BWRAP_ARGS = ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', 'true'];
+
+interface Command {
+  readonly label: string;
+  readonly file: string;
+  readonly args: readonly string[];
+  readonly cwd?: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Descriptors 3, 4, … for the child, opened afresh for each run and closed after it. */
+  readonly fds?: () => number[];
+}
+
+interface Summary {
+  readonly median: number;
+  readonly p90: number;
+}
+
+/** `--runs N` from the command line, else DEFAULT_RUNS. */
+function runsFromArgs(argv: readonly string[]): number {
+  const at = argv.indexOf('--runs');
+  if (at === -1) return DEFAULT_RUNS;
+  const raw = argv[at + 1] ?? '';
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) throw new RangeError(`--runs must be a positive integer, got ${raw === '' ? 'nothing' : raw}`);
+  return value;
+}
+
+/** This environment without what would change how a lattice child starts (as bench-gate.ts does), plus `extra`. */
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  delete env['NODE_OPTIONS'];
+  delete env['NODE_EXTRA_CA_CERTS'];
+  if (extra['LATTICE_HOME'] === undefined) delete env['LATTICE_HOME'];
+  return env;
+}
+
+/** Runs `command` once and returns its wall time in ms; a non-zero exit throws a CorrectnessFailure with its stderr. */
+function timeOnce(command: Command): number {
+  const fds = command.fds?.() ?? [];
+  const start = performance.now();
+  const result = spawnSync(command.file, command.args, { cwd: command.cwd, env: command.env, stdio: ['ignore', 'ignore', 'pipe', ...fds] });
+  const elapsed = performance.now() - start;
+  for (const fd of fds) closeSync(fd);
+  if (result.error !== undefined) throw new CorrectnessFailure(`${command.label} could not start: ${result.error.message}`);
+  if (result.status !== 0) {
+    const how = result.signal === null ? `exit ${result.status}` : `signal ${result.signal}`;
+    throw new CorrectnessFailure(`${command.label} ended with ${how}; its stderr:\n${result.stderr.toString('utf8')}`);
+  }
+  return elapsed;
+}
+
+/** ms() from bench-common.ts, also for a negative difference. */
+const signedMs = (v: number) => (v < 0 ? `−${ms(-v)}` : ms(v));
+
+function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { median: percentile(sorted, 0.5), p90: percentile(sorted, 0.9) };
+}
+
+/** Runs a setup command (not timed); returns its stderr, or null when it exited 0. */
+function setupStep(file: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): string | null {
+  const result = spawnSync(file, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (result.error !== undefined) return result.error.message;
+  if (result.status === 0) return null;
+  const how = result.signal === null ? `exit ${result.status}` : `signal ${result.signal}`;
+  return `${how}: ${result.stderr.toString('utf8').trim()}`;
+}
+
+/** Why C cannot be measured here, or null when bwrap is on PATH (installed now if need be) and runs. */
+function bwrapUnavailable(): string | null {
+  if (setupStep('bwrap', ['--version']) !== null) {
+    if (process.getuid?.() !== 0) return 'bwrap is not on PATH and we are not root, so it was not installed';
+    process.stdout.write('bwrap is not on PATH; installing bubblewrap with apt-get …\n');
+    const install = ['install', '-y', '-qq', 'bubblewrap'];
+    let failed = setupStep('apt-get', install);
+    if (failed !== null) {
+      const update = setupStep('apt-get', ['update', '-qq']);
+      if (update !== null) return `apt-get update -qq failed (${update})`;
+      failed = setupStep('apt-get', install);
+    }
+    if (failed !== null) return `apt-get install -y -qq bubblewrap failed (${failed})`;
+    if (setupStep('bwrap', ['--version']) !== null) return 'bubblewrap was installed but bwrap is still not on PATH';
+  }
+  const trial = setupStep('bwrap', BWRAP_ARGS);
+  if (trial !== null) return `bwrap ${BWRAP_ARGS.join(' ')} fails on this machine (${trial})`;
+  return null;
+}
+
+/** WARMUP rounds, then `runs` rounds; each round runs every command once, in order. Wall times in ms. */
+function measure(commands: readonly Command[], runs: number): number[][] {
+  for (let i = 0; i < WARMUP; i++) for (const command of commands) timeOnce(command);
+  const samples = commands.map((): number[] => []);
+  for (let i = 0; i < runs; i++) commands.forEach((command, c) => samples[c]?.push(timeOnce(command)));
+  return samples;
+}
+
+function printTable(rows: readonly { label: string; command: string; summary: Summary }[], runs: number): void {
+  process.stdout.write(`sandbox start-up (wall time, ${runs} interleaved rounds after ${WARMUP} warm-up rounds)\n`);
+  process.stdout.write(`  ${'case'.padEnd(70)} ${'median'.padStart(9)} ${'p90'.padStart(9)}\n`);
+  for (const row of rows) {
+    process.stdout.write(`  ${`${row.label}  ${row.command}`.padEnd(70)} ${ms(row.summary.median).padStart(9)} ${ms(row.summary.p90).padStart(9)}\n`);
+  }
+}
+
+const HELPER = join(import.meta.dirname, '..', 'dist', 'lattice-sandbox');
+
+/** The default profile's plan for /bin/true in `workspace`, written where D reads it (fd 3). */
+function helperPlan(home: string, workspace: string): string {
+  const runtimeDir = join(home, 'bench-runtime');
+  mkdirSync(runtimeDir, { recursive: true });
+  writeFileSync(join(runtimeDir, 'gate.sock'), '');
+  const plan = computePlan({
+    profile: loadProfile(home, 'default'), workspace, home: join(home, 'bench-home'), homeInside: join(home, 'bench-home'), runtimeDir,
+    gateSocket: join(runtimeDir, 'gate.sock'), roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
+    argv: ['/bin/true'], hostEnv: {}, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+  });
+  mkdirSync(join(home, 'bench-home'), { recursive: true });
+  const file = join(home, 'bench-plan.bin');
+  writeFileSync(file, serializePlan(plan));
+  return file;
+}
+
+/** Setup, the measurements and the report; the gate is stopped and the temp dirs removed whatever happens. */
+function main(): void {
+  const runs = runsFromArgs(process.argv.slice(2));
+  const home = mkdtempSync(join(tmpdir(), 'lattice-bench-sandbox-home-'));
+  const workspace = mkdtempSync(join(tmpdir(), 'lattice-bench-sandbox-ws-'));
+  const latticeEnv = childEnv({ LATTICE_HOME: home });
+  let gateStarted = false;
+  try {
+    const bwrapSkipped = bwrapUnavailable();
+    const up = setupStep(process.execPath, [LATTICE, 'up', '--detach', '--yes', '--home', home], latticeEnv);
+    if (up !== null) throw new Error(`lattice up --detach failed (${up})`);
+    gateStarted = true;
+
+    const commands: Command[] = [
+      { label: 'A', file: process.execPath, args: [LATTICE, '--version'], env: childEnv() },
+      { label: 'B', file: process.execPath, args: [LATTICE, 'sandbox', '--workspace', workspace, '--', '/bin/true'], cwd: workspace, env: latticeEnv },
+    ];
+    if (bwrapSkipped === null) commands.push({ label: 'C', file: 'bwrap', args: BWRAP_ARGS, env: process.env });
+    const planFile = helperPlan(home, workspace);
+    commands.push({ label: 'D', file: HELPER, args: [], env: {}, fds: () => [openSync(planFile, 'r'), openSync('/dev/null', 'w')] });
+    const samples = measure(commands, runs);
+    const [a, b, ...rest] = samples.map(summarize);
+    const c = bwrapSkipped === null ? rest[0] : undefined;
+    const d = rest[rest.length - 1];
+    if (a === undefined || b === undefined) throw new Error('no samples for A or B');
+
+    printTable([
+      { label: 'A', command: 'node dist/lattice.mjs --version', summary: a },
+      { label: 'B', command: 'node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true', summary: b },
+      ...(c === undefined ? [] : [{ label: 'C', command: `bwrap ${BWRAP_ARGS.join(' ')}`, summary: c }]),
+      ...(d === undefined ? [] : [{ label: 'D', command: 'dist/lattice-sandbox <plan> (/bin/true; isolation only)', summary: d }]),
+    ], runs);
+    if (bwrapSkipped !== null) process.stdout.write(`  C skipped: ${bwrapSkipped}\n`);
+
+    const overhead = b.median - a.median;
+    process.stdout.write(`  sandbox overhead (B − A, medians): ${signedMs(overhead)}\n`);
+    if (c === undefined) {
+      process.stdout.write(`  goal (overhead ≤ bwrap + ${GOAL_MARGIN_MS} ms): not checked, C was skipped\n`);
+    } else {
+      const met = overhead <= c.median + GOAL_MARGIN_MS;
+      process.stdout.write(`  bwrap cost (C, median): ${ms(c.median)}\n`);
+      process.stdout.write(`  goal (overhead ≤ bwrap + ${GOAL_MARGIN_MS} ms = ${ms(c.median + GOAL_MARGIN_MS)}): ${met ? 'met' : 'not met'}\n`);
+    }
+    printJsonLine({
+      bench: 'sandbox', runs, cliStartMs: a, sandboxMs: b, bwrapMs: c ?? null, helperMs: d ?? null, bwrapSkipped,
+      overheadMs: overhead, goalMet: c === undefined ? null : overhead <= c.median + GOAL_MARGIN_MS,
+    });
+  } finally {
+    const down = gateStarted ? setupStep(process.execPath, [LATTICE, 'down', '--home', home], latticeEnv) : null;
+    if (down !== null) process.stderr.write(`bench:sandbox: lattice down failed (${down})\n`);
+    rmSync(workspace, { recursive: true, force: true });
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+// spawnSync makes main synchronous; runBenchmark takes a promise (a CorrectnessFailure in main becomes its rejection).
+await runBenchmark('bench:sandbox', () => Promise.resolve().then(main));
