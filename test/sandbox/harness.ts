@@ -92,6 +92,17 @@ export function latticeAs(runner: Runner, args: readonly string[], env: NodeJS.P
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** `lattice ARGS` as the runner, without blocking this process (for tests that serve something it calls). */
+export async function latticeAsync(runner: Runner, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  const child = spawnLattice(runner, args, env);
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (code, sig) => resolve([code, sig])));
+  return { status, signal, stdout, stderr };
+}
+
 /** `lattice ARGS` as the runner, in the background. */
 export function spawnLattice(runner: Runner, args: readonly string[], env: NodeJS.ProcessEnv = {}, cwd?: string): ChildProcess {
   return spawn(process.execPath, [runner.cli, ...args], { env: baseEnv(env), uid: runner.uid, gid: runner.gid, cwd, stdio: ['ignore', 'pipe', 'pipe'] });

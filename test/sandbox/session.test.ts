@@ -1,0 +1,188 @@
+/**
+ * A sandbox session from the outside: exit codes and signals through `lattice sandbox`, nothing left behind after
+ * SIGKILL, the proxies' refusals and the credential proxy (key injected, agent's auth headers stripped, SSE
+ * streamed unbuffered), and what the ledger records. Real helper, real gate, loopback listeners of the test's own.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { exited } from '../gate/harness.ts';
+import { gateAs, latticeAs, latticeAsync, ownedDir, runners, type Runner, spawnLattice, type SandboxHome } from './harness.ts';
+
+const [runner] = runners() as [Runner, ...Runner[]];
+
+async function waitFor(file: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!existsSync(file)) {
+    if (Date.now() > deadline) throw new Error(`${file} never appeared`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** The python3 processes (the agent's children) carrying `marker` as an argument. */
+function processesWith(marker: string): string[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      return argv[0] === 'python3' && argv.includes(marker);
+    } catch {
+      return false;
+    }
+  });
+}
+
+function events(home: string, type: string): { decision: string | null; payload: Record<string, unknown> }[] {
+  const r = latticeAs(runner, ['audit', '--home', home, '--type', type, '--limit', '200', '--json']);
+  return (JSON.parse(r.stdout) as { events: { decision: string | null; payload: Record<string, unknown> }[] }).events;
+}
+
+describe('lattice sandbox sessions', () => {
+  let gate: SandboxHome;
+  before(async () => (gate = await gateAs(runner)));
+  after(async () => gate.stop());
+  const sandbox = (ws: string, ...args: string[]) => ['sandbox', '--home', gate.home, '--workspace', ws, ...args];
+
+  it('returns the agent\'s exit status and records start, exit and a revoked identity', () => {
+    const ws = ownedDir(runner);
+    const r = latticeAs(runner, [...sandbox(ws, '--json-status', join(ws, 'status.json')), '--', '/bin/sh', '-c', 'exit 42']);
+    assert.equal(r.status, 42, r.stderr);
+    const status = JSON.parse(readFileSync(join(ws, 'status.json'), 'utf8')) as { state: string; exitCode: number; peerId: string; landlockAbi: number };
+    assert.equal(status.state, 'exited');
+    assert.equal(status.exitCode, 42);
+    assert.ok(status.landlockAbi >= 1);
+    const exitedEvent = events(gate.home, 'sandbox.exited').find((e) => e.payload['exitCode'] === 42);
+    assert.ok(exitedEvent !== undefined);
+    assert.ok(events(gate.home, 'sandbox.started').some((e) => e.payload['peerId'] === status.peerId));
+    assert.ok(events(gate.home, 'peer.revoked').some((e) => e.payload['peerId'] === status.peerId), 'the sandbox identity is revoked at exit');
+    assert.equal(latticeAs(runner, sandbox(ws, '--', '/bin/sh', '-c', 'kill -TERM $$')).status, 143);
+    const missing = latticeAs(runner, sandbox(ws, '--', 'no-such-agent-binary'));
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /cannot run no-such-agent-binary inside the sandbox/);
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    it(`${signal} to lattice sandbox reaches the agent's handler, and its exit status comes back`, async () => {
+      const ws = ownedDir(runner);
+      const script = `trap 'echo got-${signal} > ${ws}/caught; exit 42' ${signal.slice(3)}; touch ${ws}/ready; while :; do sleep 0.05; done`;
+      const child = spawnLattice(runner, sandbox(ws, '--', '/bin/sh', '-c', script));
+      await waitFor(join(ws, 'ready'));
+      child.kill(signal);
+      assert.equal(await exited(child), 42);
+      assert.equal(readFileSync(join(ws, 'caught'), 'utf8').trim(), `got-${signal}`);
+    });
+  }
+
+  it('an agent without a handler killed by SIGTERM gives 143; after SIGKILL of lattice sandbox nothing survives', async () => {
+    const ws = ownedDir(runner);
+    const term = spawnLattice(runner, sandbox(ws, '--', '/bin/sh', '-c', `touch ${ws}/ready; exec sleep 1000`));
+    await waitFor(join(ws, 'ready'));
+    term.kill('SIGTERM');
+    assert.equal(await exited(term), 143);
+
+    const marker = `lattice-survivor-${process.pid}-${Date.now()}`;
+    const killed = spawnLattice(runner, sandbox(ws, '--', '/bin/sh', '-c', `python3 -c 'import time; time.sleep(1000)' ${marker} & python3 -c 'import time; time.sleep(1000)' ${marker} & touch ${ws}/ready2; wait`));
+    await waitFor(join(ws, 'ready2'));
+    for (let i = 0; i < 100 && processesWith(marker).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(processesWith(marker).length, 2, 'the agent\'s children run');
+    killed.kill('SIGKILL');
+    await exited(killed);
+    const deadline = Date.now() + 5000;
+    while (processesWith(marker).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(processesWith(marker), [], 'processes survived SIGKILL of lattice sandbox');
+  });
+
+  describe('proxies', () => {
+    let upstream: Server;
+    let port = 0;
+    const seen: IncomingMessage['headers'][] = [];
+    let releaseSecond: (() => void) | undefined;
+    before(async () => {
+      upstream = createServer((req, res) => {
+        seen.push(req.headers);
+        if (req.url === '/v1/ack') {
+          releaseSecond?.();
+          return void res.end('ok');
+        }
+        if (req.url === '/v1/stream') {
+          res.writeHead(200, { 'content-type': 'text/event-stream' });
+          res.write('data: first\n\n');
+          // The second event is sent only after the agent has received the first and acked it through the proxy:
+          // a proxy that buffered the response would deadlock here and the test would time out.
+          releaseSecond = () => res.end('data: second\n\n');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ path: req.url }));
+      });
+      await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+      const address = upstream.address();
+      port = typeof address === 'object' && address !== null ? address.port : 0;
+    });
+    after(() => upstream.close());
+
+    function profile(dir: string): string {
+      const file = join(dir, 'profile.toml');
+      writeFileSync(file, `extends = "default"\n[sandbox]\nallow_hosts = ["api.example.com"]\n[sandbox.agent.credentials.test]\nupstream = "http://127.0.0.1:${port}/v1"\nheader = "x-api-key"\nformat = "{key}"\nkey_source = "env:LATTICE_TEST_REAL_KEY"\nbase_url_env = "TEST_BASE_URL"\nplaceholder_env = "TEST_AUTH_TOKEN"\n`);
+      return file;
+    }
+
+    it('injects the key, strips the agent\'s auth headers, streams SSE, and the key never enters the sandbox', async () => {
+      const ws = ownedDir(runner);
+      const key = `sk-real-${Date.now()}`;
+      const script = [
+        'set -e',
+        `curl -sS -H "Authorization: Bearer stolen" -H "x-api-key: agent-own" -H "Cookie: a=b" "$TEST_BASE_URL/messages?x=1" > ${ws}/plain.json`,
+        // Read the stream line by line: ack after the first event, then wait for the second.
+        `curl -sS -N "$TEST_BASE_URL/stream" | { read -r first; echo "$first" > ${ws}/first; curl -sS "$TEST_BASE_URL/ack" > /dev/null; read -r _; read -r second; echo "$second" > ${ws}/second; }`,
+        `cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' > ${ws}/environ || true`,
+        `env > ${ws}/env`,
+      ].join('\n');
+      const r = await latticeAsync(runner, [...sandbox(ws, '--config', profile(ws)), '--', '/bin/sh', '-c', script], { LATTICE_TEST_REAL_KEY: key });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(readFileSync(join(ws, 'plain.json'), 'utf8')), { path: '/v1/messages?x=1' });
+      const first = seen[0];
+      assert.ok(first !== undefined);
+      assert.equal(first['x-api-key'], key);
+      assert.equal(first['authorization'], undefined);
+      assert.equal(first['cookie'], undefined);
+      assert.equal(readFileSync(join(ws, 'first'), 'utf8').trim(), 'data: first');
+      assert.equal(readFileSync(join(ws, 'second'), 'utf8').trim(), 'data: second');
+      assert.ok(!readFileSync(join(ws, 'environ'), 'utf8').includes(key), 'the real key is in an environment inside');
+      const env = readFileSync(join(ws, 'env'), 'utf8');
+      assert.ok(!env.includes(key));
+      assert.match(env, /TEST_BASE_URL=http:\/\/127\.0\.0\.1:47081/);
+      assert.match(env, /TEST_AUTH_TOKEN=lattice-credential-proxy-injects-the-real-key/);
+      const decisions = events(gate.home, 'sandbox.proxy').filter((e) => e.payload['kind'] === 'credential');
+      assert.ok(decisions.some((e) => e.decision === 'allow' && e.payload['path'] === '/messages' && e.payload['route'] === 'test'));
+    });
+
+    it('refuses CONNECT to hosts off the allowlist, other ports, raw IPs, routed hosts and plain HTTP, and records each', () => {
+      const ws = ownedDir(runner);
+      const file = join(ws, 'profile.toml');
+      writeFileSync(file, `extends = "default"\n[sandbox]\nallow_hosts = ["api.example.com", "routed.example.com"]\n[sandbox.agent.credentials.r]\nupstream = "https://routed.example.com"\nheader = "authorization"\nformat = "Bearer {key}"\nkey_source = "env:LATTICE_TEST_REAL_KEY"\n`);
+      const attempts = ['https://not-allowed.example.org/', 'https://api.example.com:8443/', 'https://203.0.113.7/', 'https://routed.example.com/', 'http://api.example.com/'];
+      // curl reports a refused CONNECT as http_connect 403 and a refused plain request as http_code 403.
+      const script = attempts.map((u) => `echo "$(curl -s -o /dev/null -w '%{http_connect}/%{http_code}' ${u})" >> ${ws}/codes`).join('\n');
+      const r = latticeAs(runner, [...sandbox(ws, '--config', file), '--', '/bin/sh', '-c', script], { LATTICE_TEST_REAL_KEY: 'k' });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(readFileSync(join(ws, 'codes'), 'utf8').trim().split('\n'), ['403/000', '403/000', '403/000', '403/000', '000/403']);
+      const reasons = events(gate.home, 'sandbox.proxy').filter((e) => e.decision === 'deny').map((e) => `${String(e.payload['host'])}:${String(e.payload['reason'])}`);
+      for (const expected of [/not-allowed\.example\.org:host is not on the allowlist/, /api\.example\.com:only port 443/, /203\.0\.113\.7:raw IP/, /routed\.example\.com:this host has a credential route/, /plain HTTP/]) {
+        assert.ok(reasons.some((reason) => expected.test(reason)), `no refusal matching ${String(expected)} in ${reasons.join(' | ')}`);
+      }
+    });
+
+    it('refuses to start when a credential route\'s key is missing or its upstream is not allowlisted', () => {
+      const ws = ownedDir(runner);
+      const noKey = latticeAs(runner, [...sandbox(ws, '--config', profile(ws)), '--', '/bin/true']);
+      assert.equal(noKey.status, 2);
+      assert.match(noKey.stderr, /LATTICE_TEST_REAL_KEY, which is not set/);
+      const file = join(ws, 'bad.toml');
+      writeFileSync(file, `[sandbox.agent.credentials.x]\nupstream = "https://elsewhere.example.com"\nheader = "x-api-key"\nformat = "{key}"\nkey_source = "env:LATTICE_TEST_REAL_KEY"\n`);
+      const off = latticeAs(runner, [...sandbox(ws, '--config', file), '--', '/bin/true'], { LATTICE_TEST_REAL_KEY: 'k' });
+      assert.equal(off.status, 2);
+      assert.match(off.stderr, /elsewhere\.example\.com, which is not on the allowlist/);
+    });
+  });
+});

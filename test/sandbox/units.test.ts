@@ -1,0 +1,123 @@
+/**
+ * The sandbox's pure parts: the seccomp deny list pinned literally, the generated program's shape, profile
+ * validation messages, and the CONNECT proxy's address check with a resolver the test controls.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { rejectsWithCode, tempDir } from '../helpers.ts';
+import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
+import { connectProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
+import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
+
+describe('seccomp', () => {
+  it('denies exactly the pinned list', () => {
+    assert.deepEqual(Object.keys(DENIED).sort(), [
+      'acct', 'add_key', 'adjtimex', 'bpf', 'chroot', 'clock_adjtime', 'clock_settime', 'delete_module', 'fanotify_init',
+      'finit_module', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'init_module', 'io_uring_enter', 'io_uring_register',
+      'io_uring_setup', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie', 'migrate_pages',
+      'mount', 'mount_setattr', 'move_mount', 'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'open_tree',
+      'open_tree_attr', 'perf_event_open', 'pidfd_getfd', 'pivot_root', 'process_madvise', 'process_vm_readv', 'process_vm_writev',
+      'ptrace', 'quotactl', 'quotactl_fd', 'reboot', 'request_key', 'setns', 'settimeofday', 'swapoff', 'swapon', 'syslog',
+      'umount2', 'unshare', 'uselib', 'userfaultfd', 'vhangup',
+    ]);
+    assert.equal(CLONE_NEW_FLAGS, 0x7e020080);
+  });
+
+  it('starts with the architecture check and x32 kill, and ends in its return values', () => {
+    const p = seccompProgram();
+    const insn = (i: number) => ({ code: p.readUInt16LE(i * 8), jt: p[i * 8 + 2], jf: p[i * 8 + 3], k: p.readUInt32LE(i * 8 + 4) });
+    const n = p.length / 8;
+    assert.deepEqual(insn(0), { code: 0x20, jt: 0, jf: 0, k: 4 }); // load arch
+    assert.equal(insn(1).k, 0xc000003e); // x86-64 or…
+    assert.equal(insn(1 + 1 + (insn(1).jf ?? 0)).k, 0x80000000); // …kill
+    assert.deepEqual(insn(3), { code: 0x35, jt: insn(3).jt, jf: 0, k: 0x40000000 }); // x32 → kill
+    assert.deepEqual([insn(n - 5).k, insn(n - 4).k, insn(n - 3).k, insn(n - 2).k, insn(n - 1).k], [0x50061, 0x7fff0000, 0x50001, 0x50026, 0x80000000]);
+    for (const nr of Object.values(DENIED)) {
+      const at = [...Array(n).keys()].find((i) => insn(i).code === 0x15 && insn(i).k === nr && i > 3);
+      assert.ok(at !== undefined, `syscall ${nr} is not in the program`);
+      assert.equal(insn(at + 1 + (insn(at).jt ?? 0)).k, 0x50001, `syscall ${nr} does not return EPERM`);
+    }
+  });
+});
+
+describe('profiles', () => {
+  it('ships the built-in profiles, each valid', () => {
+    const home = tempDir();
+    assert.deepEqual(listProfiles(home), ['aider', 'claude-code', 'codex', 'cursor', 'default', 'opencode']);
+    const claude = loadProfile(home, 'claude-code');
+    assert.deepEqual(claude.command, ['claude']);
+    assert.ok(claude.protect.includes('.git/hooks'), 'extends joins lists');
+    assert.equal(claude.credentials['anthropic']?.key_source, 'env:ANTHROPIC_API_KEY');
+  });
+
+  it('names the offending key', async () => {
+    const dir = tempDir();
+    const bad = (text: string) => {
+      const file = join(dir, `p${Math.random().toString(36).slice(2)}.toml`);
+      writeFileSync(file, text);
+      return () => Promise.resolve().then(() => loadProfile(dir, undefined, file));
+    };
+    await rejectsWithCode(bad('[sandbox]\ncomand = ["x"]\n')(), 'PROFILE_INVALID', /unknown key sandbox\.comand/);
+    await rejectsWithCode(bad('[sandbox]\nallow_hosts = ["http://x.com"]\n')(), 'PROFILE_INVALID', /sandbox\.allow_hosts\.0/);
+    await rejectsWithCode(bad('[sandbox]\nprotect = ["../etc"]\n')(), 'PROFILE_INVALID', /sandbox\.protect\.0/);
+    await rejectsWithCode(bad('[sandbox.agent.credentials.a]\nupstream = "http://api.example.com"\nheader = "x"\nformat = "{key}"\nkey_source = "env:K"\n')(), 'PROFILE_INVALID', /must be https/);
+    await rejectsWithCode(bad('[sandbox.agent.credentials.a]\nupstream = "https://x.com"\nheader = "x"\nformat = "nokey"\nkey_source = "env:K"\n')(), 'PROFILE_INVALID', /format/);
+    await rejectsWithCode(bad('extends = "nope"\n')(), 'PROFILE_NOT_FOUND', /no sandbox profile named 'nope'/);
+    await rejectsWithCode(Promise.resolve().then(() => loadProfile(dir, 'missing')), 'PROFILE_NOT_FOUND');
+  });
+});
+
+describe('CONNECT proxy address check', () => {
+  async function connectThrough(resolved: string[], host = 'api.example.com'): Promise<{ status: number; decisions: ProxyDecision[] }> {
+    const decisions: ProxyDecision[] = [];
+    // Where an allowed tunnel really goes: a loopback listener of the test's own, never the resolved address.
+    const target = createServer((c) => c.end());
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    const server = connectProxy({
+      connectTo: () => connect({ host: '127.0.0.1', port: (target.address() as AddressInfo).port }),
+      allowHosts: ['api.example.com'],
+      routedHosts: [],
+      onDecision: (d) => decisions.push(d),
+      lookup: () => Promise.resolve(resolved.map((address) => ({ address, family: address.includes(':') ? 6 : 4 }))),
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method: 'CONNECT', path: `${host}:443` });
+        req.on('connect', (res, socket) => {
+          socket.destroy();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      return { status, decisions };
+    } finally {
+      server.close();
+      target.close();
+    }
+  }
+
+  for (const [name, addresses] of [
+    ['loopback', ['127.0.0.1']], ['private', ['10.1.2.3']], ['link-local metadata', ['169.254.169.254']], ['IPv6 loopback', ['::1']],
+    ['IPv4-mapped loopback', ['::ffff:127.0.0.1']], ['unique-local', ['fd00::1']], ['one private among public', ['93.184.216.34', '192.168.1.1']],
+  ] as const) {
+    it(`refuses an allowlisted name that resolves to ${name}, and records why`, async () => {
+      const { status, decisions } = await connectThrough([...addresses]);
+      assert.equal(status, 403);
+      assert.equal(decisions[0]?.decision, 'deny');
+      assert.match(decisions[0]?.reason ?? '', /non-public address/);
+    });
+  }
+
+  it('tunnels to a public address it checked, and records the address', async () => {
+    const { status, decisions } = await connectThrough(['93.184.216.34', '2606:2800:220:1::1']);
+    assert.equal(status, 200);
+    assert.deepEqual([decisions[0]?.decision, decisions[0]?.address], ['allow', '93.184.216.34']);
+  });
+});
