@@ -1,5 +1,5 @@
 /**
- * Real agent CLIs from the npm registry (test/agents, installed by .ci/run with `npm ci --prefix test/agents`)
+ * Real agent CLIs from the npm registry (test/agents, installed by .ci/run with `npm install --prefix test/agents`)
  * started inside their built-in profiles; and Claude Code sending a request through the credential proxy to a
  * local stand-in for the Anthropic API, which must see the injected key while the agent never had it.
  */
