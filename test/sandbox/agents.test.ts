@@ -19,7 +19,7 @@ const [runner] = runners() as [Runner, ...Runner[]];
 describe('real agent CLIs inside lattice sandbox', () => {
   let gate: SandboxHome;
   before(async () => {
-    assert.ok(existsSync(join(BIN, 'claude')), `the agent CLIs are not installed: run \`npm ci --prefix test/agents\` (.ci/run does)`);
+    assert.ok(existsSync(join(BIN, 'claude')), `the agent CLIs are not installed: run \`npm install --prefix test/agents\` (.ci/run does)`);
     gate = await gateAs(runner);
   });
   after(async () => gate.stop());
