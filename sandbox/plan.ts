@@ -207,7 +207,8 @@ function protect(workspace: string, paths: readonly string[], fs: FsOp[]): void 
   const ro: string[] = [];
   for (const p of paths) {
     const host = join(workspace, p);
-    if (kind(host) === 'missing' || kind(host) === 'symlink') continue;
+    const k = kind(host);
+    if (k === 'missing' || k === 'symlink') continue;
     ro.push(host);
     const top = join(workspace, p.split('/')[0] ?? p);
     if (top !== host && kind(top) === 'dir') tops.add(top);

@@ -20,6 +20,7 @@ import { runPaths } from '../core/gate/gate.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
+import type { Credential } from '../sdk/credential.ts';
 
 /** The operator's admin socket, as the CLI reaches it. */
 export type GateAdmin = <T>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -150,9 +151,9 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       publicJwk,
     });
     peerId = enrolled.peerId;
-    const credential = {
+    const credential: Credential = {
       version: 1, peerId: enrolled.peerId, leaseId: enrolled.leaseId, token: enrolled.enrollmentToken, alg: 'EdDSA',
-      privateJwk: await exportJWK(privateKey), publicJwk, socketPath: INSIDE.gateSocket, baseUrl: 'http://localhost', expiresAt: enrolled.expiresAt,
+      privateJwk: (await exportJWK(privateKey)) as Record<string, string>, publicJwk: publicJwk as Record<string, string>, socketPath: INSIDE.gateSocket, baseUrl: 'http://localhost', expiresAt: enrolled.expiresAt,
     };
     writeFileAtomic(join(runtimeDir, 'credential.json'), `${JSON.stringify(credential, null, 2)}\n`, 0o600);
 

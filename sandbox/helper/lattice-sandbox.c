@@ -93,8 +93,7 @@ static void read_plan(void) {
   }
 }
 
-/* Iterates ops: `op` names it, `arg(k)` is its k-th argument. Each op has a fixed arity (table below). */
-static int cursor;
+/* Each op has a fixed arity (table below). */
 static const struct { const char *name; int arity; } OPS[] = {
     {"uid", 2},     {"gid", 2},      {"host", 1},   {"tmpfs", 2}, {"dir", 2},  {"bind", 3},     {"proc", 1},
     {"devpts", 1},  {"symlink", 2},  {"file", 3},   {"relay", 2}, {"ll", 2},   {"llhandle", 3}, {"llnet", 2},
@@ -119,8 +118,8 @@ static void validate_plan(void) {
 
 /* Calls fn(args) for every op named `name`, in plan order. */
 static void each(const char *name, void (*fn)(char **args)) {
-  for (cursor = 0; cursor < n_items; cursor += op_arity(items[cursor]) + 1)
-    if (strcmp(items[cursor], name) == 0) fn(items + cursor + 1);
+  for (int i = 0; i < n_items; i += op_arity(items[i]) + 1)
+    if (strcmp(items[i], name) == 0) fn(items + i + 1);
 }
 
 static unsigned long long num(const char *s, int base) {
@@ -398,9 +397,9 @@ static void apply_landlock(void) {
     fail("Landlock is unavailable on this kernel (needs Linux 5.13+ with landlock in the LSM list); pass --allow-degraded to run without it");
   }
   each("llhandle", op_llhandle);
+  /* Fields an older kernel does not know are zero (masked above), which it accepts in a larger struct. */
   struct ll_ruleset_attr attr = {ll_fs, ll_net, ll_scope};
-  size_t size = ll_abi >= 6 ? sizeof attr : ll_abi >= 4 ? 2 * sizeof(uint64_t) : sizeof(uint64_t);
-  ll_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+  ll_fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
   if (ll_fd < 0) fail("landlock_create_ruleset");
   each("ll", op_ll);
   each("llnet", op_llnet);
@@ -453,7 +452,7 @@ static void __attribute__((noreturn)) exec_agent(void) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
   each("degraded", op_degraded);
   apply_landlock();
-  dprintf(STATUS_FD, "landlock %d\n", degraded && ll_abi <= 0 ? 0 : ll_abi);
+  dprintf(STATUS_FD, "landlock %d\n", ll_abi > 0 ? ll_abi : 0); /* 0: degraded (apply_landlock failed otherwise) */
   apply_seccomp();
   environ = agent_env;
   dprintf(STATUS_FD, "ready\n");

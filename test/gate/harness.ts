@@ -36,10 +36,15 @@ after(() => {
 });
 
 /** Starts `lattice up` in the foreground as a child and waits for its admin socket. */
-export async function startGate(home: string, ...args: string[]): Promise<{ child: ChildProcess; gate: string; admin: string }> {
+export function startGate(home: string, ...args: string[]): Promise<{ child: ChildProcess; gate: string; admin: string }> {
+  return startGateAs({ cli: CLI }, home, ...args);
+}
+
+/** startGate with another CLI path, and as another user when `uid`/`gid` are given (the suite must be root). */
+export async function startGateAs(as: { cli: string; uid?: number; gid?: number }, home: string, ...args: string[]): Promise<{ child: ChildProcess; gate: string; admin: string }> {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, [CLI, 'up', '--home', home, '--yes', ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [as.cli, 'up', '--home', home, '--yes', ...args], { env, uid: as.uid, gid: as.gid, stdio: ['ignore', 'ignore', 'pipe'] });
   running.push(child);
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));

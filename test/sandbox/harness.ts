@@ -4,9 +4,9 @@
  * (hard-linked where possible) to a world-readable directory first.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, chownSync, constants, cpSync, existsSync, mkdirSync } from 'node:fs';
+import { accessSync, chownSync, constants, cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { exited } from '../gate/harness.ts';
+import { exited, startGateAs } from '../gate/harness.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 
 export interface Runner {
@@ -116,15 +116,7 @@ export interface SandboxHome {
 /** A gate on a fresh home owned by the runner, started as the runner. */
 export async function gateAs(runner: Runner): Promise<SandboxHome> {
   const home = join(ownedDir(runner, 'lattice-home-'), 'h');
-  const child = spawn(process.execPath, [runner.cli, 'up', '--home', home, '--yes'], { env: baseEnv({}), uid: runner.uid, gid: runner.gid, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!existsSync(join(home, 'run', 'admin.sock'))) {
-    if (child.exitCode !== null) throw new Error(`lattice up (${runner.label}) exited ${child.exitCode}: ${stderr}`);
-    if (Date.now() > deadline) throw new Error(`the gate did not start: ${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const { child } = await startGateAs(runner, home);
   return {
     home,
     stop: async () => {
