@@ -23,6 +23,9 @@ export function callSocket<T>(socketPath: string, method: string, path: string, 
         method,
         path,
         timeout: timeoutMs,
+        // A connection per call: a pooled one the gate closes after its keep-alive timeout can fail a call (EPIPE)
+        // that lands in that instant; a unix-socket connect costs microseconds.
+        agent: false,
         headers: payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
       },
       (res) => {

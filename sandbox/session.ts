@@ -84,10 +84,13 @@ function resolveKey(run: SandboxRun, route: string, source: string): string {
   }
 }
 
-/** Proxy decisions are sent to the gate in batches; `drain` waits for all of them. */
+/**
+ * Proxy decisions are sent to the gate in batches; `flush` returns once everything pushed before it is sent. Each
+ * flush chains one drain loop after the previous one, so a flush never waits on itself.
+ */
 class EventQueue {
-  private pending: { type: string; decision?: 'allow' | 'deny'; payload: Record<string, unknown> }[] = [];
-  private inflight: Promise<void> = Promise.resolve();
+  private readonly pending: { type: string; decision?: 'allow' | 'deny'; payload: Record<string, unknown> }[] = [];
+  private drained: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   failure: unknown;
 
@@ -99,17 +102,19 @@ class EventQueue {
   }
 
   flush(): Promise<void> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
-    const batch = this.pending.splice(0, 256);
-    if (batch.length === 0) return this.inflight;
-    this.inflight = this.inflight
-      .then(() => this.admin('POST', '/api/v1/admin/sandbox-events', { events: batch }))
-      .then(
-        () => (this.pending.length > 0 ? this.flush() : undefined),
-        (error: unknown) => void (this.failure ??= error),
-      );
-    return this.inflight;
+    this.drained = this.drained.then(async () => {
+      while (this.pending.length > 0) {
+        const events = this.pending.splice(0, 256);
+        try {
+          await this.admin('POST', '/api/v1/admin/sandbox-events', { events });
+        } catch (error) {
+          this.failure ??= error;
+        }
+      }
+    });
+    return this.drained;
   }
 }
 

@@ -19,7 +19,8 @@ export interface Reply {
 /** One raw HTTP request over a unix socket (or TCP port), as any agent could send it. */
 export function call(target: { socketPath: string } | { port: number }, method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ ...target, method, path, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } }, (res) => {
+    // agent: false — one connection per request, never a pooled one the gate may be closing (keep-alive timeout).
+    const req = request({ ...target, method, path, agent: false, headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Reply['body'], headers: res.headers }));
