@@ -128,6 +128,9 @@ char = ctypes.c_char(b"x")
 for name, req in [("TIOCSTI", 0x5412), ("TIOCLINUX", 0x541C)]:
     for which, tty_fd in [("master", master), ("slave", slave)]:
         denied(f"17 ioctl {name} ({which})", lambda f=tty_fd, q=req: sys_call(16, f, q, ctypes.addressof(char)), {errno.EPERM})
+# A 32-bit ABI syscall (x32 getpid) must kill the process (SIGSYS), not run: done in a child, which it kills.
+x32 = subprocess.run([sys.executable, "-c", "import ctypes; ctypes.CDLL(None).syscall(0x40000000 + 39)"], capture_output=True)
+report("12 x32 syscall kills the process", x32.returncode == -31, f"exit {x32.returncode}")
 for name, family, kind, proto in [("AF_VSOCK", 40, socket.SOCK_STREAM, 0), ("AF_PACKET", 17, socket.SOCK_RAW, 0),
                                   ("AF_NETLINK audit", 16, socket.SOCK_RAW, 9), ("AF_NETLINK uevent", 16, socket.SOCK_DGRAM, 15),
                                   ("AF_BLUETOOTH", 31, socket.SOCK_STREAM, 0), ("AF_ALG", 38, socket.SOCK_SEQPACKET, 0)]:
@@ -190,6 +193,7 @@ def loopback():
 
 
 work("work: loopback server inside", loopback)
+work("work: netlink route socket (getifaddrs)", lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close() or socket.if_nameindex())
 if ARGS.get("allowedUrl"):
     work("work: HTTPS to an allowed host (curl)", lambda: run("curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", ARGS["allowedUrl"]))
 if ARGS.get("latticeCli"):

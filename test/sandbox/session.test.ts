@@ -8,7 +8,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { exited } from '../gate/harness.ts';
+import { call, exited } from '../gate/harness.ts';
 import { gateAs, latticeAs, latticeAsync, ownedDir, runners, type Runner, spawnLattice, type SandboxHome } from './harness.ts';
 
 const [runner] = runners() as [Runner, ...Runner[]];
@@ -60,6 +60,35 @@ describe('lattice sandbox sessions', () => {
     const missing = latticeAs(runner, sandbox(ws, '--', 'no-such-agent-binary'));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /cannot run no-such-agent-binary inside the sandbox/);
+  });
+
+  it('--no-network: no proxy variables and no TCP at all (Landlock), while the gate socket still answers', () => {
+    const ws = ownedDir(runner);
+    const script = [
+      `env > ${ws}/env`,
+      `python3 -c "import socket; socket.socket().bind(('127.0.0.1', 0))" 2> ${ws}/bind || true`,
+      `python3 -c "import socket; s = socket.socket(); s.settimeout(2); s.connect(('127.0.0.1', 47080))" 2> ${ws}/connect || true`,
+      `python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/run/lattice/gate.sock'); print('gate reachable')" > ${ws}/gate`,
+    ].join('\n');
+    const r = latticeAs(runner, [...sandbox(ws, '--no-network'), '--', '/bin/sh', '-c', script]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(readFileSync(join(ws, 'env'), 'utf8'), /HTTPS_PROXY/);
+    assert.match(readFileSync(join(ws, 'bind'), 'utf8'), /PermissionError/);
+    assert.match(readFileSync(join(ws, 'connect'), 'utf8'), /PermissionError/);
+    assert.equal(readFileSync(join(ws, 'gate'), 'utf8').trim(), 'gate reachable');
+  });
+
+  it('refuses / and the home directory as a workspace, and sandbox events of other types', async () => {
+    for (const dir of ['/', process.env['HOME'] ?? '/root']) {
+      const r = latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', dir, '--', '/bin/true'], { HOME: process.env['HOME'] ?? '/root' });
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /the workspace may not be/);
+    }
+    const admin = { socketPath: join(gate.home, 'run', 'admin.sock') };
+    const forged = await call(admin, 'POST', '/api/v1/admin/sandbox-events', JSON.stringify({ events: [{ type: 'action.executed', payload: {} }] }));
+    assert.equal(forged.status, 400);
+    const ok = await call(admin, 'POST', '/api/v1/admin/sandbox-events', JSON.stringify({ events: [{ type: 'sandbox.proxy', decision: 'deny', payload: { note: 'test' } }] }));
+    assert.equal(ok.status, 201);
   });
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
@@ -169,7 +198,7 @@ describe('lattice sandbox sessions', () => {
       assert.deepEqual(readFileSync(join(ws, 'codes'), 'utf8').trim().split('\n'), ['403/000', '403/000', '403/000', '403/000', '000/403']);
       const reasons = events(gate.home, 'sandbox.proxy').filter((e) => e.decision === 'deny').map((e) => `${String(e.payload['host'])}:${String(e.payload['reason'])}`);
       for (const expected of [/not-allowed\.example\.org:host is not on the allowlist/, /api\.example\.com:only port 443/, /203\.0\.113\.7:raw IP/, /routed\.example\.com:this host has a credential route/, /plain HTTP/]) {
-        assert.ok(reasons.some((reason) => expected.test(reason)), `no refusal matching ${String(expected)} in ${reasons.join(' | ')}`);
+        assert.ok(reasons.some((reason) => expected.test(reason)), `no refusal matching ${String(expected)} in ${reasons.join(' | ')}; stderr: ${r.stderr}`);
       }
     });
 

@@ -3,14 +3,15 @@
  * validation messages, and the CONNECT proxy's address check with a resolver the test controls.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { openSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { rejectsWithCode, tempDir } from '../helpers.ts';
+import { ROOT, rejectsWithCode, tempDir } from '../helpers.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
-import { connectProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
+import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
 import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
 
 describe('seccomp', () => {
@@ -119,5 +120,36 @@ describe('CONNECT proxy address check', () => {
     const { status, decisions } = await connectThrough(['93.184.216.34', '2606:2800:220:1::1']);
     assert.equal(status, 200);
     assert.deepEqual([decisions[0]?.decision, decisions[0]?.address], ['allow', '93.184.216.34']);
+  });
+});
+
+describe('the helper and the credential proxy refuse malformed input', () => {
+  it('the helper stops at a bad plan before changing anything, and says why', () => {
+    const dir = tempDir();
+    for (const [plan, reason] of [['bogus\0x\0', /unknown plan op 'bogus'/], ['bind\0/a\0', /'bind' is missing arguments/], ['host\0x', /not NUL-terminated/]] as const) {
+      const file = join(dir, 'plan');
+      writeFileSync(file, plan);
+      const r = spawnSync(join(ROOT, 'dist', 'lattice-sandbox'), [], { stdio: ['ignore', 'ignore', 'pipe', openSync(file, 'r'), 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 125);
+      assert.match(r.stderr, reason);
+    }
+  });
+
+  it('the credential proxy forwards only origin-form requests', async () => {
+    const decisions: ProxyDecision[] = [];
+    const server = credentialProxy({ route: 't', upstream: new URL('http://127.0.0.1:9/'), header: 'x-api-key', value: 'k', onDecision: (d) => decisions.push(d) });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: 'http://evil.example.com/steal' }, (res) => resolve(res.statusCode ?? 0));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(status, 400);
+      assert.equal(decisions[0]?.decision, 'deny');
+    } finally {
+      server.close();
+    }
   });
 });
