@@ -39,3 +39,19 @@ export function readCredential(file: string): Credential {
   }
   return c as Credential;
 }
+
+/** What the gate answers to an enrollment (the fields a credential keeps). */
+export interface EnrollmentReply {
+  readonly peerId: string;
+  readonly leaseId: string;
+  readonly enrollmentToken: string;
+  readonly expiresAt: string;
+}
+
+/** The credential for an enrollment of the Ed25519 key pair `keys`, reaching the gate at `socketPath`. */
+export function credentialFor(reply: EnrollmentReply, keys: { publicJwk: Record<string, string>; privateJwk: Record<string, string> }, socketPath: string): Credential {
+  return {
+    version: 1, peerId: reply.peerId, leaseId: reply.leaseId, token: reply.enrollmentToken, alg: 'EdDSA',
+    privateJwk: keys.privateJwk, publicJwk: keys.publicJwk, socketPath, baseUrl: 'http://localhost', expiresAt: reply.expiresAt,
+  };
+}

@@ -5,16 +5,16 @@
  */
 import { confirm, password } from '@inquirer/prompts';
 import type { Command } from 'commander';
-import { exportJWK, generateKeyPair } from 'jose';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LatticeError } from '../../core/errors.ts';
 import { writeFileExclusive } from '../../core/fs-atomic.ts';
 import { resolveHome } from '../../core/home.ts';
 import { runPaths } from '../../core/gate/gate.ts';
+import { generateEd25519Jwks } from '../../core/crypto/index.ts';
 import { SCOPES } from '../../core/identity/tokens.ts';
 import { POLICY_PRESETS } from '../../core/identity/wireguard.ts';
-import type { Credential } from '../../sdk/credential.ts';
+import { credentialFor, type EnrollmentReply } from '../../sdk/credential.ts';
 import { agentClient, asGate } from '../agent.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin } from '../gate-client.ts';
@@ -28,13 +28,9 @@ export function registerIdentity(program: Command): void {
   registerSecrets(program);
 }
 
-interface EnrollReply {
-  peerId: string;
-  leaseId: string;
+interface EnrollReply extends EnrollmentReply {
   overlayIP: string;
-  enrollmentToken: string;
   wireguardConfig: string;
-  expiresAt: string;
 }
 
 function registerEnroll(program: Command): void {
@@ -51,29 +47,16 @@ function registerEnroll(program: Command): void {
     .option('--json', 'print the enrollment (without secrets) as JSON')
     .action(async (opts: { name: string; type: string; workspace: string; ttl: string; preset: string; out?: string; home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
-      const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-      const publicJwk = await exportJWK(publicKey);
-      const privateJwk = await exportJWK(privateKey);
+      const keys = generateEd25519Jwks();
       const reply = await admin<EnrollReply>(opts.home, 'POST', '/api/v1/agent-enroll', {
         agentName: opts.name,
         agentType: opts.type,
         workspaceId: opts.workspace,
         ttl: opts.ttl,
         policyPreset: opts.preset,
-        publicJwk,
+        publicJwk: keys.publicJwk,
       });
-      const credential: Credential = {
-        version: 1,
-        peerId: reply.peerId,
-        leaseId: reply.leaseId,
-        token: reply.enrollmentToken,
-        alg: 'EdDSA',
-        privateJwk: privateJwk as Record<string, string>,
-        publicJwk: publicJwk as Record<string, string>,
-        socketPath: runPaths(paths).gateSocket,
-        baseUrl: 'http://localhost',
-        expiresAt: reply.expiresAt,
-      };
+      const credential = credentialFor(reply, keys, runPaths(paths).gateSocket);
       let file = opts.out;
       if (file === undefined) {
         mkdirSync(join(paths.root, 'credentials'), { recursive: true, mode: 0o700 });

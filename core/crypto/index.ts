@@ -66,6 +66,12 @@ export function generateEd25519(): Ed25519KeyPair {
   };
 }
 
+/** A fresh Ed25519 key pair as JWKs, e.g. an agent's DPoP key (synchronous: no WebCrypto start-up on first use). */
+export function generateEd25519Jwks(): { publicJwk: Record<string, string>; privateJwk: Record<string, string> } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  return { publicJwk: publicKey.export({ format: 'jwk' }) as Record<string, string>, privateJwk: privateKey.export({ format: 'jwk' }) as Record<string, string> };
+}
+
 /** RFC 7638 thumbprint of an Ed25519 OKP JWK: members crv, kty, x in lexicographic order, no whitespace. */
 export function ed25519Thumbprint(x: string): string {
   return sha256Base64url(`{"crv":"Ed25519","kty":"OKP","x":"${x}"}`);

@@ -17,7 +17,7 @@ import { isAcceptedPublicJwk } from './dpop.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
 import { renderNftRuleset } from './nft.ts';
 import { gateAddress, parseCidr } from './overlay.ts';
-import { Peers, currentEpoch, recordRevocation, type Peer } from './peers.ts';
+import { Peers, currentEpoch, recordRevocation, type Enrolled, type Peer } from './peers.ts';
 import { SqliteReplayStore } from './replay.ts';
 import { SCOPES, createToken, listTokens, revokeToken, type Scope } from './tokens.ts';
 import { POLICY_PRESETS, allowedIpsForPreset, renderWgQuickConfig, type PolicyPreset } from './wireguard.ts';
@@ -78,6 +78,10 @@ export interface Identity {
   readonly secrets: () => SecretStore;
   /** Removes expired peers (and those of an old revocation epoch) and purges old DPoP proof ids. */
   reap(): Promise<string[]>;
+  /** Enrolls a peer from an enrollment body (validated here, as the enroll route does), on behalf of `by`. */
+  enroll(body: unknown, by: string): Promise<Enrolled>;
+  /** Revokes a peer, lease or token by id, then cancels what the removed peers left pending. */
+  revoke(id: string): Promise<string>;
 }
 
 export interface IdentityHooks {
@@ -104,6 +108,20 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
     }
   };
 
+  const enroll = async (raw: unknown, by: string): Promise<Enrolled> => {
+    const body = enrollBody(raw);
+    if (!isAcceptedPublicJwk(body.publicJwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
+    return peers.enroll({
+      name: body.agentName,
+      agentType: body.agentType,
+      workspace: body.workspaceId,
+      preset: body.policyPreset,
+      ttlMs: ttl(body.ttl),
+      publicJwk: body.publicJwk,
+      by,
+    });
+  };
+
   /** The agent itself (DPoP) for its own peer id, or an operator with peers:write. */
   const selfOrOperator = async (ctx: RequestContext, id: string): Promise<string> => {
     const caller = await authenticateCaller(ctx, auth, 'peers:write');
@@ -118,18 +136,8 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/agent-enroll',
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
-        const body = enrollBody(ctx.body);
-        const operator = authenticateOperator(ctx, db, 'enroll', body.workspaceId);
-        if (!isAcceptedPublicJwk(body.publicJwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
-        const enrolled = await peers.enroll({
-          name: body.agentName,
-          agentType: body.agentType,
-          workspace: body.workspaceId,
-          preset: body.policyPreset,
-          ttlMs: ttl(body.ttl),
-          publicJwk: body.publicJwk,
-          by: operatorName(operator),
-        });
+        const operator = authenticateOperator(ctx, db, 'enroll', enrollBody(ctx.body).workspaceId);
+        const enrolled = await enroll(ctx.body, operatorName(operator));
         const { peer } = enrolled;
         const wireguardConfig = renderWgQuickConfig({
           privateKey: enrolled.wgPrivateKey,
@@ -243,8 +251,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
           return { status: 200, body: { revoked: 'all', epoch } };
         }
         const id = body.id ?? '';
-        const kind = await revoke(id);
-        await removed();
+        const kind = await revokeAndCancel(id);
         return { status: 200, body: { revoked: id, kind } };
       },
     },
@@ -307,12 +314,20 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
     return kind;
   }
 
+  async function revokeAndCancel(id: string): Promise<string> {
+    const kind = await revoke(id);
+    await removed();
+    return kind;
+  }
+
   return {
     peers,
     replay,
     auth,
     routes,
     secrets: secretStore,
+    enroll,
+    revoke: revokeAndCancel,
     async reap() {
       replay.purge(Date.now());
       const reaped = await peers.reap();
