@@ -7,12 +7,11 @@
  * start event the gate cannot record all stop the run before (or kill) the agent; nothing runs unconfined.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, realpathSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { constants, homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { exportJWK, generateKeyPair } from 'jose';
-import { randomId } from '../core/crypto/index.ts';
+import { generateEd25519Jwks, randomId } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths } from '../core/home.ts';
@@ -20,7 +19,7 @@ import { runPaths } from '../core/gate/gate.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
-import type { Credential } from '../sdk/credential.ts';
+import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
 
 /** The operator's admin socket, as the CLI reaches it. */
 export type GateAdmin = <T>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -45,13 +44,6 @@ export interface SandboxRun {
   readonly env?: NodeJS.ProcessEnv;
   /** Where progress and warnings go (stderr). */
   readonly log: (line: string) => void;
-}
-
-interface Enrolled {
-  peerId: string;
-  leaseId: string;
-  enrollmentToken: string;
-  expiresAt: string;
 }
 
 /** The workspace: a real, existing directory that is not / , the user's home or a system directory. */
@@ -84,19 +76,21 @@ function resolveKey(run: SandboxRun, route: string, source: string): string {
   }
 }
 
+type SandboxEvent = { type: string; decision?: 'allow' | 'deny'; payload: Record<string, unknown> };
+
 /**
  * Proxy decisions are sent to the gate in batches; `flush` returns once everything pushed before it is sent. Each
  * flush chains one drain loop after the previous one, so a flush never waits on itself.
  */
 class EventQueue {
-  private readonly pending: { type: string; decision?: 'allow' | 'deny'; payload: Record<string, unknown> }[] = [];
+  private readonly pending: SandboxEvent[] = [];
   private drained: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   failure: unknown;
 
   constructor(private readonly admin: GateAdmin) {}
 
-  push(event: { type: string; decision?: 'allow' | 'deny'; payload: Record<string, unknown> }): void {
+  push(event: SandboxEvent): void {
     this.pending.push(event);
     this.timer ??= setTimeout(() => void this.flush(), 50);
   }
@@ -106,7 +100,7 @@ class EventQueue {
     this.timer = undefined;
     this.drained = this.drained.then(async () => {
       while (this.pending.length > 0) {
-        const events = this.pending.splice(0, 256);
+        const events = this.pending.splice(0, MAX_EVENTS);
         try {
           await this.admin('POST', '/api/v1/admin/sandbox-events', { events });
         } catch (error) {
@@ -115,6 +109,64 @@ class EventQueue {
       }
     });
     return this.drained;
+  }
+
+  /** For the session's last request: what is still unsent once sending settles (at most `max`; more are sent now). */
+  async takeRest(max: number): Promise<SandboxEvent[]> {
+    if (this.pending.length > max) await this.flush();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.drained;
+    return this.pending.splice(0);
+  }
+}
+
+/** The gate takes at most this many events per request. */
+const MAX_EVENTS = 256;
+
+/** The helper's status lines (fd 4): `landlock N`, `ready`, or `error …`; ends when the agent's command execs. */
+class HelperStatus {
+  private text = '';
+  private done = false;
+  private waiters: (() => void)[] = [];
+  readonly ended: Promise<void>;
+
+  constructor(stream: NodeJS.ReadableStream) {
+    stream.on('data', (d: Buffer) => {
+      this.text += d.toString('utf8');
+      this.wake();
+    });
+    this.ended = new Promise((resolve) =>
+      stream.on('end', () => {
+        this.done = true;
+        this.wake();
+        resolve();
+      }),
+    );
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  private lines(): string[] {
+    return this.text.slice(0, this.text.lastIndexOf('\n') + 1).split('\n');
+  }
+
+  /** The helper's error, if it reported one. */
+  error(): string | undefined {
+    return this.lines().find((l) => l.startsWith('error '))?.slice(6);
+  }
+
+  /** The first line that is `word` or starts with `word `; undefined when an error or the end comes first. */
+  async line(word: string): Promise<string | undefined> {
+    for (;;) {
+      if (this.error() !== undefined) return undefined;
+      const hit = this.lines().find((l) => l === word || l.startsWith(`${word} `));
+      if (hit !== undefined) return hit;
+      if (this.done) return undefined;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
   }
 }
 
@@ -140,30 +192,18 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   for (const d of profile.homeDirs) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
   ensurePrivateDir(runtimeDir);
   closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600)); // the mount point of the gate socket inside
+  // Bind-mounted inside while the helper builds the sandbox, filled in place (same inode) once enrolled.
+  const credentialFile = join(runtimeDir, 'credential.json');
+  closeSync(openSync(credentialFile, 'w', 0o600));
 
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
   let peerId: string | undefined;
+  let exited: SandboxEvent | undefined;
   try {
-    const { publicKey, privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
-    const publicJwk = await exportJWK(publicKey);
-    const enrolled = await run.admin<Enrolled>('POST', '/api/v1/agent-enroll', {
-      agentName: `sandbox-${profile.name}`.slice(0, 64),
-      agentType: profile.name,
-      workspaceId: 'sandbox',
-      ttl: profile.ttl,
-      policyPreset: profile.preset,
-      publicJwk,
-    });
-    peerId = enrolled.peerId;
-    const credential: Credential = {
-      version: 1, peerId: enrolled.peerId, leaseId: enrolled.leaseId, token: enrolled.enrollmentToken, alg: 'EdDSA',
-      privateJwk: (await exportJWK(privateKey)) as Record<string, string>, publicJwk: publicJwk as Record<string, string>, socketPath: INSIDE.gateSocket, baseUrl: 'http://localhost', expiresAt: enrolled.expiresAt,
-    };
-    writeFileAtomic(join(runtimeDir, 'credential.json'), `${JSON.stringify(credential, null, 2)}\n`, 0o600);
-
     const onDecision = (d: ProxyDecision) => events.push({ type: 'sandbox.proxy', decision: d.decision, payload: { sandboxId, ...d } });
     if (run.network) {
+      // Listening before the helper starts: it bind-mounts these sockets.
       const routedHosts = routes.map((r) => new URL(profile.credentials[r]?.upstream ?? '').hostname);
       servers.push(await listen(connectProxy({ allowHosts, routedHosts, onDecision }), join(runtimeDir, 'proxy.sock')));
       for (const r of routes) {
@@ -187,20 +227,45 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));
     }
     const summary = {
-      sandboxId, profile: profile.name, workspace: run.workspace, command: argv, peerId, allowHosts, routes,
+      sandboxId, profile: profile.name, workspace: run.workspace, command: argv, allowHosts, routes,
       network: run.network, proxyPort: run.network ? PROXY_PORT : null,
       routePorts: Object.fromEntries(routes.map((r, i) => [r, ROUTE_PORT_BASE + i])), skipped: plan.skipped,
     };
-    return await execute(run, plan, summary, events);
+    const dpop = generateEd25519Jwks();
+    const open = async (started: Record<string, unknown>): Promise<string> => {
+      const enrolled = await run.admin<EnrollmentReply>('POST', '/api/v1/admin/sandboxes', {
+        identity: { agentName: `sandbox-${profile.name}`.slice(0, 64), agentType: profile.name, workspaceId: 'sandbox', ttl: profile.ttl, policyPreset: profile.preset, publicJwk: dpop.publicJwk },
+        started,
+      });
+      peerId = enrolled.peerId;
+      writeFileSync(credentialFile, `${JSON.stringify(credentialFor(enrolled, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
+      return enrolled.peerId;
+    };
+    const result = await execute(run, plan, summary, events, open);
+    exited = { type: 'sandbox.exited', payload: { sandboxId, exitCode: result.exitCode, durationMs: result.durationMs, ...(result.error === undefined ? {} : { error: result.error }) } };
+    if (result.error !== undefined) throw new LatticeError('SANDBOX_FAILED', result.error);
+    return result.exitCode;
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    if (peerId !== undefined) {
-      await run.admin('POST', '/api/v1/revoke', { id: peerId }).catch((error: unknown) => run.log(`warning: could not revoke the sandbox identity ${peerId}: ${describeError(error)}`));
-    }
-    await events.flush();
+    await close(run, events, peerId, exited);
     rmSync(runtimeDir, { recursive: true, force: true });
-    if (events.failure !== undefined) run.log(`warning: some sandbox events were not recorded: ${describeError(events.failure)}`);
   }
+}
+
+/** Revokes the sandbox identity and records the last events in one request (or just sends the events). */
+async function close(run: SandboxRun, events: EventQueue, peerId: string | undefined, exited: SandboxEvent | undefined): Promise<void> {
+  if (exited !== undefined) events.push(exited);
+  if (peerId === undefined) {
+    await events.flush();
+  } else {
+    const rest = await events.takeRest(MAX_EVENTS);
+    try {
+      await run.admin('POST', '/api/v1/admin/sandboxes/close', { peerId, events: rest });
+    } catch (error) {
+      run.log(`warning: could not revoke the sandbox identity ${peerId} or record the session's end: ${describeError(error)}`);
+    }
+  }
+  if (events.failure !== undefined) run.log(`warning: some sandbox events were not recorded: ${describeError(events.failure)}`);
 }
 
 function listen(server: Server, path: string): Promise<Server> {
@@ -211,46 +276,73 @@ function listen(server: Server, path: string): Promise<Server> {
   });
 }
 
-async function execute(run: SandboxRun, plan: SandboxPlan, summary: Record<string, unknown>, events: EventQueue): Promise<number> {
-  const started = Date.now();
-  const child = spawn(run.helper, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe'], env: {} });
+interface Outcome {
+  readonly exitCode: number;
+  readonly durationMs: number;
+  /** Set when the command could not be started inside (the helper's reason). */
+  readonly error?: string;
+}
+
+/**
+ * Runs the helper. It reports the kernel's Landlock ABI at once and builds the sandbox while `open` enrolls the
+ * identity and records the start; the command runs only after both (the go on fd 5). A helper that fails, a
+ * kernel without Landlock (unless --allow-degraded) or a start the gate cannot record stop the run first.
+ */
+async function execute(run: SandboxRun, plan: SandboxPlan, summary: Record<string, unknown>, events: EventQueue, open: (started: Record<string, unknown>) => Promise<string>): Promise<Outcome> {
+  const child = spawn(run.helper, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'], env: {} });
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGWINCH'];
   const handlers = signals.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  const planPipe = child.stdio[3] as NodeJS.WritableStream;
-  planPipe.on('error', () => undefined); // the helper may exit before reading it all; its exit status says why
+  const pipes = child.stdio as unknown as readonly (NodeJS.WritableStream & NodeJS.ReadableStream)[];
+  const [planPipe, status4, go] = [pipes[3], pipes[4], pipes[5]];
+  if (planPipe === undefined || status4 === undefined || go === undefined) throw new Error('the helper was spawned without its pipes');
+  // The helper may exit before reading; its exit status and status lines say why.
+  planPipe.on('error', () => undefined);
+  go.on('error', () => undefined);
   planPipe.end(serializePlan(plan));
-  let status = '';
-  const statusPipe = child.stdio[4] as NodeJS.ReadableStream;
-  statusPipe.on('data', (d: Buffer) => void (status += d.toString('utf8')));
-  const statusEnded = new Promise<void>((resolve) => statusPipe.on('end', resolve));
+  const status = new HelperStatus(status4);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const refuse = async (reason: string, code: 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED'): Promise<never> => {
+    go.end(); // EOF instead of the go: the command never runs
+    events.push({ type: 'sandbox.refused', decision: 'deny', payload: { ...summary, reason } });
+    await exited;
+    throw new LatticeError(code, reason);
+  };
+  const helperFailed = () => status.error() ?? 'the sandbox helper stopped before the agent started';
   try {
-    await Promise.race([statusEnded, exited]);
-    const lines = status.split('\n');
-    const error = lines.find((l) => l.startsWith('error '));
-    const abi = Number(lines.find((l) => l.startsWith('landlock '))?.slice(9) ?? '-1');
-    if (error !== undefined || !lines.includes('ready')) {
-      const reason = error?.slice(6) ?? 'the sandbox helper stopped before the agent started';
-      events.push({ type: 'sandbox.refused', decision: 'deny', payload: { ...summary, reason } });
-      await exited;
-      throw new LatticeError(/unavailable|Landlock/.test(reason) ? 'SANDBOX_UNAVAILABLE' : 'SANDBOX_FAILED', reason);
-    }
+    const abiLine = await status.line('landlock');
+    if (abiLine === undefined) return await refuse(helperFailed(), 'SANDBOX_FAILED');
+    const abi = Number(abiLine.slice(9));
     const degraded = abi <= 0;
-    if (degraded) run.log('warning: running WITHOUT Landlock (--allow-degraded); this is recorded in the ledger');
-    try {
-      await run.admin('POST', '/api/v1/admin/sandbox-events', { events: [{ type: 'sandbox.started', decision: 'allow', payload: { ...summary, landlockAbi: abi, degraded } }] });
-    } catch (error) {
-      child.kill('SIGKILL'); // no evidence of the start, no agent
-      throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the agent was stopped: ${describeError(error)}`);
+    if (degraded && !run.allowDegraded) {
+      return await refuse('Landlock is unavailable on this kernel (needs Linux 5.13+ with landlock in the LSM list); pass --allow-degraded to run without it', 'SANDBOX_UNAVAILABLE');
     }
-    writeStatus(run.jsonStatus, { state: 'running', pid: child.pid, landlockAbi: abi, degraded, ...summary });
+    if (degraded) run.log('warning: running WITHOUT Landlock (--allow-degraded); this is recorded in the ledger');
+    const opened = open({ ...summary, landlockAbi: abi, degraded }).then(
+      (peerId) => ({ peerId }),
+      (error: unknown) => ({ error }),
+    );
+    const ready = await status.line('ready');
+    const enrollment = await opened;
+    if (ready === undefined) {
+      const reason = helperFailed();
+      return await refuse(reason, /unavailable|Landlock/.test(reason) ? 'SANDBOX_UNAVAILABLE' : 'SANDBOX_FAILED');
+    }
+    if ('error' in enrollment) {
+      go.end();
+      await exited;
+      throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the command was not run: ${describeError(enrollment.error)}`);
+    }
+    go.end('g');
+    const started = Date.now();
+    writeStatus(run.jsonStatus, { state: 'running', pid: child.pid, landlockAbi: abi, degraded, ...summary, peerId: enrollment.peerId });
     const { code, signal } = await exited;
     const exitCode = code ?? 128 + signalNumber(signal);
-    events.push({ type: 'sandbox.exited', payload: { sandboxId: summary['sandboxId'], exitCode, durationMs: Date.now() - started } });
-    writeStatus(run.jsonStatus, { state: 'exited', exitCode, landlockAbi: abi, degraded, ...summary });
-    return exitCode;
+    await status.ended;
+    const error = status.error();
+    writeStatus(run.jsonStatus, { state: 'exited', exitCode, landlockAbi: abi, degraded, ...summary, peerId: enrollment.peerId, ...(error === undefined ? {} : { error }) });
+    return { exitCode, durationMs: Date.now() - started, ...(error === undefined ? {} : { error }) };
   } finally {
     for (const [s, h] of handlers) process.off(s, h);
   }

@@ -5,8 +5,11 @@
  * ~35 ms against ~2.5 ms here. The helper is small on purpose; every step below is one plan op or one fixed step.
  *
  * Protocol. fd 3: the plan, read to EOF (NUL-terminated strings: an op name then its arguments, see OPS below).
- *           fd 4: status lines for lattice: "landlock <abi>", then "ready" just before the agent's execve, or
- *                 "error <message>" when setup fails (exit status 125 then).
+ *           fd 4: status lines for lattice: "landlock <abi>" first (0: none), "ready" once the agent's process
+ *                 is confined and waits for the go, or "error <message>" when setup fails (exit status 125 then).
+ *           fd 5: the go: lattice writes "g" once the start is on record and the agent's credential is in place;
+ *                 anything else (EOF) ends the run with 125 before the agent's command runs. So the namespaces
+ *                 are built while lattice enrolls the sandbox identity, and nothing runs before the evidence.
  * Process tree:  helper (outside, waits) -> init (PID 1 of the new pid namespace: reaps, forwards signals)
  *                -> relays (loopback TCP -> unix socket) and the agent.
  * Exit status: the agent's, or 128+n when a signal ended it. Every process dies with its parent (PDEATHSIG), and
@@ -41,6 +44,7 @@
 
 #define PLAN_FD 3
 #define STATUS_FD 4
+#define GO_FD 5
 #define MAX_PLAN (1 << 20)
 #define MAX_ITEMS 4096
 
@@ -147,7 +151,7 @@ static void enter_user_namespace(void) {
   each("uid", op_uid);
   each("gid", op_gid);
   if (uid_line[0] == '\0' || gid_line[0] == '\0') { errno = 0; fail("plan has no uid/gid map"); }
-  if (unshare(CLONE_NEWUSER) != 0) fail("unshare(CLONE_NEWUSER): user namespaces unavailable");
+  if (unshare(CLONE_NEWUSER) != 0) fail("user namespaces are unavailable (enable them: sysctl user.max_user_namespaces, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu); unshare(CLONE_NEWUSER)");
   write_file("/proc/self/setgroups", "deny");
   write_file("/proc/self/uid_map", uid_line);
   write_file("/proc/self/gid_map", gid_line);
@@ -339,6 +343,7 @@ static void op_relay(char **a) {
   /* The relay: no capabilities, no status pipe, children reaped automatically. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   close(STATUS_FD);
+  close(GO_FD);
   drop_all_caps();
   signal(SIGCHLD, SIG_IGN);
   for (;;) {
@@ -452,11 +457,13 @@ static void __attribute__((noreturn)) exec_agent(void) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
   each("degraded", op_degraded);
   apply_landlock();
-  dprintf(STATUS_FD, "landlock %d\n", ll_abi > 0 ? ll_abi : 0); /* 0: degraded (apply_landlock failed otherwise) */
   apply_seccomp();
   environ = agent_env;
   dprintf(STATUS_FD, "ready\n");
-  execvp(agent_argv[0], agent_argv); /* STATUS_FD is close-on-exec: lattice sees EOF once this succeeds */
+  char go = 0;
+  while (read(GO_FD, &go, 1) < 0 && errno == EINTR) continue;
+  if (go != 'g') _exit(125); /* lattice could not put the start on record: the command never runs */
+  execvp(agent_argv[0], agent_argv); /* STATUS_FD and GO_FD are close-on-exec: lattice sees EOF on success */
   int saved = errno;
   dprintf(STATUS_FD, "error cannot run %s inside the sandbox: %s\n", agent_argv[0], strerror(saved));
   dprintf(2, "%s: cannot run %s: %s\n", status_prefix, agent_argv[0], strerror(saved));
@@ -508,7 +515,6 @@ static void __attribute__((noreturn)) init_main(void) {
   build_root();
   loopback_up();
   each("relay", op_relay);
-  ll_abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
   forward_signals();
   pid_t agent = fork();
   if (agent < 0) fail("fork agent");
@@ -521,6 +527,7 @@ static void __attribute__((noreturn)) init_main(void) {
   }
   forward_to = agent;
   close(STATUS_FD);
+  close(GO_FD);
   drop_all_caps();
   _exit(wait_for(agent));
 }
@@ -528,10 +535,13 @@ static void __attribute__((noreturn)) init_main(void) {
 int main(void) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) _exit(125); /* lattice already exited */
-  if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) != 0 || fcntl(PLAN_FD, F_GETFD) < 0) {
-    dprintf(2, "%s: run by lattice only (expects the plan on fd 3 and a status pipe on fd 4)\n", status_prefix);
+  if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) != 0 || fcntl(GO_FD, F_SETFD, FD_CLOEXEC) != 0 || fcntl(PLAN_FD, F_GETFD) < 0) {
+    dprintf(2, "%s: run by lattice only (expects the plan on fd 3, a status pipe on fd 4 and the go on fd 5)\n", status_prefix);
     return 125;
   }
+  /* The kernel's Landlock ABI, first, so lattice can put it on record while the namespaces are built. */
+  ll_abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
+  dprintf(STATUS_FD, "landlock %d\n", ll_abi > 0 ? ll_abi : 0);
   read_plan();
   validate_plan();
   enter_user_namespace();
@@ -548,6 +558,7 @@ int main(void) {
   if (init == 0) init_main();
   close(alive_pipe[0]);
   close(STATUS_FD);
+  close(GO_FD);
   forward_to = init;
   forward_signals();
   int code = wait_for(init);

@@ -71,7 +71,8 @@ export function mkdirOwned(runner: Runner, dir: string): string {
   return dir;
 }
 
-function baseEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+/** This environment for a lattice child: without NODE_OPTIONS and LATTICE_HOME, plus `extra`. */
+export function baseEnv(extra: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   delete env['LATTICE_HOME'];

@@ -1,15 +1,17 @@
 /**
  * A sandbox session from the outside: exit codes and signals through `lattice sandbox`, nothing left behind after
- * SIGKILL, the proxies' refusals and the credential proxy (key injected, agent's auth headers stripped, SSE
- * streamed unbuffered), and what the ledger records. Real helper, real gate, loopback listeners of the test's own.
+ * SIGKILL, an interactive agent on a real pseudo-terminal (raw mode, resize, ^C), the proxies' refusals and the
+ * credential proxy (key injected, agent's auth headers stripped, SSE streamed unbuffered), and what the ledger
+ * records. Real helper, real gate, loopback listeners of the test's own.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { call, exited } from '../gate/harness.ts';
-import { gateAs, latticeAs, latticeAsync, ownedDir, runners, type Runner, spawnLattice, type SandboxHome } from './harness.ts';
+import { baseEnv, gateAs, latticeAs, latticeAsync, ownedDir, runners, type Runner, spawnLattice, type SandboxHome } from './harness.ts';
 
 const [runner] = runners() as [Runner, ...Runner[]];
 
@@ -78,7 +80,7 @@ describe('lattice sandbox sessions', () => {
     assert.equal(readFileSync(join(ws, 'gate'), 'utf8').trim(), 'gate reachable');
   });
 
-  it('refuses / and the home directory as a workspace, and sandbox events of other types', async () => {
+  it('refuses / and $HOME as a workspace; the admin sandbox routes refuse what is not theirs and keep an exit record', async () => {
     for (const dir of ['/', process.env['HOME'] ?? '/root']) {
       const r = latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', dir, '--', '/bin/true'], { HOME: process.env['HOME'] ?? '/root' });
       assert.equal(r.status, 2);
@@ -89,6 +91,93 @@ describe('lattice sandbox sessions', () => {
     assert.equal(forged.status, 400);
     const ok = await call(admin, 'POST', '/api/v1/admin/sandbox-events', JSON.stringify({ events: [{ type: 'sandbox.proxy', decision: 'deny', payload: { note: 'test' } }] }));
     assert.equal(ok.status, 201);
+    const post = (path: string, body: unknown) => call(admin, 'POST', path, JSON.stringify(body));
+    const badIdentity = await post('/api/v1/admin/sandboxes', { identity: { agentName: 'x' }, started: { note: 'never-started' } });
+    assert.equal(badIdentity.status, 400);
+    assert.equal(events(gate.home, 'sandbox.started').some((e) => e.payload['note'] === 'never-started'), false, 'no start recorded without an identity');
+    const exitedOnly = [{ type: 'sandbox.exited', payload: { note: 'closing-gone' } }];
+    assert.equal((await post('/api/v1/admin/sandboxes/close', { peerId: 'tok_abc', events: exitedOnly })).status, 400, 'only peer ids are closed');
+    const gone = await post('/api/v1/admin/sandboxes/close', { peerId: 'peer_alreadygone', events: exitedOnly });
+    assert.equal(gone.status, 201, 'an identity the reaper already removed does not lose the exit record');
+    assert.equal((gone.body as { revoked: boolean }).revoked, false);
+    assert.ok(events(gate.home, 'sandbox.exited').some((e) => e.payload['note'] === 'closing-gone'));
+  });
+
+  it('an interactive agent gets the terminal: raw keystrokes, resizes, ^C as a byte in raw mode and as one SIGINT in cooked mode', () => {
+    const ws = ownedDir(runner);
+    // The agent: reports what the terminal does to it. Lines end in \r\n because raw mode does not translate.
+    writeFileSync(join(ws, 'terminal-agent.py'), [
+      'import os, signal, sys, termios, time, tty',
+      'def say(s): os.write(1, (s + "\\r\\n").encode())',
+      'signal.signal(signal.SIGWINCH, lambda *_: say("SIZE %dx%d" % tuple(os.get_terminal_size(0))))',
+      'ints = 0',
+      'def on_int(*_):',
+      '    global ints',
+      '    ints += 1',
+      'signal.signal(signal.SIGINT, on_int)',
+      'cooked = termios.tcgetattr(0)',
+      'tty.setraw(0)',
+      'say("RAW TERM=" + os.environ.get("TERM", "-"))',
+      'say("KEY %r" % os.read(0, 1))',
+      'say("KEY %r" % os.read(0, 1))',
+      'termios.tcsetattr(0, termios.TCSANOW, cooked)',
+      'say("COOKED")',
+      'say("LINE " + sys.stdin.readline().strip())',
+      'while ints == 0: time.sleep(0.05)',
+      'time.sleep(0.5)',
+      'say("INTS %d" % ints)',
+      'sys.exit(7)',
+    ].join('\n'));
+    const spec = {
+      uid: runner.uid, gid: runner.gid, cwd: ws, timeout: 60,
+      argv: [process.execPath, runner.cli, ...sandbox(ws, '--', '/usr/bin/python3', join(ws, 'terminal-agent.py'))],
+      env: baseEnv({ TERM: 'xterm-256color' }),
+      steps: [
+        ['expect', 'RAW TERM=xterm-256color'],
+        ['resize', 40, 132], ['expect', 'SIZE 132x40'],
+        ['send', 'x'], ['expect', "KEY b'x'"], // one keystroke, no Enter: raw mode took effect
+        ['send', '\x03'], ['expect', "KEY b'\\x03'"], // ^C in raw mode is a byte, not a signal
+        ['expect', 'COOKED'], ['send', 'hello\n'], ['expect', 'LINE hello'],
+        ['send', '\x03'], ['expect', 'INTS 1'], // the terminal's ^C reaches the agent once (not also forwarded)
+      ],
+    };
+    const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, 'pty-driver.py'), JSON.stringify(spec)], { encoding: 'utf8', timeout: 90_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { ok: boolean; failed_step: number | null; status: number | null; output: string };
+    assert.equal(result.failed_step, null, `stopped at step ${result.failed_step}: ${JSON.stringify(spec.steps[result.failed_step ?? 0])}; output:\n${result.output}`);
+    assert.equal(result.status, 7, result.output);
+  });
+
+  it('without Landlock it refuses unless --allow-degraded, which runs and is on record; without user namespaces it always refuses', () => {
+    const ws = ownedDir(runner);
+    // The kernel the test wants: landlock_create_ruleset (444) → ENOSYS as on a kernel without Landlock, or
+    // unshare (272) → EPERM as where user namespaces are off. Inherited by lattice sandbox and its helper.
+    const withKernel = (errno: number, syscalls: string, ...args: string[]) => {
+      const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, 'deny-syscall.py'), String(errno), syscalls, '--', process.execPath, runner.cli, ...sandbox(ws, ...args)], {
+        encoding: 'utf8', env: baseEnv({}), uid: runner.uid, gid: runner.gid, timeout: 60_000,
+      });
+      return { status: r.status, stderr: r.stderr };
+    };
+    const ran = join(ws, 'ran');
+    const command = ['--', '/bin/sh', '-c', `touch ${ran}`];
+    const refused = withKernel(38, '444', ...command);
+    assert.equal(refused.status, 1, refused.stderr);
+    assert.match(refused.stderr, /Landlock is unavailable on this kernel.*--allow-degraded/);
+    assert.equal(existsSync(ran), false, 'the command ran without Landlock');
+    assert.ok(events(gate.home, 'sandbox.refused').some((e) => String(e.payload['reason']).includes('Landlock is unavailable') && e.payload['workspace'] === ws));
+
+    const degraded = withKernel(38, '444', '--allow-degraded', '--json-status', join(ws, 'status.json'), ...command);
+    assert.equal(degraded.status, 0, degraded.stderr);
+    assert.match(degraded.stderr, /running WITHOUT Landlock/);
+    assert.equal(existsSync(ran), true);
+    const status = JSON.parse(readFileSync(join(ws, 'status.json'), 'utf8')) as { landlockAbi: number; degraded: boolean; peerId: string };
+    assert.deepEqual([status.landlockAbi, status.degraded], [0, true]);
+    assert.ok(events(gate.home, 'sandbox.started').some((e) => e.payload['peerId'] === status.peerId && e.payload['degraded'] === true));
+
+    const noUserns = withKernel(1, '272', '--allow-degraded', ...command.map((a) => a.replace(ran, `${ran}2`)));
+    assert.equal(noUserns.status, 1, noUserns.stderr);
+    assert.match(noUserns.stderr, /user namespaces are unavailable/);
+    assert.equal(existsSync(`${ran}2`), false);
   });
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

@@ -1,15 +1,17 @@
 /**
- * The sandbox's pure parts: the seccomp deny list pinned literally, the generated program's shape, profile
- * validation messages, and the CONNECT proxy's address check with a resolver the test controls.
+ * The sandbox's parts one by one: the seccomp deny list pinned literally, the generated program's shape, profile
+ * validation messages, the CONNECT proxy's address check with a resolver the test controls, and the helper's
+ * refusal of a bad plan and its go pipe.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { openSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT, rejectsWithCode, tempDir } from '../helpers.ts';
+import { computePlan, serializePlan } from '../../sandbox/plan.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
 import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
@@ -123,16 +125,42 @@ describe('CONNECT proxy address check', () => {
   });
 });
 
+const HELPER = join(ROOT, 'dist', 'lattice-sandbox');
+
 describe('the helper and the credential proxy refuse malformed input', () => {
   it('the helper stops at a bad plan before changing anything, and says why', () => {
     const dir = tempDir();
     for (const [plan, reason] of [['bogus\0x\0', /unknown plan op 'bogus'/], ['bind\0/a\0', /'bind' is missing arguments/], ['host\0x', /not NUL-terminated/]] as const) {
       const file = join(dir, 'plan');
       writeFileSync(file, plan);
-      const r = spawnSync(join(ROOT, 'dist', 'lattice-sandbox'), [], { stdio: ['ignore', 'ignore', 'pipe', openSync(file, 'r'), 'pipe'], encoding: 'utf8' });
+      const r = spawnSync(HELPER, [], { stdio: ['ignore', 'ignore', 'pipe', openSync(file, 'r'), 'pipe', 'pipe'], encoding: 'utf8' });
       assert.equal(r.status, 125);
       assert.match(r.stderr, reason);
     }
+  });
+
+  it('the helper runs the command only after the go: EOF on fd 5 ends the run first, "g" lets it run', () => {
+    const dir = tempDir();
+    const workspace = join(dir, 'ws');
+    const runtimeDir = join(dir, 'run');
+    for (const d of [workspace, runtimeDir, join(dir, 'home')]) mkdirSync(d);
+    writeFileSync(join(runtimeDir, 'gate.sock'), '');
+    const plan = computePlan({
+      profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'),
+      roMounts: [], rwMounts: [], passEnv: [], network: false, routes: [], allowDegraded: false, argv: ['/bin/sh', '-c', `touch ${workspace}/ran`], hostEnv: {},
+      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+    });
+    writeFileSync(join(dir, 'plan'), serializePlan(plan));
+    const run = (go: string) => {
+      writeFileSync(join(dir, 'go'), go);
+      return spawnSync(HELPER, [], { stdio: ['ignore', 'ignore', 'pipe', openSync(join(dir, 'plan'), 'r'), 'pipe', openSync(join(dir, 'go'), 'r')], encoding: 'utf8' });
+    };
+    const withheld = run('');
+    assert.equal(withheld.status, 125, withheld.stderr);
+    assert.equal(existsSync(join(workspace, 'ran')), false, 'the command ran without the go');
+    const given = run('g');
+    assert.equal(given.status, 0, given.stderr);
+    assert.equal(existsSync(join(workspace, 'ran')), true);
   });
 
   it('the credential proxy forwards only origin-form requests', async () => {
