@@ -316,7 +316,15 @@ describe('policy check', () => {
     ]);
     assert.deepEqual(JSON.parse(JSON.stringify(generated)), {
       '': {
-        entityTypes: { Agent: { memberOfTypes: ['Workspace', 'Preset'] }, Workspace: {}, Preset: {}, Gate: {} },
+        entityTypes: {
+          Agent: {
+            memberOfTypes: ['Workspace', 'Preset'],
+            shape: { type: 'Record', attributes: { delegated: { type: 'Boolean' }, parent: { type: 'Entity', name: 'Agent', required: false } } },
+          },
+          Workspace: {},
+          Preset: {},
+          Gate: {},
+        },
         actions: {
           'x.do': {
             appliesTo: {
@@ -383,21 +391,5 @@ when { context.params has draft || context.params.body like "*lgtm*" };`).filter
     const problems = checkPolicies([{ name: 'p.cedar', text: '\n\nforbid(principal, action resource);' }]);
     assert.equal(problems.length, 1);
     assert.deepEqual([problems[0]?.file, problems[0]?.line], ['p.cedar', 3]);
-  });
-});
-
-describe('policy engine: cost', () => {
-  it('decides 1,000 requests well under a second', (t) => {
-    const requests = [request('github.pr.merge', { files: 10, base: 'main' }), request('github.push', { force: false }), request('deploy.run')];
-    for (let i = 0; i < 200; i += 1) engine.decide(requests[i % 3]!);
-    const start = performance.now();
-    for (let i = 0; i < 1000; i += 1) engine.decide(requests[i % 3]!);
-    const ms = performance.now() - start;
-    const denyStart = performance.now();
-    for (let i = 0; i < 1000; i += 1) engine.decide(request('github.pr.merge', { files: 73, base: 'main' }));
-    const denyMs = performance.now() - denyStart;
-    // 1,000 decisions in `ms` milliseconds is `ms` microseconds per decision.
-    t.diagnostic(`allow/hold: ${ms.toFixed(1)} µs per decision; deny with feedback: ${denyMs.toFixed(1)} µs per decision`);
-    assert.ok(ms < 1000, `${ms} ms`);
   });
 });
