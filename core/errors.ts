@@ -39,6 +39,7 @@ export type IdentityErrorCode =
   | 'PEER_NOT_FOUND'
   | 'TTL_TOO_LONG'
   | 'OVERLAY_EXHAUSTED'
+  | 'DELEGATION_INVALID'
   | 'DPOP_MISSING'
   | 'DPOP_MALFORMED'
   | 'DPOP_BAD_TYP'

@@ -6,6 +6,10 @@
  * Refuses: an unknown preset, a TTL over the maximum, an unacceptable DPoP key, and (when the pool is full) a new
  * overlay address. Overlay addresses are unique among live peers (a UNIQUE column); an expired or deleted peer's
  * address, lease and key go with it.
+ *
+ * Delegation: a peer may create a child holding a subset of its capabilities (action patterns: `fs.read`,
+ * `github.*`, `*`), living no longer than itself and at most a day; children delegate further, only narrower.
+ * Removing a peer, for any reason, removes everything below it, one event each, in the same group commit.
  */
 import type { JWK } from 'jose';
 import { generateWireGuardKeyPair } from '../crypto/x25519.ts';
@@ -30,6 +34,43 @@ export interface Peer {
   readonly epoch: number;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** The peer that delegated this one; null for an enrolled peer. */
+  readonly parentId: string | null;
+  /** Action patterns this peer may use; null (an enrolled peer) means whatever policy allows. */
+  readonly capabilities: readonly string[] | null;
+}
+
+export interface DelegateInput {
+  readonly name: string;
+  readonly capabilities: readonly string[];
+  readonly ttlMs: number;
+  readonly publicJwk: JWK;
+}
+
+/** A delegation as its parent (or the child itself) sees it, live or ended. */
+export interface Delegation {
+  readonly id: string;
+  readonly parentId: string;
+  readonly name: string;
+  readonly capabilities: readonly string[];
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly endedAt: number | null;
+  readonly endReason: string | null;
+}
+
+/** Delegations live at most a day, whatever the identity maximum. */
+export const MAX_DELEGATION_TTL_MS = 86_400_000;
+
+/** Whether `pattern` (`a.b`, `a.*`, `*`) covers the action id or the narrower pattern `what`. */
+export function covers(pattern: string, what: string): boolean {
+  if (pattern === '*' || pattern === what) return true;
+  return pattern.endsWith('.*') && what !== '*' && what.startsWith(pattern.slice(0, -1));
+}
+
+/** Whether a peer with `capabilities` (null: unrestricted) may use `action`. */
+export function holds(capabilities: readonly string[] | null, action: string): boolean {
+  return capabilities === null || capabilities.some((c) => covers(c, action));
 }
 
 export interface EnrollInput {
@@ -64,7 +105,11 @@ interface PeerRow {
   epoch: number;
   created_at: number;
   expires_at: number;
+  parent_id: string | null;
+  capabilities: string | null;
 }
+
+type RemovalType = 'peer.deleted' | 'peer.expired' | 'peer.revoked';
 
 export class Peers {
   constructor(
@@ -95,12 +140,75 @@ export class Peers {
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
           ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, epoch, now, expiresAt);
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
-          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt };
+          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, capabilities: null };
         },
       },
     );
     if (peer === undefined) throw new Error('enrollment committed without a peer');
     return { peer, leaseId: lease.id, token: lease.secret, wgPrivateKey: wg.privateKey };
+  }
+
+  /**
+   * A child of `parent`: its workspace, preset and type, `capabilities` within the parent's, a TTL within the
+   * parent's remaining life and a day. Refused (DELEGATION_INVALID, TTL_TOO_LONG) otherwise.
+   */
+  async delegate(parent: Peer, input: DelegateInput, now = Date.now()): Promise<Enrolled> {
+    const beyond = input.capabilities.find((c) => !(parent.capabilities ?? ['*']).some((p) => covers(p, c)));
+    if (beyond !== undefined) {
+      throw new LatticeError('DELEGATION_INVALID', `cannot delegate ${beyond}: it is not within this identity's capabilities (${(parent.capabilities ?? ['*']).join(', ')})`);
+    }
+    const limit = Math.min(MAX_DELEGATION_TTL_MS, parent.expiresAt - now);
+    if (!Number.isSafeInteger(input.ttlMs) || input.ttlMs < 1000) throw new LatticeError('VALIDATION_FAILED', 'ttl must be at least 1s');
+    if (input.ttlMs > limit) throw new LatticeError('TTL_TOO_LONG', `ttl must be at most ${Math.floor(limit / 1000)}s (a day, and no longer than the delegating identity lives)`);
+    const jkt = await jwkThumbprint(input.publicJwk);
+    const wg = generateWireGuardKeyPair();
+    const lease = issueCredential('lease');
+    const id = randomId('peer');
+    const expiresAt = now + input.ttlMs;
+    const capabilities = [...new Set(input.capabilities)].sort();
+    let peer: Peer | undefined;
+    await this.ledger.append(
+      { type: 'delegation.created', principal: parent.id, decision: 'allow', payload: { peerId: id, parentId: parent.id, name: input.name, capabilities, jkt, leaseId: lease.id, expiresAt: new Date(expiresAt).toISOString() } },
+      {
+        write: (db) => {
+          if (statement(db, 'SELECT 1 FROM peers WHERE id = ?', 'pluck').get(parent.id) === undefined) throw notFound(parent.id);
+          const overlayIp = this.allocate(db);
+          db.prepare(
+            'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at, parent_id, capabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+          ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
+          db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
+          db.prepare('INSERT INTO delegations (id, parent_id, name, capabilities, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, parent.id, input.name, JSON.stringify(capabilities), now, expiresAt);
+          peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, capabilities };
+        },
+      },
+    );
+    if (peer === undefined) throw new Error('delegation committed without a peer');
+    return { peer, leaseId: lease.id, token: lease.secret, wgPrivateKey: wg.privateKey };
+  }
+
+  /** The delegations `parentId` made (newest first), or only those still live. */
+  delegationsOf(parentId: string, activeOnly: boolean, now = Date.now()): Delegation[] {
+    const rows = this.db.prepare(`SELECT * FROM delegations WHERE parent_id = ? ${activeOnly ? 'AND ended_at IS NULL AND expires_at > ?' : ''} ORDER BY created_at DESC LIMIT 1000`).all(...(activeOnly ? [parentId, now] : [parentId])) as DelegationRow[];
+    return rows.map(toDelegation);
+  }
+
+  /** The delegation that made `id`, if it was delegated. */
+  delegation(id: string): Delegation | undefined {
+    const row = this.db.prepare('SELECT * FROM delegations WHERE id = ?').get(id) as DelegationRow | undefined;
+    return row === undefined ? undefined : toDelegation(row);
+  }
+
+  /** Whether `ancestor` is `id`'s parent, grandparent, …, among live peers. */
+  isAncestor(ancestor: string, id: string): boolean {
+    return this.descendants(ancestor).includes(id);
+  }
+
+  /** Live peers below `id`, parents before their children. */
+  descendants(id: string): string[] {
+    return this.db
+      .prepare('WITH RECURSIVE d(id, depth) AS (SELECT id, 1 FROM peers WHERE parent_id = ? UNION SELECT p.id, d.depth + 1 FROM peers p JOIN d ON p.parent_id = d.id) SELECT id FROM d ORDER BY depth')
+      .pluck()
+      .all(id) as string[];
   }
 
   /** Extends a peer's life (and its lease) to now + ttl, within the maximum. */
@@ -119,14 +227,32 @@ export class Peers {
     return this.get(id);
   }
 
-  /** Removes a peer with its leases and overlay address; `type` says why (deleted, expired, revoked). */
-  async remove(id: string, type: 'peer.deleted' | 'peer.expired' | 'peer.revoked', by: string): Promise<void> {
-    await this.ledger.append(
-      { type, principal: by, payload: { peerId: id } },
+  /**
+   * Removes a peer with its leases and overlay address, and every peer delegated below it; `type` says why
+   * (deleted, expired, revoked). A delegated peer's event is `delegation.expired` or `delegation.revoked`. The
+   * appends are queued in one tick, so the whole subtree goes in one group commit.
+   */
+  async remove(id: string, type: RemovalType, by: string): Promise<void> {
+    const below = this.descendants(id);
+    const removals = [this.removeOne(id, type, by, null), ...below.map((child) => this.removeOne(child, type === 'peer.expired' ? 'peer.expired' : 'peer.revoked', by, id))];
+    const results = await Promise.allSettled(removals);
+    const first = results[0];
+    if (first?.status === 'rejected') throw first.reason;
+    // A child removed meanwhile (its own expiry, its agent) is already gone; anything else is a real failure.
+    for (const r of results.slice(1)) if (r.status === 'rejected' && !(r.reason instanceof LatticeError && r.reason.code === 'PEER_NOT_FOUND')) throw r.reason;
+  }
+
+  private removeOne(id: string, type: RemovalType, by: string, cause: string | null): Promise<unknown> {
+    const delegation = this.delegation(id);
+    const eventType = delegation === undefined ? type : type === 'peer.expired' ? 'delegation.expired' : 'delegation.revoked';
+    const reason = cause === null ? type.slice(5) : `${type === 'peer.expired' ? 'expired' : 'removed'} with ${cause}`;
+    return this.ledger.append(
+      { type: eventType, principal: by, ...(eventType === 'delegation.revoked' ? { decision: 'deny' as const } : {}), payload: { peerId: id, ...(delegation === undefined ? {} : { parentId: delegation.parentId, reason }) } },
       {
         write: (db) => {
           if (db.prepare('DELETE FROM peers WHERE id = ?').run(id).changes !== 1) throw notFound(id);
-          if (type === 'peer.revoked') recordRevocation(db, id, 'peer');
+          if (type === 'peer.revoked' || eventType === 'delegation.revoked') recordRevocation(db, id, 'peer');
+          if (delegation !== undefined) db.prepare('UPDATE delegations SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL').run(Date.now(), reason, id);
         },
       },
     );
@@ -193,6 +319,24 @@ function notFound(id: string): LatticeError {
   return new LatticeError('PEER_NOT_FOUND', `no live peer ${id}`);
 }
 
+interface DelegationRow {
+  id: string;
+  parent_id: string;
+  name: string;
+  capabilities: string;
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+function toDelegation(row: DelegationRow): Delegation {
+  return {
+    id: row.id, parentId: row.parent_id, name: row.name, capabilities: JSON.parse(row.capabilities) as string[],
+    createdAt: row.created_at, expiresAt: row.expires_at, endedAt: row.ended_at, endReason: row.end_reason,
+  };
+}
+
 function toPeer(row: PeerRow): Peer {
   return {
     id: row.id,
@@ -206,5 +350,7 @@ function toPeer(row: PeerRow): Peer {
     epoch: row.epoch,
     createdAt: row.created_at,
     expiresAt: row.expires_at,
+    parentId: row.parent_id,
+    capabilities: row.capabilities === null ? null : (JSON.parse(row.capabilities) as string[]),
   };
 }

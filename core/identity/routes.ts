@@ -13,6 +13,7 @@ import type { RequestContext, Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
 import { parseDuration } from '../time.ts';
 import { authenticateAgent, authenticateCaller, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
+import { delegationRoutes } from './delegations.ts';
 import { isAcceptedPublicJwk } from './dpop.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
 import { renderNftRuleset } from './nft.ts';
@@ -320,6 +321,8 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
     return kind;
   }
 
+  routes.push(...delegationRoutes(peers, auth, async () => removed()));
+
   return {
     peers,
     replay,
@@ -333,8 +336,13 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       const reaped = await peers.reap();
       const epoch = currentEpoch(db);
       for (const peer of peers.list().filter((p) => p.epoch < epoch)) {
-        await peers.remove(peer.id, 'peer.revoked', 'gate');
-        reaped.push(peer.id);
+        try {
+          await peers.remove(peer.id, 'peer.revoked', 'gate');
+          reaped.push(peer.id);
+        } catch (error) {
+          // Removed meanwhile, e.g. with the parent it was delegated by: nothing left to do for it.
+          if (!(error instanceof LatticeError && error.code === 'PEER_NOT_FOUND')) throw error;
+        }
       }
       if (reaped.length > 0) await removed();
       return reaped;

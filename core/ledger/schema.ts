@@ -209,6 +209,28 @@ const MIGRATIONS: readonly Migration[] = [
       ) STRICT;
     `);
   },
+  // 4: delegation. A delegated peer names its parent and holds a subset of its capabilities (action patterns; NULL,
+  // for an enrolled peer, is whatever policy allows). The delegations table outlives the peer rows, so a parent
+  // can list the children it had after they ended.
+  (db) => {
+    db.exec(`
+      ALTER TABLE peers ADD COLUMN parent_id TEXT;
+      ALTER TABLE peers ADD COLUMN capabilities TEXT;
+      CREATE INDEX peers_by_parent ON peers(parent_id) WHERE parent_id IS NOT NULL;
+
+      CREATE TABLE delegations (
+        id           TEXT PRIMARY KEY,
+        parent_id    TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        capabilities TEXT NOT NULL,
+        created_at   INTEGER NOT NULL,
+        expires_at   INTEGER NOT NULL,
+        ended_at     INTEGER,
+        end_reason   TEXT
+      ) STRICT;
+      CREATE INDEX delegations_by_parent ON delegations(parent_id, created_at);
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

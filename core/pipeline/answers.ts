@@ -24,6 +24,7 @@ export type DenialReason =
   | 'POLICY_TAMPERED'
   | 'BUDGET_EXHAUSTED'
   | 'SINK_DENIED'
+  | 'CAPABILITY_DENIED'
   | 'POLICY_ERROR'
   | 'REQUEST_INVALID';
 

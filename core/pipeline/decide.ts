@@ -5,8 +5,9 @@
  *             requestHash = sha256(JCS(params))
  *   plan      the provider's plan (a refusal is PLAN_REFUSED, 400); planSha256 = sha256(JCS(plan)); every effect
  *             is checked against the manifest's sinks (denied with SINK_DENIED)
- *   authorize the applied policy set (POLICY_TAMPERED when the files changed behind the gate's back), then the
- *             budgets (BUDGET_EXHAUSTED) for what policy allows or holds
+ *   authorize a delegated agent's capabilities (CAPABILITY_DENIED), the applied policy set (POLICY_TAMPERED when
+ *             the files changed behind the gate's back), then the budgets (BUDGET_EXHAUSTED) for what policy allows
+ *             or holds
  *
  * Nothing here writes: a decision is recorded (or not, for can-i) by the caller. Any failure of the provider or
  * the policy engine denies; nothing is allowed by default.
@@ -16,7 +17,7 @@ import type { ActionRegistry } from '../actions/registry.ts';
 import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
 import { sha256Hex } from '../crypto/index.ts';
 import { LatticeError, describeError } from '../errors.ts';
-import type { Peer } from '../identity/peers.ts';
+import { holds, type Peer } from '../identity/peers.ts';
 import type { PolicyStore } from '../policy/store.ts';
 import { describeAjvError } from '../server/validate.ts';
 import type { DenialReason, PolicyOutcome } from './answers.ts';
@@ -70,10 +71,14 @@ export async function decide(deps: DecideDeps, peer: Peer, proposal: Proposal, n
   const sinks = checkSinks(planned.manifest, planned.plan.effects);
   if (!sinks.ok) return { ...planned, ...none, policyVersion: null, decision: 'deny', denialReason: 'SINK_DENIED', message: `effect ${sinks.effect}: ${sinks.message}` };
 
+  if (!holds(peer.capabilities, planned.manifest.id)) {
+    const message = `this delegated identity holds ${peer.capabilities?.join(', ') ?? ''}, not ${planned.manifest.id}`;
+    return { ...planned, ...none, policyVersion: null, decision: 'deny', denialReason: 'CAPABILITY_DENIED', message };
+  }
   const active = deps.policies.current();
   if (!active.ok) return { ...planned, ...none, policyVersion: null, decision: 'deny', denialReason: 'POLICY_TAMPERED', message: active.message };
   const context: Record<string, unknown> = { params: planned.params, plan: planned.plan, risk: planned.manifest.risk, dataAccessed: [...proposal.dataAccessed] };
-  const d = active.engine.decide({ peerId: peer.id, workspace: peer.workspace, preset: peer.preset, action: planned.manifest.id, context });
+  const d = active.engine.decide({ peerId: peer.id, workspace: peer.workspace, preset: peer.preset, parentId: peer.parentId, action: planned.manifest.id, context });
   const base = { ...planned, policyHash: active.hash, policyVersion: active.version, policies: d.policies, reason: d.decision === 'allow' ? null : d.reason };
   if (d.decision === 'deny') {
     return { ...base, conditions: d.conditions, decision: 'deny', denialReason: d.denialReason, message: d.reason ?? denialMessage(d.denialReason) };

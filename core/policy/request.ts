@@ -1,6 +1,7 @@
 /**
  * A lattice request in Cedar's terms: principal `Agent::"<peerId>"` with parents `Workspace::"<workspace>"` and
- * `Preset::"<preset>"`, action `Action::"<actionId>"`, the fixed resource `Gate::"lattice"`, and the context.
+ * `Preset::"<preset>"` and attributes `delegated` (a Bool) and, for a delegated agent, `parent` (the `Agent` that
+ * delegated it), action `Action::"<actionId>"`, the fixed resource `Gate::"lattice"`, and the context.
  *
  * The resource is fixed because the action id already names what is touched (`github.pr.merge`) and its target
  * lives in `context.params`; a per-request resource entity would be built from attacker-controlled params.
@@ -17,6 +18,8 @@ export interface PolicyRequest {
   readonly peerId: string;
   readonly workspace: string;
   readonly preset: string;
+  /** The delegating peer, for a delegated agent. */
+  readonly parentId?: string | null;
   /** The action id, e.g. `github.pr.merge`. */
   readonly action: string;
   /** `{ params, plan, risk, ... }`; params and plan are attacker-controlled. */
@@ -37,11 +40,13 @@ export function cedarRequest(req: PolicyRequest, context: Context): { ok: true; 
     const value: unknown = req[field];
     if (typeof value !== 'string' || !value.isWellFormed()) return { ok: false, message: `${field} is not a valid string` };
   }
+  const parent = req.parentId ?? null;
+  if (parent !== null && !parent.isWellFormed()) return { ok: false, message: 'parentId is not a valid string' };
   const principal: EntityUid = { type: ENTITY.agent, id: req.peerId };
   const entities: Entities = [
     {
       uid: principal,
-      attrs: {},
+      attrs: parent === null ? { delegated: false } : { delegated: true, parent: { __entity: { type: ENTITY.agent, id: parent } } },
       parents: [
         { type: ENTITY.workspace, id: req.workspace },
         { type: ENTITY.preset, id: req.preset },

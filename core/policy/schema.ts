@@ -106,7 +106,10 @@ export function generateSchema(actions: readonly ActionSchemaSource[]): SchemaJs
   return {
     '': {
       entityTypes: {
-        [ENTITY.agent]: { memberOfTypes: [ENTITY.workspace, ENTITY.preset] },
+        [ENTITY.agent]: {
+          memberOfTypes: [ENTITY.workspace, ENTITY.preset],
+          shape: { type: 'Record', attributes: { delegated: { type: 'Boolean' }, parent: { type: 'Entity', name: ENTITY.agent, required: false } } },
+        },
         [ENTITY.workspace]: {},
         [ENTITY.preset]: {},
         [ENTITY.gate]: {},

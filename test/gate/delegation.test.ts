@@ -1,0 +1,135 @@
+/**
+ * Delegation against a real gate over its unix socket: scoped children that act within their capabilities and
+ * are denied outside them, Cedar telling delegated agents apart, narrower chains, listing, revocation of a
+ * subtree by an ancestor (and by nobody else), and cascades when a parent is revoked or expires.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import * as DPoP from 'dpop';
+import { exportJWK } from 'jose';
+import { latticeJson } from '../helpers.ts';
+import { asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
+
+let g: TestGate;
+before(async () => {
+  g = await gate();
+  const policy = `@id("echo-small-for-delegates")
+permit (principal in Preset::"sandboxed", action == Action::"echo", resource)
+unless { principal.delegated && context.params has count && context.params.count > 5 };`;
+  const reply = await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'delegation.cedar', text: policy }] });
+  assert.equal(reply.status, 200, JSON.stringify(reply.body));
+});
+after(async () => {
+  g.child.kill('SIGTERM');
+  await exited(g.child);
+});
+
+async function delegate(parent: Agent, capabilities: string[], ttl = '10m', name = 'helper'): Promise<{ reply: Reply; child?: Agent }> {
+  const keys = await DPoP.generateKeyPair('Ed25519');
+  const reply = await asAgent(g.gate, parent, 'POST', '/api/v1/delegations', JSON.stringify({ name, capabilities, ttl, publicJwk: await exportJWK(keys.publicKey) }));
+  if (reply.status !== 201) return { reply };
+  return { reply, child: { peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: '' } };
+}
+
+async function mustDelegate(parent: Agent, capabilities: string[], ttl = '10m'): Promise<Agent> {
+  const { reply, child } = await delegate(parent, capabilities, ttl);
+  assert.equal(reply.status, 201, JSON.stringify(reply.body));
+  return child!;
+}
+
+const execute = (agent: Agent, action: string, params: unknown) => asAgent(g.gate, agent, 'POST', `/api/v1/actions/${action}/execute`, JSON.stringify({ params }));
+const whoami = (agent: Agent) => asAgent(g.gate, agent, 'GET', '/api/v1/whoami');
+
+function events(type: string): { principal: string | null; payload: Record<string, unknown> }[] {
+  return latticeJson<{ events: { principal: string | null; payload: Record<string, unknown> }[] }>(['audit', '--home', g.home, '--type', type, '--limit', '1000']).json.events;
+}
+
+async function until(check: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('delegation', () => {
+  it('a child acts within its capabilities, is denied outside them, and Cedar sees it as delegated', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519');
+    const child = await mustDelegate(parent, ['echo']);
+    assert.equal((await whoami(child)).status, 200);
+
+    const allowed = await execute(child, 'echo', { message: 'hi', count: 2 });
+    assert.equal(allowed.body['status'], 'executed', JSON.stringify(allowed.body));
+    const outside = await execute(child, 'fs.read', { path: 'notes.txt' });
+    assert.equal(outside.status, 403);
+    assert.equal(outside.body['denialReason'], 'CAPABILITY_DENIED');
+    // The same request, told apart only by `principal.delegated` in the policy.
+    assert.equal((await execute(parent, 'echo', { message: 'hi', count: 9 })).body['status'], 'executed');
+    const big = await execute(child, 'echo', { message: 'hi', count: 9 });
+    assert.deepEqual([big.status, big.body['denialReason']], [403, 'CONDITIONS_DENIED']);
+    assert.ok(events('delegation.created').some((e) => e.principal === parent.peerId && e.payload['peerId'] === child.peerId));
+  });
+
+  it('refuses capabilities the parent lacks and lifetimes beyond a day or the parent, and chains only narrower', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519', { ttl: '1h' });
+    const child = await mustDelegate(parent, ['echo', 'fs.*'], '30m');
+    const wider = await delegate(child, ['github.*']);
+    assert.deepEqual([wider.reply.status, codeOf(wider.reply)], [403, 'DELEGATION_INVALID']);
+    assert.equal(codeOf((await delegate(child, ['*'])).reply), 'DELEGATION_INVALID');
+    assert.equal(codeOf((await delegate(parent, ['echo'], '2h')).reply), 'TTL_TOO_LONG', 'longer than the parent lives');
+    assert.equal(codeOf((await delegate(child, ['echo'], '31m')).reply), 'TTL_TOO_LONG', 'longer than the child lives');
+    assert.equal(codeOf((await delegate(parent, ['not a pattern'])).reply), 'VALIDATION_FAILED');
+
+    const grandchild = await mustDelegate(child, ['fs.read'], '5m');
+    assert.equal((await execute(grandchild, 'echo', { message: 'x' })).body['denialReason'], 'CAPABILITY_DENIED', 'the chain narrowed to fs.read');
+    assert.equal((await whoami(grandchild)).status, 200);
+  });
+
+  it('lists delegations by role, and an ancestor (only) revokes a child with everything below it', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519');
+    const child = await mustDelegate(parent, ['echo']);
+    const grandchild = await mustDelegate(child, ['echo'], '5m');
+
+    const mine = await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=parent&activeOnly=true');
+    assert.deepEqual((mine.body['delegations'] as { id: string }[]).map((d) => d.id), [child.peerId]);
+    const made = await asAgent(g.gate, child, 'GET', '/api/v1/delegations?role=child');
+    assert.deepEqual((made.body['delegations'] as { parentId: string; state: string }[]).map((d) => [d.parentId, d.state]), [[parent.peerId, 'active']]);
+    assert.equal(codeOf(await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=owner')), 'VALIDATION_FAILED');
+
+    const upward = await asAgent(g.gate, grandchild, 'DELETE', `/api/v1/delegations/${child.peerId}`);
+    assert.deepEqual([upward.status, codeOf(upward)], [403, 'FORBIDDEN']);
+    const stranger = await newAgent(g.admin, 'Ed25519');
+    assert.equal(codeOf(await asAgent(g.gate, stranger, 'DELETE', `/api/v1/delegations/${grandchild.peerId}`)), 'FORBIDDEN');
+
+    const revoked = await asAgent(g.gate, parent, 'DELETE', `/api/v1/delegations/${child.peerId}`);
+    assert.equal(revoked.status, 200, JSON.stringify(revoked.body));
+    assert.deepEqual(revoked.body['revoked'], [child.peerId, grandchild.peerId]);
+    assert.equal(codeOf(await whoami(child)), 'TOKEN_INVALID');
+    assert.equal(codeOf(await whoami(grandchild)), 'TOKEN_INVALID');
+    assert.equal((await whoami(parent)).status, 200);
+    const ended = events('delegation.revoked').filter((e) => [child.peerId, grandchild.peerId].includes(String(e.payload['peerId'])));
+    assert.equal(ended.length, 2);
+    assert.ok(ended.some((e) => e.payload['reason'] === `removed with ${child.peerId}`));
+    const after = await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=parent');
+    assert.deepEqual((after.body['delegations'] as { state: string }[]).map((d) => d.state), ['ended']);
+    assert.deepEqual((await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?activeOnly=true')).body['delegations'], []);
+  });
+
+  it('a parent\'s revocation or expiry takes its children with it', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519');
+    const child = await mustDelegate(parent, ['echo']);
+    const grandchild = await mustDelegate(child, ['echo'], '5m');
+    assert.equal((await asOperator(g, 'POST', '/api/v1/revoke', { id: parent.peerId })).status, 200);
+    assert.equal(codeOf(await whoami(child)), 'TOKEN_INVALID');
+    assert.equal(codeOf(await whoami(grandchild)), 'TOKEN_INVALID');
+
+    const mortal = await newAgent(g.admin, 'Ed25519');
+    const orphan = await mustDelegate(mortal, ['echo'], '10m');
+    // The parent shortens its own life below its child's; when it expires, the child goes with it.
+    assert.equal((await asAgent(g.gate, mortal, 'POST', `/api/v1/peers/${mortal.peerId}/renew`, JSON.stringify({ ttl: '1s' }))).status, 200);
+    await until(async () => (await whoami(orphan)).status === 401);
+    await until(() => Promise.resolve(events('delegation.expired').some((e) => e.payload['peerId'] === orphan.peerId)));
+    const expired = events('delegation.expired').find((e) => e.payload['peerId'] === orphan.peerId);
+    assert.equal(expired?.payload['reason'], `expired with ${mortal.peerId}`);
+  });
+});
