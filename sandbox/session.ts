@@ -15,6 +15,7 @@ import { generateEd25519Jwks, randomId } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths } from '../core/home.ts';
+import { MAX_SANDBOX_EVENTS } from '../core/gate/admin-routes.ts';
 import { runPaths } from '../core/gate/gate.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
@@ -100,7 +101,7 @@ class EventQueue {
     this.timer = undefined;
     this.drained = this.drained.then(async () => {
       while (this.pending.length > 0) {
-        const events = this.pending.splice(0, MAX_EVENTS);
+        const events = this.pending.splice(0, MAX_SANDBOX_EVENTS);
         try {
           await this.admin('POST', '/api/v1/admin/sandbox-events', { events });
         } catch (error) {
@@ -120,9 +121,6 @@ class EventQueue {
     return this.pending.splice(0);
   }
 }
-
-/** The gate takes at most this many events per request. */
-const MAX_EVENTS = 256;
 
 /** The helper's status lines (fd 4): `landlock N`, `ready`, or `error …`; ends when the agent's command execs. */
 class HelperStatus {
@@ -258,7 +256,7 @@ async function close(run: SandboxRun, events: EventQueue, peerId: string | undef
   if (peerId === undefined) {
     await events.flush();
   } else {
-    const rest = await events.takeRest(MAX_EVENTS);
+    const rest = await events.takeRest(MAX_SANDBOX_EVENTS);
     try {
       await run.admin('POST', '/api/v1/admin/sandboxes/close', { peerId, events: rest });
     } catch (error) {

@@ -14,10 +14,13 @@ export const SANDBOX_EVENT_TYPES = ['sandbox.started', 'sandbox.exited', 'sandbo
 
 type SandboxEvent = { type: (typeof SANDBOX_EVENT_TYPES)[number]; decision?: 'allow' | 'deny'; payload: Record<string, unknown> };
 
+/** The most sandbox events one request may carry. */
+export const MAX_SANDBOX_EVENTS = 256;
+
 const EVENTS_SCHEMA = {
   type: 'array',
   minItems: 1,
-  maxItems: 256,
+  maxItems: MAX_SANDBOX_EVENTS,
   items: {
     type: 'object',
     additionalProperties: false,

@@ -10,10 +10,8 @@
  */
 import { LatticeError } from '../errors.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { validator } from '../server/validate.ts';
-import { parseDuration } from '../time.ts';
+import { bodyDuration, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, type AuthDeps } from './auth.ts';
-import { isAcceptedPublicJwk } from './dpop.ts';
 import type { Delegation, Peers } from './peers.ts';
 
 /** An action id or a trailing-wildcard pattern: `fs.read`, `github.*`, `*`. */
@@ -56,14 +54,7 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
       async handle(ctx) {
         const { peer } = await authenticateAgent(ctx, auth);
         const body = delegateBody(ctx.body);
-        if (!isAcceptedPublicJwk(body.publicJwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
-        let ttlMs: number;
-        try {
-          ttlMs = parseDuration(body.ttl, 'ttl');
-        } catch (error) {
-          throw new LatticeError('VALIDATION_FAILED', error instanceof Error ? error.message : 'ttl is not a duration');
-        }
-        const child = await peers.delegate(peer, { name: body.name, capabilities: body.capabilities, ttlMs, publicJwk: body.publicJwk });
+        const child = await peers.delegate(peer, { name: body.name, capabilities: body.capabilities, ttlMs: bodyDuration(body.ttl, 'ttl'), publicJwk: body.publicJwk });
         return {
           status: 201,
           body: {

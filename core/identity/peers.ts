@@ -18,7 +18,7 @@ import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { jwkThumbprint } from './dpop.ts';
+import { isAcceptedPublicJwk, jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
 import type { PolicyPreset } from './wireguard.ts';
 
@@ -124,7 +124,7 @@ export class Peers {
 
   async enroll(input: EnrollInput, now = Date.now()): Promise<Enrolled> {
     this.checkTtl(input.ttlMs);
-    const jkt = await jwkThumbprint(input.publicJwk);
+    const jkt = await thumbprint(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -160,7 +160,7 @@ export class Peers {
     const limit = Math.min(MAX_DELEGATION_TTL_MS, parent.expiresAt - now);
     if (!Number.isSafeInteger(input.ttlMs) || input.ttlMs < 1000) throw new LatticeError('VALIDATION_FAILED', 'ttl must be at least 1s');
     if (input.ttlMs > limit) throw new LatticeError('TTL_TOO_LONG', `ttl must be at most ${Math.floor(limit / 1000)}s (a day, and no longer than the delegating identity lives)`);
-    const jkt = await jwkThumbprint(input.publicJwk);
+    const jkt = await thumbprint(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -313,6 +313,12 @@ export function currentEpoch(db: LedgerDatabase): number {
 
 export function recordRevocation(db: LedgerDatabase, id: string, kind: string): void {
   db.prepare('INSERT INTO revocations (id, kind, revoked_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING').run(id, kind, Date.now());
+}
+
+/** The key's RFC 7638 thumbprint, once it is known to be a public key DPoP proofs can be checked against. */
+function thumbprint(jwk: JWK): Promise<string> {
+  if (!isAcceptedPublicJwk(jwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
+  return jwkThumbprint(jwk);
 }
 
 function notFound(id: string): LatticeError {

@@ -10,11 +10,9 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { loadOrCreateMasterKey } from '../secrets/master-key.ts';
 import { SecretStore } from '../secrets/store.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { validator } from '../server/validate.ts';
-import { parseDuration } from '../time.ts';
+import { bodyDuration, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
 import { delegationRoutes } from './delegations.ts';
-import { isAcceptedPublicJwk } from './dpop.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
 import { renderNftRuleset } from './nft.ts';
 import { gateAddress, parseCidr } from './overlay.ts';
@@ -101,23 +99,14 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
   let secrets: SecretStore | undefined;
   const secretStore = () => (secrets ??= new SecretStore(db, loadOrCreateMasterKey(paths)));
 
-  const ttl = (text: string) => {
-    try {
-      return parseDuration(text, 'ttl');
-    } catch (error) {
-      throw new LatticeError('VALIDATION_FAILED', error instanceof Error ? error.message : 'ttl is not a duration');
-    }
-  };
-
   const enroll = async (raw: unknown, by: string): Promise<Enrolled> => {
     const body = enrollBody(raw);
-    if (!isAcceptedPublicJwk(body.publicJwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
     return peers.enroll({
       name: body.agentName,
       agentType: body.agentType,
       workspace: body.workspaceId,
       preset: body.policyPreset,
-      ttlMs: ttl(body.ttl),
+      ttlMs: bodyDuration(body.ttl, 'ttl'),
       publicJwk: body.publicJwk,
       by,
     });
@@ -170,7 +159,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
         const by = await selfOrOperator(ctx, id);
-        const peer = await peers.renew(id, ttl(ttlBody(ctx.body).ttl), by);
+        const peer = await peers.renew(id, bodyDuration(ttlBody(ctx.body).ttl, 'ttl'), by);
         return { status: 200, body: describePeer(peer) };
       },
     },
@@ -219,7 +208,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
         let created: ReturnType<typeof createToken> | undefined;
         await ledger.append(
           { type: 'token.created', principal: 'operator', payload: { scopes: body.scopes, workspace: body.workspace ?? null } },
-          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: body.ttl === undefined ? null : ttl(body.ttl), now: Date.now() })) },
+          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: body.ttl === undefined ? null : bodyDuration(body.ttl, 'ttl'), now: Date.now() })) },
         );
         if (created === undefined) throw new Error('token committed without a record');
         return { status: 201, body: { ...describeToken(created.record), token: created.token } };

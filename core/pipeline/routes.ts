@@ -13,8 +13,7 @@ import { formatProblems } from '../policy/engine.ts';
 import { actionSchema } from '../policy/schema.ts';
 import { policyDir, readPolicyDir, type PolicyStore } from '../policy/store.ts';
 import type { Route } from '../server/http.ts';
-import { validator } from '../server/validate.ts';
-import { parseDuration } from '../time.ts';
+import { bodyDuration, validator } from '../server/validate.ts';
 import type { Approvals } from './approvals.ts';
 import { BUDGET_SCOPES, Budgets, type BudgetScope } from './budgets.ts';
 import type { Pipeline } from './pipeline.ts';
@@ -178,12 +177,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['admin'],
       async handle(ctx) {
         const b = budgetBody(ctx.body);
-        let windowMs: number;
-        try {
-          windowMs = parseDuration(b.window, 'window');
-        } catch (error) {
-          throw new LatticeError('VALIDATION_FAILED', error instanceof Error ? error.message : 'window is not a duration');
-        }
+        const windowMs = bodyDuration(b.window, 'window');
         const budget = { scope: b.scope, subject: b.subject, calls: b.calls ?? null, cost: b.cost ?? null, windowMs };
         await d.ledger.append({ type: 'budget.set', principal: 'operator', payload: { ...budget } }, { write: (tx) => Budgets.set(tx, budget, Date.now()) });
         return { status: 200, body: { ...budget, source: 'operator' } };

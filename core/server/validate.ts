@@ -4,7 +4,8 @@
  * refused unless a schema allows them.
  */
 import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
-import { LatticeError } from '../errors.ts';
+import { LatticeError, describeError } from '../errors.ts';
+import { parseDuration } from '../time.ts';
 
 const ajv = new Ajv({ allErrors: false, strict: true });
 
@@ -15,6 +16,15 @@ export function validator<T>(schema: JSONSchemaType<T>): (body: unknown) => T {
     if (validate(body)) return body;
     throw new LatticeError('VALIDATION_FAILED', describeAjvError(validate.errors?.[0], null));
   };
+}
+
+/** A duration member of a body (`90s`, `30m`, `1h`, `7d`) in ms; a malformed one is VALIDATION_FAILED. */
+export function bodyDuration(text: string, field: string): number {
+  try {
+    return parseDuration(text, field);
+  } catch (error) {
+    throw new LatticeError('VALIDATION_FAILED', describeError(error));
+  }
 }
 
 /**
