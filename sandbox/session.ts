@@ -327,11 +327,7 @@ async function execute(run: SandboxRun, plan: SandboxPlan, summary: Record<strin
       const reason = helperFailed();
       return await refuse(reason, /unavailable|Landlock/.test(reason) ? 'SANDBOX_UNAVAILABLE' : 'SANDBOX_FAILED');
     }
-    if ('error' in enrollment) {
-      go.end();
-      await exited;
-      throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the command was not run: ${describeError(enrollment.error)}`);
-    }
+    if ('error' in enrollment) return await refuse(`the gate could not record the sandbox start, so the command was not run: ${describeError(enrollment.error)}`, 'SANDBOX_FAILED');
     go.end('g');
     const started = Date.now();
     writeStatus(run.jsonStatus, { state: 'running', pid: child.pid, landlockAbi: abi, degraded, ...summary, peerId: enrollment.peerId });

@@ -48,7 +48,8 @@ const sandboxClose = validator<{ peerId: string; events: SandboxEvent[] }>({
   type: 'object',
   additionalProperties: false,
   required: ['peerId', 'events'],
-  properties: { peerId: { type: 'string', pattern: '^peer_[A-Za-z0-9_-]{1,64}$' }, events: EVENTS_SCHEMA },
+  // No events is fine: a session that ends without one must still revoke its identity.
+  properties: { peerId: { type: 'string', pattern: '^peer_[A-Za-z0-9_-]{1,64}$' }, events: { ...EVENTS_SCHEMA, minItems: 0 } },
 });
 
 export interface GateStatus {

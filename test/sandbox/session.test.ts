@@ -10,6 +10,7 @@ import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { generateEd25519Jwks } from '../../core/crypto/index.ts';
 import { call, exited } from '../gate/harness.ts';
 import { baseEnv, gateAs, latticeAs, latticeAsync, ownedDir, runners, type Runner, spawnLattice, type SandboxHome } from './harness.ts';
 
@@ -101,6 +102,15 @@ describe('lattice sandbox sessions', () => {
     assert.equal(gone.status, 201, 'an identity the reaper already removed does not lose the exit record');
     assert.equal((gone.body as { revoked: boolean }).revoked, false);
     assert.ok(events(gate.home, 'sandbox.exited').some((e) => e.payload['note'] === 'closing-gone'));
+    // A session that ends with nothing left to record still revokes its identity.
+    const identity = { agentName: 'sandbox-test', agentType: 'default', workspaceId: 'sandbox', ttl: '1h', policyPreset: 'sandboxed', publicJwk: generateEd25519Jwks().publicJwk };
+    const opened = await post('/api/v1/admin/sandboxes', { identity, started: { note: 'opened-by-test' } });
+    assert.equal(opened.status, 201, JSON.stringify(opened.body));
+    const peerId = String(opened.body['peerId']);
+    assert.ok(events(gate.home, 'sandbox.started').some((e) => e.payload['peerId'] === peerId && e.payload['note'] === 'opened-by-test'));
+    const quiet = await post('/api/v1/admin/sandboxes/close', { peerId, events: [] });
+    assert.deepEqual([quiet.status, (quiet.body as { revoked: boolean }).revoked], [201, true]);
+    assert.ok(events(gate.home, 'peer.revoked').some((e) => e.payload['peerId'] === peerId));
   });
 
   it('an interactive agent gets the terminal: raw keystrokes, resizes, ^C as a byte in raw mode and as one SIGINT in cooked mode', () => {
