@@ -90,10 +90,9 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
         if (caller.kind === 'agent' && !peers.isAncestor(caller.agent.peer.id, id)) {
           throw new LatticeError('FORBIDDEN', 'only an identity above a delegation (its parent, or theirs) may revoke it');
         }
-        const below = peers.descendants(id);
-        await peers.remove(id, 'peer.revoked', by);
+        const revoked = await peers.remove(id, 'peer.revoked', by);
         await removed();
-        return { status: 200, body: { revoked: [id, ...below] } };
+        return { status: 200, body: { revoked } };
       },
     },
   ];

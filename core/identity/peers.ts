@@ -230,9 +230,9 @@ export class Peers {
   /**
    * Removes a peer with its leases and overlay address, and every peer delegated below it; `type` says why
    * (deleted, expired, revoked). A delegated peer's event is `delegation.expired` or `delegation.revoked`. The
-   * appends are queued in one tick, so the whole subtree goes in one group commit.
+   * appends are queued in one tick, so the whole subtree goes in one group commit. Returns the ids removed.
    */
-  async remove(id: string, type: RemovalType, by: string): Promise<void> {
+  async remove(id: string, type: RemovalType, by: string): Promise<string[]> {
     const below = this.descendants(id);
     const removals = [this.removeOne(id, type, by, null), ...below.map((child) => this.removeOne(child, type === 'peer.expired' ? 'peer.expired' : 'peer.revoked', by, id))];
     const results = await Promise.allSettled(removals);
@@ -240,6 +240,7 @@ export class Peers {
     if (first?.status === 'rejected') throw first.reason;
     // A child removed meanwhile (its own expiry, its agent) is already gone; anything else is a real failure.
     for (const r of results.slice(1)) if (r.status === 'rejected' && !(r.reason instanceof LatticeError && r.reason.code === 'PEER_NOT_FOUND')) throw r.reason;
+    return [id, ...below];
   }
 
   private removeOne(id: string, type: RemovalType, by: string, cause: string | null): Promise<unknown> {
