@@ -92,6 +92,7 @@ export class Ledger {
   private scheduled = false;
   private sideTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly observers = new Set<(events: readonly LedgerEvent[]) => void>();
 
   private readonly stmt: LedgerStatements;
   private readonly appendInSavepoint: (item: Pending, head: Head, ts: string) => Appended;
@@ -161,6 +162,17 @@ export class Ledger {
         this.flush();
       }, this.sideWriteDelayMs);
     });
+  }
+
+  /**
+   * Calls `observer` after every commit of this process with the events it made durable, in seq order (events
+   * appended by another process writing the same file are not seen; readers that must not miss any catch up from
+   * the table by seq). An observer that throws is reported as a background error and stays registered.
+   * Returns the function that removes it.
+   */
+  onCommit(observer: (events: readonly LedgerEvent[]) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Appends and commits one event synchronously, outside any batch (for one-shot commands). */
@@ -300,12 +312,27 @@ export class Ledger {
       if (failure === undefined) side.resolve();
       else side.reject(failure);
     });
+    const committed: LedgerEvent[] = [];
     batch.forEach((item, i) => {
       const outcome = outcomes[i];
       if (outcome === undefined) item.reject(new Error('ledger lost an outcome'));
       else if (outcome instanceof Error) item.reject(outcome);
-      else item.resolve(outcome);
+      else {
+        committed.push(outcome.event);
+        item.resolve(outcome);
+      }
     });
+    if (committed.length > 0) this.notify(committed);
+  }
+
+  private notify(events: readonly LedgerEvent[]): void {
+    for (const observer of this.observers) {
+      try {
+        observer(events);
+      } catch (error) {
+        this.onBackgroundError(new Error(`a commit observer failed: ${describeError(error)}`));
+      }
+    }
   }
 
   private writeEvent(item: Pending, head: Head, ts: string): Appended {

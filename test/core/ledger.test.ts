@@ -74,6 +74,26 @@ describe('ledger', () => {
     ledger.close();
   });
 
+  it('tells commit observers what became durable, in seq order, and nothing that was rolled back', async () => {
+    const paths = freshHome();
+    const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
+    const seen: { seq: number; type: string; durable: number }[] = [];
+    const reader = new Database(paths.db, { readonly: true });
+    const stop = ledger.onCommit((events) => {
+      for (const e of events) seen.push({ seq: e.seq, type: e.type, durable: reader.prepare('SELECT count(*) FROM events WHERE seq = ?').pluck().get(e.seq) as number });
+    });
+    const failing = ledger.append({ type: 'test.rolled-back' }, { write: () => { throw new Error('no'); } });
+    await Promise.all([ledger.append({ type: 'test.one' }), assert.rejects(failing), ledger.append({ type: 'test.two' })]);
+    assert.deepEqual(seen.map((e) => e.type), ['test.one', 'test.two']);
+    assert.ok(seen.every((e) => e.durable === 1), 'observers run after the commit');
+    assert.ok(seen[0]!.seq < seen[1]!.seq);
+    stop();
+    await ledger.append({ type: 'test.three' });
+    assert.equal(seen.length, 2, 'a removed observer hears nothing');
+    reader.close();
+    ledger.close();
+  });
+
   it('commits concurrent appends in one shared transaction and resolves each only once durable', async () => {
     const paths = freshHome();
     const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
