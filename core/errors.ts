@@ -30,6 +30,7 @@ export type RequestErrorCode =
   | 'VALIDATION_FAILED'
   | 'UNAUTHENTICATED'
   | 'FORBIDDEN'
+  | 'RATE_LIMITED'
   | 'INTERNAL';
 /** Identity: credentials, peers and DPoP proofs (the DPOP_* codes are core/identity/dpop.ts's). */
 export type IdentityErrorCode =

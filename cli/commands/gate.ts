@@ -15,6 +15,7 @@ import { callSocket } from '../gate-client.ts';
 import { PROVIDER_LOCATIONS } from '../providers.ts';
 import { EXIT, printJson, table } from '../output.ts';
 import { VERSION } from '../version.ts';
+import { VERIFY_WORKER_URL } from './verify.ts';
 
 interface UpOptions {
   home?: string;
@@ -46,6 +47,7 @@ export function registerGate(program: Command): void {
         version: VERSION,
         providers: componentProviders(PROVIDER_LOCATIONS),
         effects: new HostEffects(),
+        verifyWorkerUrl: VERIFY_WORKER_URL,
         ...(opts.listen !== undefined && { listen: opts.listen }),
       });
       const stop = (signal: string) => void gate.stop(`signal ${signal}`);

@@ -21,7 +21,7 @@ interface VerifyOptions {
 }
 
 /** The verification worker, built beside this bundle by scripts/build.mjs. */
-const WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
+export const VERIFY_WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -48,7 +48,7 @@ export function registerVerify(program: Command): void {
         const workers = opts.workers ?? Math.min(8, availableParallelism());
         report = await verifyDatabase(file, keys, {
           workers,
-          workerUrl: WORKER_URL,
+          workerUrl: VERIFY_WORKER_URL,
           // An explicit --workers is honoured even for a small ledger.
           ...(opts.workers !== undefined && { forceParallel: true }),
           onProgress: bar.update,

@@ -53,6 +53,8 @@ export interface GateConfig {
     readonly queue: number;
   };
   readonly approvals: { readonly timeoutMs: number };
+  /** A burst of denials for one agent is an anomaly; on_burst says whether the gate also revokes the agent. */
+  readonly anomaly: { readonly denials: number; readonly windowMs: number; readonly onBurst: 'record' | 'revoke' };
   /** Limits from the configuration; `lattice budgets set` adds more at run time. */
   readonly budgets: readonly Budget[];
 }
@@ -66,6 +68,7 @@ export const DEFAULTS = {
   actions: { fs_root: '', http_hosts: [] as string[] },
   providers: { workers: 0, memory_mb: 64, heap_mb: 128, max_output_kb: 4096, queue: 1024 },
   approvals: { timeout: '15m' },
+  anomaly: { denials: 10, window: '60s', on_burst: 'record' },
 } as const;
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -118,6 +121,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
   const ledger = { ...DEFAULTS.ledger, ...raw.ledger };
   const actions = { ...DEFAULTS.actions, ...raw.actions };
   const approvals = { ...DEFAULTS.approvals, ...raw.approvals };
+  const anomaly = { ...DEFAULTS.anomaly, ...raw.anomaly };
   const providers = { ...DEFAULTS.providers, ...raw.providers };
   const duration = (value: string, key: string) => {
     try {
@@ -153,6 +157,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
       queue: providers.queue,
     },
     approvals: { timeoutMs: duration(approvals.timeout, 'approvals.timeout') },
+    anomaly: { denials: anomaly.denials, windowMs: duration(anomaly.window, 'anomaly.window'), onBurst: anomaly.on_burst },
     budgets: (raw.budgets ?? []).map((b, i) => {
       const subjects = (['agent', 'workspace', 'preset'] as const).filter((k) => b[k] !== undefined);
       if (subjects.length !== 1) throw new LatticeError('CONFIG_INVALID', `${file}: budgets[${i}] needs exactly one of agent, workspace or preset`);

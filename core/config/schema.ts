@@ -13,6 +13,7 @@ export interface RawConfig {
   actions?: { fs_root?: string; http_hosts?: string[] };
   providers?: { workers?: number; memory_mb?: number; heap_mb?: number; max_output_kb?: number; queue?: number };
   approvals?: { timeout?: string };
+  anomaly?: { denials?: number; window?: string; on_burst?: 'record' | 'revoke' };
   budgets?: { agent?: string; workspace?: string; preset?: string; calls?: number; cost?: number; window: string }[];
 }
 
@@ -47,6 +48,7 @@ export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
     }),
     providers: section({ workers: int(0, 256), memory_mb: int(1, 4096), heap_mb: int(16, 4096), max_output_kb: int(1, 256 * 1024), queue: int(1, 1_000_000) }),
     approvals: section({ timeout: text(32) }),
+    anomaly: section({ denials: int(2, 1_000_000), window: text(32), on_burst: { type: 'string', enum: ['record', 'revoke'], nullable: true } }),
     budgets: {
       type: 'array',
       nullable: true,

@@ -15,11 +15,15 @@ export const PUBLIC_EVENTS = {
   'delegation.expired': ['delegation.expired'],
   'delegation.revoked': ['delegation.revoked'],
   'policy.changed': ['policy.applied'],
+  'actions.changed': ['action.registered', 'action.installed', 'provider.installed'],
   'anomaly.detected': ['anomaly.detected'],
   'enforcement.triggered': ['enforcement.triggered'],
 } as const satisfies Record<string, readonly string[]>;
 
 export type PublicEventType = keyof typeof PUBLIC_EVENTS;
+
+/** Changes to what every agent may do: announced to every subscriber, whoever it is. */
+export const GLOBAL_EVENTS: ReadonlySet<PublicEventType> = new Set(['policy.changed', 'actions.changed']);
 export const PUBLIC_EVENT_TYPES = Object.keys(PUBLIC_EVENTS) as PublicEventType[];
 
 const BY_LEDGER_TYPE = new Map<string, PublicEventType>(

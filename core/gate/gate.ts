@@ -24,7 +24,12 @@ import { Pipeline } from '../pipeline/pipeline.ts';
 import type { ProviderHost, ProviderHostFactory } from '../pipeline/provider.ts';
 import { pipelineRoutes } from '../pipeline/routes.ts';
 import { PolicyStore } from '../policy/store.ts';
+import { EventHub } from '../events/stream.ts';
+import { watchDenials } from '../events/watch.ts';
+import { reportRoutes } from '../pipeline/reports.ts';
 import { adminRoutes } from './admin-routes.ts';
+import { auditRoutes } from './audit-routes.ts';
+import { GateVerifier } from './verifier.ts';
 
 export interface RunPaths {
   readonly dir: string;
@@ -50,6 +55,8 @@ export interface GateOptions {
   /** Providers plan and finish actions; the host performs their effects (both live outside core). */
   readonly providers: ProviderHostFactory;
   readonly effects: EffectHost;
+  /** The ledger verification worker (built beside the CLI); without it the gate verifies on its main thread. */
+  readonly verifyWorkerUrl?: URL;
 }
 
 export interface RunningGate {
@@ -121,6 +128,10 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   }, config.identity.reaperIntervalMs);
   reaper.unref();
 
+  const verifier = new GateVerifier(ledger, ledger.keys, options.verifyWorkerUrl ?? null);
+  const hub = new EventHub(ledger, id.auth);
+  const stopWatching = watchDenials(ledger, { ...config.anomaly, revoke: (peerId) => id.revoke(peerId) });
+
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let stopping: Promise<void> | undefined;
@@ -140,6 +151,8 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     stop(reason) {
       stopping ??= (async () => {
         clearInterval(reaper);
+        stopWatching();
+        hub.close();
         try {
           await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
         } finally {
@@ -169,6 +182,9 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
         ...id.routes,
         ...actionRoutes(actions, ledger, paths, id.auth),
         ...pipelineRoutes({ pipeline, approvals: held, budgets, policies, registry: actions, ledger, auth: id.auth }),
+        ...reportRoutes(ledger, id.auth),
+        ...auditRoutes(id.auth, { ledger, policies, registry: actions, verifier }),
+        hub.route(),
         ...(options.routes?.(gate) ?? []),
       ],
       ledger,
@@ -190,6 +206,8 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     });
   } catch (error) {
     clearInterval(reaper);
+    stopWatching();
+    hub.close();
     await server?.close();
     await providerHost.close();
     ledger.close();

@@ -205,14 +205,19 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
     {
       method: 'GET',
       path: '/api/v1/policies',
-      on: ['admin'],
-      handle() {
+      on: ['admin', 'gate', 'tcp'],
+      async handle(ctx) {
+        const caller = await authenticateCaller(ctx, auth, 'audit:read');
+        const scope = ctx.query.get('scope') ?? (caller.kind === 'agent' ? 'own' : 'org');
+        if (scope !== 'own' && scope !== 'org') throw new LatticeError('VALIDATION_FAILED', 'scope must be own or org');
+        if (scope === 'own' && caller.kind !== 'agent') throw new LatticeError('VALIDATION_FAILED', 'scope=own is for agents; an operator reads scope=org');
         const state = d.policies.current();
-        const files = readPolicyDir(d.ledger.paths);
-        return Promise.resolve({
-          status: 200,
-          body: state.ok ? { state: 'applied', hash: state.hash, version: state.version, dir: policyDir(d.ledger.paths), files } : { state: 'tampered', expected: state.expected, found: state.found, message: state.message, dir: policyDir(d.ledger.paths), files },
-        });
+        if (!state.ok) return { status: 200, body: { scope, state: 'tampered', message: state.message, ...(caller.kind === 'operator' && { expected: state.expected, found: state.found }), policies: [] } };
+        const peer = caller.kind === 'agent' ? caller.agent.peer : null;
+        const listed = peer !== null && scope === 'own' ? state.engine.policiesFor({ peerId: peer.id, workspace: peer.workspace, preset: peer.preset }) : state.engine.policies;
+        const policies = listed.map((p) => ({ id: p.id, file: p.file, effect: p.effect, approval: p.approval, reason: p.reason, text: p.text }));
+        if (caller.kind === 'agent') return { status: 200, body: { scope, state: 'applied', hash: state.hash, version: state.version, policies } };
+        return { status: 200, body: { scope, state: 'applied', hash: state.hash, version: state.version, dir: policyDir(d.ledger.paths), files: readPolicyDir(d.ledger.paths), policies } };
       },
     },
     {

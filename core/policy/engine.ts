@@ -22,7 +22,7 @@ import { toCedarContext } from './context.ts';
 import { Explainer, type ConditionResult } from './explain.ts';
 import { policyHash, type PolicyFile } from './hash.ts';
 import { describeCedarError } from './location.ts';
-import { cedarRequest, type CedarRequest, type PolicyRequest } from './request.ts';
+import { ENTITY, cedarRequest, type CedarRequest, type PolicyRequest } from './request.ts';
 import { parsePolicyFiles, type LoadedPolicy, type PolicyProblem } from './source.ts';
 
 export type { ConditionResult } from './explain.ts';
@@ -118,6 +118,38 @@ export class PolicyEngine {
     } catch (error) {
       return deny('POLICY_ERROR', [], `policy evaluation failed: ${describeError(error)}`);
     }
+  }
+
+  /**
+   * The permits whose scope (principal, action, resource) matches this request, ignoring their conditions: the
+   * policies that could let it through for some params. Used to judge a policy set (posture), never to decide.
+   * Null when the request cannot be evaluated (the caller must not read that as "nothing matches").
+   */
+  permitsInScope(req: PolicyRequest): LoadedPolicy[] | null {
+    const context = toCedarContext(req.context);
+    if (!context.ok) return null;
+    const request = cedarRequest(req, context.value);
+    if (!request.ok) return null;
+    const explanation = this.explainer.explain(request.value);
+    return explanation.ok ? [...explanation.value.matchedPermits] : null;
+  }
+
+  /**
+   * The policies (permits and forbids) whose principal constraint covers this agent: every policy that can ever
+   * apply to it, whatever the action. `in` is reflexive and follows the agent's parents (workspace, preset).
+   */
+  policiesFor(who: { readonly peerId: string; readonly workspace: string; readonly preset: string }): LoadedPolicy[] {
+    const entities = new Set([`${ENTITY.agent}\0${who.peerId}`, `${ENTITY.workspace}\0${who.workspace}`, `${ENTITY.preset}\0${who.preset}`]);
+    const uid = (e: unknown) => {
+      const ref = (e as { __entity?: { type: string; id: string } }).__entity ?? (e as { type: string; id: string });
+      return `${ref.type}\0${ref.id}`;
+    };
+    return this.policies.filter(({ json: { principal: c } }) => {
+      if (c.op === 'All') return true;
+      if (c.op === '==') return 'entity' in c && uid(c.entity) === `${ENTITY.agent}\0${who.peerId}`;
+      if (c.op === 'in') return 'entity' in c && entities.has(uid(c.entity));
+      return c.entity_type === ENTITY.agent && (c.in === undefined || ('entity' in c.in && entities.has(uid(c.in.entity))));
+    });
   }
 
   private evaluate(req: PolicyRequest): Decision {

@@ -36,10 +36,10 @@ export interface RequestContext {
   principal: string | null;
 }
 
-export interface Reply {
-  readonly status: number;
-  readonly body: unknown;
-}
+export type Reply =
+  | { readonly status: number; readonly body: unknown }
+  /** A long-lived text/event-stream response: `open` writes to it until the client goes or the gate stops. */
+  | { readonly status: 200; readonly stream: (out: ServerResponse) => void };
 
 export interface Route {
   readonly method: Method;
@@ -167,7 +167,11 @@ export class GateServer {
         principal: null,
       };
       const reply = await route.route.handle(ctx);
-      send(req, res, reply.status, reply.body);
+      if ('stream' in reply) {
+        res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+        res.flushHeaders();
+        reply.stream(res);
+      } else send(req, res, reply.status, reply.body);
     } catch (error) {
       await this.fail(res, listener, req, ctx, error);
     }
