@@ -1,19 +1,21 @@
 /**
- * The command line acting as an agent: a GateClient on the credential file given by `--credential` or
- * `LATTICE_CREDENTIAL`. The gate's refusals keep their codes (a GateError becomes a LatticeError with the same
- * code, so exit codes and --json errors read the same as for operator commands).
+ * The command line acting as an agent: the SDK's Lattice client on the credential file given by `--credential`
+ * or `LATTICE_CREDENTIAL`, so the CLI and agents share one client. The gate's refusals keep their codes (an SDK
+ * LatticeError becomes the CLI's LatticeError with the same code, so exit codes and --json errors read the same
+ * as for operator commands).
  */
 import { LatticeError, type ErrorCode } from '../core/errors.ts';
-import { GateClient, GateError } from '../sdk/client.ts';
-import { readCredential } from '../sdk/credential.ts';
+import { Lattice } from '../sdk/lattice.ts';
+import { LatticeError as SdkError } from '../sdk/errors.ts';
 
 export const CREDENTIAL_HELP = 'agent credential file (default: $LATTICE_CREDENTIAL), made by `lattice enroll`';
 
-export function agentClient(file: string | undefined): GateClient {
+export function agentClient(file: string | undefined): Lattice {
   const path = file ?? process.env['LATTICE_CREDENTIAL'];
   if (path === undefined || path === '') throw new LatticeError('INVALID_ARGUMENT', 'pass --credential FILE or set LATTICE_CREDENTIAL (made by `lattice enroll`)');
   try {
-    return new GateClient(readCredential(path));
+    // The CLI answers at once: one attempt, no backoff (a person re-runs the command).
+    return new Lattice({ credential: path, retries: 0 });
   } catch (error) {
     throw new LatticeError('INVALID_ARGUMENT', error instanceof Error ? error.message : String(error));
   }
@@ -24,7 +26,7 @@ export async function asGate<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof GateError) throw new LatticeError((error.code === 'GATE_UNREACHABLE' ? 'GATE_NOT_RUNNING' : error.code) as ErrorCode, error.message);
+    if (error instanceof SdkError) throw new LatticeError((error.code === 'GATE_UNREACHABLE' ? 'GATE_NOT_RUNNING' : error.code) as ErrorCode, error.message);
     throw error;
   }
 }

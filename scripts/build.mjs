@@ -1,7 +1,7 @@
 // Bundles the CLI with esbuild into dist/lattice.mjs. Native addons (better-sqlite3) stay external and load
 // from node_modules. Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -30,6 +30,23 @@ await build({
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+// The SDK (`lattice/sdk`) on its own: agents import it, so it carries no daemon code. Its dependencies stay
+// external (the agent installs them); the metafile lets a test prove what went in.
+const sdk = await build({
+  entryPoints: { sdk: 'sdk/index.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: 'linked',
+  packages: 'external',
+  metafile: true,
+  logLevel: 'warning',
+});
+writeFileSync('dist/sdk.meta.json', JSON.stringify(sdk.metafile, null, 2));
 
 // The sandbox helper: C, built with the system compiler, warnings as errors (sandbox/helper/lattice-sandbox.c).
 execFileSync(process.env.CC ?? 'gcc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wformat=2', '-Wshadow', '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-o', 'dist/lattice-sandbox', 'sandbox/helper/lattice-sandbox.c'], { stdio: 'inherit' });

@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { LatticeError } from '../../core/errors.ts';
-import type { ActionResult } from '../../sdk/client.ts';
+import type { ActionResult } from '../../sdk/lattice.ts';
 import { CREDENTIAL_HELP, agentClient, asGate } from '../agent.ts';
 import { example, readInput } from '../common.ts';
 import { EXIT, printJson, printable } from '../output.ts';
@@ -85,12 +85,13 @@ export function registerExec(program: Command): void {
     .action(async (action: string, opts: ExecOptions) => {
       const params = readParams(opts.params);
       const client = agentClient(opts.credential);
-      let result = await asGate(() => client.execute(action, params, opts.eventId === undefined ? {} : { eventId: opts.eventId }));
+      let result = await asGate(() => client.execute(action, { params, ...(opts.eventId !== undefined && { eventId: opts.eventId }) }));
       if (result.status === 'requested' && opts.wait) {
         if (opts.json !== true) process.stderr.write(describe(result));
-        const approvalId = result.approvalId;
-        result = await asGate(() => client.waitForDecision(approvalId));
+        const held = result;
+        result = await asGate(() => client.waitForDecision(held, { timeoutMs: 24 * 3_600_000 }));
       }
+      await client.close();
       process.exitCode = exitFor(result);
       if (opts.json === true) return printJson(result);
       (result.status === 'executed' ? process.stdout : process.stderr).write(describe(result));
@@ -105,7 +106,9 @@ export function registerExec(program: Command): void {
     .option('--json', 'print the decision as JSON')
     .action(async (action: string, opts: { params?: string; credential?: string; json?: boolean }) => {
       const params = readParams(opts.params);
-      const answer = await asGate(() => agentClient(opts.credential).canI(action, params));
+      const client = agentClient(opts.credential);
+      const answer = await asGate(() => client.canI(action, { params }));
+      await client.close();
       process.exitCode = answer.decision === 'allow' ? EXEC_EXIT.executed : answer.decision === 'hold' ? EXEC_EXIT.pending : EXEC_EXIT.denied;
       if (opts.json === true) return printJson(answer);
       const by = answer.policy === null ? '' : ` (${printable(answer.policy)})`;

@@ -75,9 +75,11 @@ function registerEnroll(program: Command): void {
     .option('--credential <file>', 'credential file (default: $LATTICE_CREDENTIAL)')
     .option('--json', 'print the identity as JSON')
     .action(async (opts: { credential?: string; json?: boolean }) => {
-      const me = await asGate(() => agentClient(opts.credential).call<Record<string, string>>('GET', '/api/v1/whoami'));
+      const client = agentClient(opts.credential);
+      const me = await asGate(() => client.whoami());
+      await client.close();
       if (opts.json === true) return printJson(me);
-      process.stdout.write(`${Object.entries(me).map(([k, v]) => `${k.padEnd(14)}${v}`).join('\n')}\n`);
+      process.stdout.write(`${Object.entries(me).map(([k, v]) => `${k.padEnd(14)}${String(v)}`).join('\n')}\n`);
     });
   example(whoami, 'LATTICE_CREDENTIAL=cred.json lattice whoami', 'lattice whoami --credential cred.json --json');
 }

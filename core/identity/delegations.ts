@@ -87,7 +87,8 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
         const caller = await authenticateCaller(ctx, auth, 'peers:write');
         const by = caller.kind === 'agent' ? caller.agent.peer.id : 'operator';
         if (peers.delegation(id) === undefined) throw new LatticeError('NOT_FOUND', `${id} is not a delegation`);
-        if (caller.kind === 'agent' && !peers.isAncestor(caller.agent.peer.id, id)) {
+        // By recorded lineage, so an ancestor asking again after the delegation ended hears PEER_NOT_FOUND, not FORBIDDEN.
+        if (caller.kind === 'agent' && !peers.delegatedBy(caller.agent.peer.id, id)) {
           throw new LatticeError('FORBIDDEN', 'only an identity above a delegation (its parent, or theirs) may revoke it');
         }
         const revoked = await peers.remove(id, 'peer.revoked', by);

@@ -203,6 +203,14 @@ export class Peers {
     return this.descendants(ancestor).includes(id);
   }
 
+  /** Whether `ancestor` delegated `id`, directly or through others, by the recorded delegations (live or ended). */
+  delegatedBy(ancestor: string, id: string): boolean {
+    const found = this.db
+      .prepare('WITH RECURSIVE up(id) AS (SELECT parent_id FROM delegations WHERE id = ? UNION SELECT d.parent_id FROM delegations d JOIN up ON d.id = up.id) SELECT 1 FROM up WHERE id = ?')
+      .get(id, ancestor);
+    return found !== undefined;
+  }
+
   /** Live peers below `id`, parents before their children. */
   descendants(id: string): string[] {
     return this.db

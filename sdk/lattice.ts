@@ -1,0 +1,447 @@
+/**
+ * The lattice SDK: an agent's client for the gate.
+ *
+ *   const lattice = new Lattice();                       // LATTICE_CREDENTIAL, LATTICE_URL
+ *   const result = await lattice.execute('fs.read', { params: { path: 'notes.md' } });
+ *   await lattice.delegate('reviewer', { capabilities: ['fs.read'], ttl: '10m' }, async (sub) => sub.execute(…));
+ *
+ * Every request carries the lease and a fresh DPoP proof; nothing connects until the first call. Outcomes the
+ * gate decides (executed, denied, held, failed) are results from `execute`; `gate` turns them into a value or a
+ * typed error. Each logical `execute`/`gate` call has one `eventId` (given or generated), so the retries the
+ * transport makes can never run an action twice.
+ */
+import { exportJWK, generateKeyPair } from 'jose';
+import { readCredential, type Credential } from './credential.ts';
+import { LatticeDeniedError, LatticeError, LatticeTimeoutError, type ConditionResult } from './errors.ts';
+import { parseEvents, type LatticeEvent } from './events.ts';
+import { Transport, type Method, type TransportOptions } from './transport.ts';
+
+/** The gate's answer about one action request. */
+export type ActionResult =
+  | { status: 'executed'; requestId: string; auditEventId: number; receiptId: string; output: unknown; policy: string | null; policies: string[]; conditions: ConditionResult[] }
+  | { status: 'requested'; requestId: string; auditEventId: number; approvalId: string; planSha256: string; timeoutAt: string; policy: string | null; reason: string | null }
+  | { status: 'denied'; requestId: string; auditEventId: number; denialReason: string; message: string; policy: string | null; policies: string[]; reason: string | null; conditions: ConditionResult[] }
+  | { status: 'expired' | 'cancelled'; requestId: string; approvalId: string; message: string }
+  | { status: 'failed'; requestId: string; auditEventId: number; receiptId: string; error: { code: string; message: string } }
+  | { status: 'interrupted'; requestId: string; receiptId: string; message: string };
+
+export interface ExecuteOptions {
+  readonly params?: Record<string, unknown>;
+  /** Makes the call idempotent: a repeat returns the first answer and runs nothing twice (generated when absent). */
+  readonly eventId?: string;
+  readonly metadata?: Record<string, string>;
+  /** Labels of data the agent has read (e.g. `secrets`), for policies on what may follow. */
+  readonly dataAccessed?: string[];
+}
+
+export interface GateOptions extends ExecuteOptions {
+  /** How often to ask whether a held request was decided (default 1 s). */
+  readonly pollIntervalMs?: number;
+  /** How long to wait for a human (default 15 minutes); then LatticeTimeoutError, and the request stays held. */
+  readonly timeoutMs?: number;
+  /** Called each time the request is found still held (for progress reporting). */
+  readonly onWait?: (held: Extract<ActionResult, { status: 'requested' }>) => void;
+}
+
+export interface CanIResult {
+  readonly allowed: boolean;
+  readonly needsApproval: boolean;
+  readonly decision: 'allow' | 'hold' | 'deny';
+  readonly denialReason: string | null;
+  readonly message: string | null;
+  readonly policy: string | null;
+  readonly conditions: ConditionResult[];
+  readonly planSha256: string;
+}
+
+export interface WhoAmI {
+  readonly peerId: string;
+  readonly name: string;
+  readonly agentType: string;
+  readonly workspaceId: string;
+  readonly policyPreset: string;
+  readonly leaseId: string;
+  readonly expiresAt: string;
+  readonly [more: string]: unknown;
+}
+
+export interface ActionInfo {
+  readonly id: string;
+  readonly version: string;
+  readonly description: string;
+  readonly risk: 'low' | 'medium' | 'high' | 'critical';
+  readonly tags: string[];
+  /** JSON Schema of the action's params. */
+  readonly requestSchema: Record<string, unknown>;
+  readonly [more: string]: unknown;
+}
+
+export interface PolicyInfo {
+  readonly id: string;
+  readonly file: string;
+  readonly effect: 'permit' | 'forbid';
+  readonly approval: boolean;
+  readonly reason: string | null;
+  readonly text: string;
+}
+
+export interface AuditEvent {
+  readonly seq: number;
+  readonly ts: string;
+  readonly type: string;
+  readonly principal: string | null;
+  readonly action: string | null;
+  readonly decision: 'allow' | 'deny' | 'hold' | 'error' | null;
+  readonly payload: Record<string, unknown>;
+  readonly hash: string;
+}
+
+export interface VerifyResult {
+  readonly ok: boolean;
+  readonly events: number;
+  readonly headHash: string | null;
+  readonly lastCheckpointSeq: number | null;
+  readonly unsignedTail: number;
+  readonly failure: { code: string; seq: number; message: string } | null;
+  readonly verifiedAt: string;
+}
+
+export interface DelegationInfo {
+  readonly id: string;
+  readonly parentId: string;
+  readonly name: string;
+  readonly capabilities: string[];
+  readonly state: 'active' | 'expired' | 'ended';
+  readonly createdAt: string;
+  readonly expiresAt: string;
+  readonly endedAt: string | null;
+  readonly endReason: string | null;
+}
+
+export interface Posture {
+  readonly score: number;
+  readonly components: { id: string; title: string; score: number; max: number; status: 'pass' | 'partial' | 'fail'; detail: string; fix: string | null }[];
+  readonly computedAt: string;
+}
+
+export interface LatticeOptions extends TransportOptions {
+  /** A credential, or the path of a credential file (default: `LATTICE_CREDENTIAL`). */
+  readonly credential?: Credential | string;
+}
+
+export interface Subscription {
+  /** Stops the stream; the callback is not called again. */
+  close(): void;
+  /** Settles when the subscription ends: resolves on close, rejects when the gate refuses to go on (e.g. revoked). */
+  readonly closed: Promise<void>;
+}
+
+const RESULT_STATUSES = new Set(['executed', 'requested', 'denied', 'expired', 'cancelled', 'failed', 'interrupted']);
+
+export class Lattice {
+  protected readonly transport: Transport;
+  protected readonly options: LatticeOptions;
+
+  constructor(options: LatticeOptions = {}) {
+    const credential = resolveCredential(options.credential);
+    const baseUrl = options.baseUrl ?? (nonEmpty(process.env['LATTICE_URL']) ? process.env['LATTICE_URL'] : undefined);
+    this.options = { ...options, ...(baseUrl !== undefined && { baseUrl }) };
+    this.transport = new Transport(credential, this.options);
+  }
+
+  /** This client's identity (peer id) as the credential names it. */
+  get peerId(): string {
+    return this.transport.credential.peerId;
+  }
+
+  /** Asks the gate to run an action. Denials, holds and failures are results, not exceptions. */
+  execute(actionType: string, options: ExecuteOptions = {}): Promise<ActionResult> {
+    const body = {
+      params: options.params ?? {},
+      eventId: options.eventId ?? globalThis.crypto.randomUUID(),
+      ...(options.metadata !== undefined && { metadata: options.metadata }),
+      ...(options.dataAccessed !== undefined && { dataAccessed: options.dataAccessed }),
+    };
+    return this.#result('POST', `/api/v1/actions/${encodeURIComponent(actionType)}/execute`, body);
+  }
+
+  /**
+   * Runs an action and waits for its outcome: the executed result (with its output), or LatticeDeniedError
+   * (denied by policy or by a human, or expired), LatticeTimeoutError (still held after `timeoutMs`), or
+   * LatticeError (it failed).
+   */
+  async gate(actionType: string, options: GateOptions = {}): Promise<Extract<ActionResult, { status: 'executed' }>> {
+    const first = await this.execute(actionType, { ...options, eventId: options.eventId ?? globalThis.crypto.randomUUID() });
+    return settled(actionType, await this.waitForDecision(first, options), first.status === 'requested' ? first.approvalId : null);
+  }
+
+  /** Polls a held request until it is decided or `timeoutMs` passes (then the still-held answer); other answers return at once. */
+  async waitForDecision(result: ActionResult, options: Pick<GateOptions, 'pollIntervalMs' | 'timeoutMs' | 'onWait'> = {}): Promise<ActionResult> {
+    const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000);
+    while (result.status === 'requested' && Date.now() < deadline) {
+      options.onWait?.(result);
+      await sleep(Math.min(options.pollIntervalMs ?? 1_000, Math.max(0, deadline - Date.now())));
+      result = await this.approval(result.approvalId);
+    }
+    return result;
+  }
+
+  /** The current answer for a held request. */
+  approval(approvalId: string): Promise<ActionResult> {
+    return this.#result('GET', `/api/v1/approvals/${encodeURIComponent(approvalId)}`);
+  }
+
+  /** What `execute` would decide now, with nothing run and nothing recorded. */
+  canI(actionType: string, options: { params?: Record<string, unknown>; dataAccessed?: string[] } = {}): Promise<CanIResult> {
+    return this.#call('POST', '/api/v1/can-i', { action: actionType, params: options.params ?? {}, ...(options.dataAccessed !== undefined && { dataAccessed: options.dataAccessed }) });
+  }
+
+  whoami(): Promise<WhoAmI> {
+    return this.#call('GET', '/api/v1/whoami');
+  }
+
+  /** The actions the gate offers, with their request schemas and risk. */
+  async actions(): Promise<ActionInfo[]> {
+    return (await this.#call<{ actions: ActionInfo[] }>('GET', '/api/v1/actions')).actions;
+  }
+
+  /** The policies that can apply to this agent (`own`, the default) or the whole set (`org`). */
+  async policies(scope: 'own' | 'org' = 'own'): Promise<{ hash: string | null; version: string | null; policies: PolicyInfo[] }> {
+    return this.#call('GET', `/api/v1/policies?scope=${scope}`);
+  }
+
+  /** This agent's own events, newest first; pass `nextCursor` back for the next page. */
+  audit(options: { cursor?: string; limit?: number; actionType?: string; type?: string } = {}): Promise<{ events: AuditEvent[]; nextCursor: string | null }> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(options)) if (value !== undefined) query.set(key, String(value));
+    const text = query.toString();
+    return this.#call('GET', `/api/v1/audit${text === '' ? '' : `?${text}`}`);
+  }
+
+  /** The gate's verification of its whole ledger (hash chain, checkpoints, receipts). */
+  verify(): Promise<VerifyResult> {
+    return this.#call('GET', '/api/v1/audit/verify');
+  }
+
+  posture(): Promise<Posture> {
+    return this.#call('GET', '/api/v1/posture');
+  }
+
+  /** The delegations this agent made (`parent`) or the one that made it (`child`). */
+  async delegations(options: { role?: 'parent' | 'child'; activeOnly?: boolean } = {}): Promise<DelegationInfo[]> {
+    const query = `role=${options.role ?? 'parent'}&activeOnly=${String(options.activeOnly ?? true)}`;
+    return (await this.#call<{ delegations: DelegationInfo[] }>('GET', `/api/v1/delegations?${query}`)).delegations;
+  }
+
+  /** Revokes a delegation this agent made (or one below it), with everything it delegated in turn. */
+  async revoke(delegationId: string): Promise<string[]> {
+    return (await this.#call<{ revoked: string[] }>('DELETE', `/api/v1/delegations/${encodeURIComponent(delegationId)}`)).revoked;
+  }
+
+  /** Says how an action this agent ran turned out; recorded as an event linked to it. */
+  report(auditEventId: number, status: 'success' | 'failure' | 'partial', message: string): Promise<{ reportEventId: number; auditEventId: number; status: string }> {
+    return this.#call('POST', '/api/v1/reports', { auditEventId, status, message });
+  }
+
+  /**
+   * Calls `callback` with each event as the gate commits it (optionally only these types, or one agent's), and
+   * reconnects after a dropped connection from the last event seen. Resolves once the stream is open: every event
+   * committed after that is delivered. A callback that throws does not stop the stream.
+   */
+  async subscribe(callback: (event: LatticeEvent) => void, options: { events?: string[]; agent?: string; onError?: (error: unknown) => void } = {}): Promise<Subscription> {
+    const query = new URLSearchParams();
+    if (options.events !== undefined) query.set('events', options.events.join(','));
+    if (options.agent !== undefined) query.set('agent', options.agent);
+    const path = `/api/v1/events${query.size === 0 ? '' : `?${query.toString()}`}`;
+    const abort = new AbortController();
+    let lastId: string | undefined;
+    const connect = async () => {
+      const res = await this.transport.open(path, lastId === undefined ? {} : { 'last-event-id': lastId }, abort.signal);
+      if (res.statusCode !== 200) throw errorFrom(res.statusCode, await res.body.json().catch(() => null));
+      return res;
+    };
+    let res = await connect();
+    const run = async () => {
+      for (let failures = 0; !abort.signal.aborted; ) {
+        try {
+          for await (const event of parseEvents(res.body)) {
+            lastId = String(event.seq);
+            failures = 0;
+            try {
+              callback(event);
+            } catch (error) {
+              options.onError?.(error);
+            }
+          }
+        } catch (error) {
+          if (abort.signal.aborted) return;
+          options.onError?.(error);
+        }
+        if (abort.signal.aborted) return;
+        await sleep(Math.min(30_000, 1_000 * 2 ** failures++));
+        try {
+          res = await connect();
+        } catch (error) {
+          if (error instanceof LatticeError && error.status >= 400 && error.status < 500) throw error; // refused: revoked, expired, forbidden
+          options.onError?.(error);
+        }
+      }
+    };
+    const closed = run();
+    return {
+      close: () => abort.abort(),
+      closed: closed.catch((error: unknown) => {
+        if (!abort.signal.aborted) throw error;
+      }),
+    };
+  }
+
+  /** Ends a subscription (the same as `subscription.close()`). */
+  unsubscribe(subscription: Subscription): void {
+    subscription.close();
+  }
+
+  /**
+   * Creates a scoped sub-agent: `capabilities` (a subset of this agent's: `fs.read`, `github.*`) for `ttl` (at most a
+   * day, and no longer than this agent lives). Its key pair is made here; the gate never sees the private key.
+   * With `body`, runs it with the sub-agent and always revokes it when the body settles; without, returns the
+   * sub-agent, which is AsyncDisposable (`await using sub = await lattice.delegate(…)`).
+   */
+  delegate(name: string, options: { capabilities: string[]; ttl: string }): Promise<DelegatedLattice>;
+  delegate<T>(name: string, options: { capabilities: string[]; ttl: string }, body: (sub: DelegatedLattice) => Promise<T>): Promise<T>;
+  async delegate<T>(name: string, options: { capabilities: string[]; ttl: string }, body?: (sub: DelegatedLattice) => Promise<T>): Promise<DelegatedLattice | T> {
+    const keys = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    const publicJwk = (await exportJWK(keys.publicKey)) as Record<string, string>;
+    const privateJwk = (await exportJWK(keys.privateKey)) as Record<string, string>;
+    const reply = await this.#call<{ peerId: string; leaseId: string; enrollmentToken: string; expiresAt: string }>('POST', '/api/v1/delegations', { name, capabilities: options.capabilities, ttl: options.ttl, publicJwk });
+    const credential: Credential = {
+      version: 1, peerId: reply.peerId, leaseId: reply.leaseId, token: reply.enrollmentToken, alg: 'EdDSA', privateJwk, publicJwk,
+      socketPath: this.transport.socketPath, baseUrl: this.transport.baseUrl, expiresAt: reply.expiresAt,
+    };
+    const sub = new DelegatedLattice({ ...this.options, credential }, this);
+    if (body === undefined) return sub;
+    try {
+      return await body(sub);
+    } finally {
+      await sub.revoke();
+    }
+  }
+
+  /**
+   * Runs tasks (typically `delegate(…, body)` calls) side by side and waits for every one to settle before
+   * answering, so no sub-agent is left running or unrevoked when one fails: the results in order, or the first
+   * failure (an AggregateError when several failed).
+   */
+  static async parallel<T extends readonly unknown[]>(...tasks: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+    const settledTasks = await Promise.allSettled(tasks);
+    const failures = settledTasks.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} of ${tasks.length} parallel tasks failed`);
+    return settledTasks.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
+  }
+
+  /** Closes this client's connections (a new call reconnects). */
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  /** A JSON request; an error answer becomes a LatticeError with the gate's code. */
+  async #call<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const reply = await this.transport.send(method, path, body, { idempotent: method !== 'POST' || path === '/api/v1/can-i' });
+    if (reply.status >= 400) throw errorFrom(reply.status, reply.body);
+    return reply.body as T;
+  }
+
+  async #result(method: Method, path: string, body?: unknown): Promise<ActionResult> {
+    const reply = await this.transport.send(method, path, body, { idempotent: true }); // execute carries its eventId
+    const status = (reply.body as { status?: unknown } | null)?.status;
+    if (typeof status === 'string' && RESULT_STATUSES.has(status)) return reply.body as ActionResult;
+    throw errorFrom(reply.status, reply.body);
+  }
+}
+
+/** A sub-agent made by `delegate`: the same client, plus revocation by the agent that made it. */
+export class DelegatedLattice extends Lattice {
+  private revoked: Promise<void> | undefined;
+
+  constructor(
+    options: LatticeOptions,
+    private readonly parent: Lattice,
+  ) {
+    super(options);
+  }
+
+  /** Revokes this sub-agent and everything it delegated (once; later calls wait for the first). */
+  override revoke(): Promise<string[]>;
+  override revoke(delegationId: string): Promise<string[]>;
+  override async revoke(delegationId?: string): Promise<string[]> {
+    if (delegationId !== undefined) return super.revoke(delegationId);
+    this.revoked ??= (async () => {
+      try {
+        await this.parent.revoke(this.peerId);
+      } catch (error) {
+        // Already gone is the state revocation wants: this sub-agent (or the agent above it, whose removal takes
+        // this one with it) was revoked or expired first. Anything else is a real failure.
+        if (!(error instanceof LatticeError && ['PEER_NOT_FOUND', 'TOKEN_INVALID', 'TOKEN_REVOKED', 'TOKEN_EXPIRED'].includes(error.code))) throw error;
+      } finally {
+        await this.close();
+      }
+    })();
+    await this.revoked;
+    return [this.peerId];
+  }
+
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await this.revoke();
+  }
+}
+
+function settled(actionType: string, result: ActionResult, approvalId: string | null): Extract<ActionResult, { status: 'executed' }> {
+  switch (result.status) {
+    case 'executed':
+      return result;
+    case 'denied':
+      throw new LatticeDeniedError(result.message, result.denialReason, result.policy, result.conditions, approvalId);
+    case 'expired':
+    case 'cancelled':
+      throw new LatticeDeniedError(result.message, `APPROVAL_${result.status.toUpperCase()}`, null, [], result.approvalId);
+    case 'failed':
+      throw new LatticeError(result.error.code, result.error.message, { receiptId: result.receiptId, requestId: result.requestId });
+    case 'interrupted':
+      throw new LatticeError('INTERRUPTED', result.message, { receiptId: result.receiptId, requestId: result.requestId });
+    case 'requested':
+      throw new LatticeTimeoutError(`${actionType} is still waiting for approval ${result.approvalId}`, result.approvalId);
+  }
+}
+
+function errorFrom(status: number, body: unknown): LatticeError {
+  const error = (body as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+  const code = typeof error?.code === 'string' ? error.code : 'GATE_ERROR';
+  const message = typeof error?.message === 'string' ? error.message : `the gate answered ${status}`;
+  return new LatticeError(code, message, {}, status);
+}
+
+function resolveCredential(given: Credential | string | undefined): Credential {
+  const source = given ?? process.env['LATTICE_CREDENTIAL'];
+  if (source === undefined || source === '') {
+    throw new LatticeError('CREDENTIAL_MISSING', 'no credential: pass { credential } or set LATTICE_CREDENTIAL to a file made by `lattice enroll`');
+  }
+  if (typeof source !== 'string') return source;
+  try {
+    return readCredential(source);
+  } catch (error) {
+    throw new LatticeError('CREDENTIAL_INVALID', error instanceof Error ? error.message : String(error));
+  }
+}
+
+function nonEmpty(value: string | undefined): value is string {
+  return value !== undefined && value !== '';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
