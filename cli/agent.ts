@@ -10,12 +10,12 @@ import { LatticeError as SdkError } from '../sdk/errors.ts';
 
 export const CREDENTIAL_HELP = 'agent credential file (default: $LATTICE_CREDENTIAL), made by `lattice enroll`';
 
-export function agentClient(file: string | undefined): Lattice {
+/** The CLI answers at once by default: one attempt, no backoff (a person re-runs the command). */
+export function agentClient(file: string | undefined, options: { retries?: number } = {}): Lattice {
   const path = file ?? process.env['LATTICE_CREDENTIAL'];
   if (path === undefined || path === '') throw new LatticeError('INVALID_ARGUMENT', 'pass --credential FILE or set LATTICE_CREDENTIAL (made by `lattice enroll`)');
   try {
-    // The CLI answers at once: one attempt, no backoff (a person re-runs the command).
-    return new Lattice({ credential: path, retries: 0 });
+    return new Lattice({ credential: path, retries: options.retries ?? 0 });
   } catch (error) {
     throw new LatticeError('INVALID_ARGUMENT', error instanceof Error ? error.message : String(error));
   }

@@ -14,6 +14,7 @@ import { registerGate } from './commands/gate.ts';
 import { registerIdentity } from './commands/identity.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
+import { registerMcp } from './commands/mcp.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerPublishers } from './commands/publishers.ts';
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerPublishers(program);
   registerProviders(program);
   registerSandbox(program);
+  registerMcp(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

@@ -24,7 +24,8 @@ await build({
   sourcemap: 'linked',
   // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS; jco's
   // bindings generator, loaded only to transpile a component, reads its own).
-  external: ['better-sqlite3', '@cedar-policy/cedar-wasm', '@bytecodealliance/jco', '@bytecodealliance/jco/component'],
+  // The MCP SDK is loaded only by `lattice mcp` (mcp/server.ts imports it when a server starts).
+  external: ['better-sqlite3', '@cedar-policy/cedar-wasm', '@bytecodealliance/jco', '@bytecodealliance/jco/component', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
   define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },

@@ -73,6 +73,11 @@ export interface ActionInfo {
   readonly tags: string[];
   /** JSON Schema of the action's params. */
   readonly requestSchema: Record<string, unknown>;
+  /** Whether a policy in force could let this agent run it at all (listing only; every call is still decided). */
+  readonly usable: boolean;
+  /** Whether every policy that could let it through holds it for a human first. */
+  readonly needsApproval: boolean;
+  readonly sinks: { http: { host: string }[]; fs: unknown };
   readonly [more: string]: unknown;
 }
 

@@ -4,10 +4,12 @@
  */
 import type { HomePaths } from '../home.ts';
 import { authenticateCaller, type AuthDeps } from '../identity/auth.ts';
+import type { Peer } from '../identity/peers.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
 import { installManifest } from './install.ts';
+import type { ActionManifest } from './manifest.ts';
 import { describeAction, type ActionRegistry } from './registry.ts';
 
 const addBody = validator<{ manifest: string; signature?: string; allowUnsigned?: boolean; file?: string }>({
@@ -22,7 +24,10 @@ const addBody = validator<{ manifest: string; signature?: string; allowUnsigned?
   },
 });
 
-export function actionRoutes(registry: ActionRegistry, ledger: Ledger, paths: HomePaths, auth: AuthDeps): Route[] {
+/** Whether an agent may ever use an action (decide.ts `usability`), for agents' listings. */
+export type Usability = (peer: Peer, manifest: ActionManifest) => { usable: boolean; needsApproval: boolean };
+
+export function actionRoutes(registry: ActionRegistry, ledger: Ledger, paths: HomePaths, auth: AuthDeps, usability: Usability): Route[] {
   /** Any authenticated caller: an agent (DPoP), the admin socket, or a token with audit:read. */
   const authenticate = (ctx: RequestContext) => authenticateCaller(ctx, auth, 'audit:read');
   return [
@@ -31,8 +36,11 @@ export function actionRoutes(registry: ActionRegistry, ledger: Ledger, paths: Ho
       path: '/api/v1/actions',
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
-        await authenticate(ctx);
-        return { status: 200, body: { actions: registry.list().map((a) => describeAction(a.manifest, a.source)) } };
+        const caller = await authenticate(ctx);
+        const peer = caller.kind === 'agent' ? caller.agent.peer : null;
+        // An agent also learns which actions it may use at all (by policy scope and its capabilities).
+        const actions = registry.list().map((a) => ({ ...describeAction(a.manifest, a.source), ...(peer !== null && usability(peer, a.manifest)) }));
+        return { status: 200, body: { actions } };
       },
     },
     {

@@ -20,6 +20,7 @@ import { identity, type Identity } from '../identity/routes.ts';
 import { Approvals } from '../pipeline/approvals.ts';
 import { Budgets } from '../pipeline/budgets.ts';
 import type { EffectHost } from '../pipeline/effects.ts';
+import { usability } from '../pipeline/decide.ts';
 import { Pipeline } from '../pipeline/pipeline.ts';
 import type { ProviderHost, ProviderHostFactory } from '../pipeline/provider.ts';
 import { pipelineRoutes } from '../pipeline/routes.ts';
@@ -180,7 +181,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       routes: [
         ...adminRoutes(gate),
         ...id.routes,
-        ...actionRoutes(actions, ledger, paths, id.auth),
+        ...actionRoutes(actions, ledger, paths, id.auth, (peer, manifest) => usability(policies, peer, manifest)),
         ...pipelineRoutes({ pipeline, approvals: held, budgets, policies, registry: actions, ledger, auth: id.auth }),
         ...reportRoutes(ledger, id.auth),
         ...auditRoutes(id.auth, { ledger, policies, registry: actions, verifier }),

@@ -137,3 +137,19 @@ function depthOf(value: unknown): number {
   }
   return max;
 }
+
+/**
+ * Whether an agent could ever get an action through, from the scopes of the applied policies (not their
+ * conditions, so it errs toward listing): what an MCP server offers as tools. `needsApproval` when every permit in
+ * scope is an approval permit. Never a decision: execute still decides each request in full.
+ */
+export function usability(policies: PolicyStore, peer: Peer, manifest: ActionManifest): { usable: boolean; needsApproval: boolean } {
+  const active = policies.current();
+  if (!active.ok || !holds(peer.capabilities, manifest.id)) return { usable: false, needsApproval: false };
+  const permits = active.engine.permitsInScope({
+    peerId: peer.id, workspace: peer.workspace, preset: peer.preset, parentId: peer.parentId, action: manifest.id,
+    context: { params: {}, plan: { effects: [] }, risk: manifest.risk, dataAccessed: [] },
+  });
+  if (permits === null || permits.length === 0) return { usable: false, needsApproval: false };
+  return { usable: true, needsApproval: permits.every((p) => p.approval) };
+}

@@ -1,0 +1,217 @@
+/**
+ * `lattice mcp` with a real MCP client (the official SDK's Client, spawning the built CLI over stdio, and over
+ * Streamable HTTP): the tools are the actions the agent may use, with annotations from risk; a call that is
+ * allowed returns the output, a denied one a tool error with its conditions, a held one sends progress until an
+ * operator approves and then returns the output; the list follows policy changes; no approve/deny tools exist.
+ * And `lattice mcp install` for each client: merged into existing configuration, never over a broken file.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { parse as parseToml } from 'smol-toml';
+import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
+import { asOperator, exited, gate, type TestGate } from '../gate/harness.ts';
+
+const POLICY = `@id("echo")
+permit (principal in Preset::"sandboxed", action == Action::"echo", resource) when { !(context.params has message && context.params.message == "forbidden") };
+@id("writes-held")
+@approval("required")
+permit (principal in Preset::"sandboxed", action == Action::"fs.write", resource);`;
+
+let g: TestGate;
+let credential: string;
+before(async () => {
+  g = await gate();
+  assert.equal((await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'mcp.cedar', text: POLICY }] })).status, 200);
+  credential = join(tempDir(), 'credential.json');
+  const enrolled = latticeJson(['enroll', '--home', g.home, '--name', 'mcp-agent', '--type', 'claude-code', '--workspace', 'ws-mcp', '--out', credential, '--json']);
+  assert.equal(enrolled.status, 0, enrolled.stderr);
+});
+after(async () => {
+  g.child.kill('SIGTERM');
+  await exited(g.child);
+});
+
+function env(): Record<string, string> {
+  const e: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') e[k] = v;
+  return e;
+}
+
+async function stdioClient(): Promise<Client> {
+  const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+  await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--credential', credential], env: env(), stderr: 'pipe' }));
+  return client;
+}
+
+const text = (result: unknown) => ((result as CallToolResult).content[0] as { text: string }).text;
+
+async function approveWhenHeld(path: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const held = ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as { approvalId: string; planSha256: string }[]).find((a) => JSON.stringify(a).includes(path));
+    if (held !== undefined) {
+      const approved = await asOperator(g, 'POST', `/api/v1/approvals/${held.approvalId}/approve`, { planSha256: held.planSha256 });
+      assert.equal(approved.status, 200, JSON.stringify(approved.body));
+      return;
+    }
+    if (Date.now() > deadline) throw new Error('nothing was held');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('lattice mcp over stdio', () => {
+  it('lists the usable actions as tools with schemas and annotations, and no way to approve or deny', async () => {
+    const client = await stdioClient();
+    try {
+      assert.equal(client.getServerVersion()?.name, 'lattice');
+      assert.equal(client.getServerCapabilities()?.tools?.listChanged, true);
+      const { tools } = await client.listTools();
+      assert.deepEqual(tools.map((t) => t.name).sort(), ['echo', 'fs_write'], 'only what a policy lets this agent use');
+      const echo = tools.find((t) => t.name === 'echo')!;
+      assert.equal(echo.inputSchema.type, 'object');
+      assert.ok(echo.inputSchema.properties !== undefined && 'message' in echo.inputSchema.properties);
+      assert.equal(echo.annotations?.readOnlyHint, true);
+      assert.equal(echo.annotations?.destructiveHint, false);
+      assert.match(tools.find((t) => t.name === 'fs_write')!.description ?? '', /waits for a human approval/);
+      assert.ok(!tools.some((t) => /approv|deny/i.test(t.name)));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('calls an allowed action, a denied one (a tool error with its conditions) and a held one that an operator approves', async () => {
+    const client = await stdioClient();
+    try {
+      const allowed = await client.callTool({ name: 'echo', arguments: { message: 'hello mcp' } });
+      assert.notEqual(allowed.isError, true);
+      assert.match(text(allowed), /hello mcp/);
+
+      const denied = await client.callTool({ name: 'echo', arguments: { message: 'forbidden' } });
+      assert.equal(denied.isError, true);
+      assert.match(text(denied), /denied \(CONDITIONS_DENIED by policy echo\)/);
+      assert.match(text(denied), /conditions:/);
+
+      const progress: string[] = [];
+      const held = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-approved.txt', content: 'via mcp' } }, undefined, {
+        onprogress: (p) => progress.push(p.message ?? ''),
+        timeout: 60_000,
+      });
+      await approveWhenHeld('mcp-approved.txt');
+      const written = await held;
+      assert.notEqual(written.isError, true, text(written));
+      assert.ok(progress.length >= 1, 'progress while waiting');
+      assert.match(progress[0]!, /waiting for a human to approve fs\.write/);
+
+      const unknown = await client.callTool({ name: 'http_request', arguments: {} });
+      assert.equal(unknown.isError, true);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('tells the client the list changed when policies change', async () => {
+    const client = await stdioClient();
+    try {
+      let changed = 0;
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed++);
+      assert.ok(!(await client.listTools()).tools.some((t) => t.name === 'fs_read'));
+      const more = `${POLICY}\n@id("reads")\npermit (principal in Preset::"sandboxed", action == Action::"fs.read", resource);`;
+      assert.equal((await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'mcp.cedar', text: more }] })).status, 200);
+      const deadline = Date.now() + 10_000;
+      while (changed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(changed >= 1, 'notifications/tools/list_changed');
+      assert.ok((await client.listTools()).tools.some((t) => t.name === 'fs_read'));
+      assert.equal((await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'mcp.cedar', text: POLICY }] })).status, 200);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('lattice mcp over Streamable HTTP', () => {
+  it('serves the same tools on loopback and refuses other hosts', async () => {
+    const child = spawn(process.execPath, [CLI, 'mcp', '--credential', credential, '--http', '127.0.0.1:0'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    try {
+      let stderr = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stderr.on('data', (c: Buffer) => {
+          stderr += c.toString();
+          const m = /at (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr);
+          if (m?.[1] !== undefined) resolve(m[1]);
+        });
+        child.once('exit', (code) => reject(new Error(`lattice mcp exited ${code}: ${stderr}`)));
+      });
+      const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
+      assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'over http' } })), /over http/);
+      await client.close();
+      // fetch() may not set Host; a raw request can, as a page reached through DNS rebinding would.
+      const target = new URL(url);
+      const rebinding = await new Promise<{ status: number }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port: target.port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${target.port}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode ?? 0 });
+        });
+        req.on('error', reject);
+        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
+      });
+      assert.equal(rebinding.status, 403, 'a foreign Host header is refused (DNS rebinding)');
+      const outside = lattice(['mcp', '--credential', credential, '--http', '0.0.0.0:7801']);
+      assert.notEqual(outside.status, 0);
+      assert.match(outside.stderr, /loopback/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+});
+
+describe('lattice mcp install', () => {
+  it('writes each client its configuration, merged with what is there', () => {
+    const project = tempDir();
+    writeFileSync(join(project, '.mcp.json'), JSON.stringify({ mcpServers: { other: { command: 'other-server' } }, keep: true }));
+    const run = (client: string, scope = 'project', home = tempDir()) => {
+      const r = lattice(['mcp', 'install', '--client', client, '--scope', scope, '--credential', credential, '--dir', project, '--json'], { HOME: home });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { file: string; command: string[] };
+    };
+    const claude = run('claude-code');
+    const config = JSON.parse(readFileSync(claude.file, 'utf8')) as { mcpServers: Record<string, { command: string; args: string[] }>; keep: boolean };
+    assert.equal(config.keep, true);
+    assert.equal(config.mcpServers['other']?.command, 'other-server');
+    assert.deepEqual(config.mcpServers['lattice']?.args.slice(-3), ['mcp', '--credential', credential]);
+
+    const cursor = run('cursor');
+    assert.equal(cursor.file, join(project, '.cursor', 'mcp.json'));
+    const home = tempDir();
+    mkdirSync(join(home, '.codex'));
+    writeFileSync(join(home, '.codex', 'config.toml'), 'model = "o4"\n');
+    const codex = run('codex', 'user', home);
+    const toml = parseToml(readFileSync(codex.file, 'utf8')) as { model: string; mcp_servers: { lattice: { args: string[] } } };
+    assert.equal(toml.model, 'o4');
+    assert.deepEqual(toml.mcp_servers.lattice.args.slice(-3), ['mcp', '--credential', credential]);
+    const opencode = run('opencode');
+    const oc = JSON.parse(readFileSync(opencode.file, 'utf8')) as { mcp: { lattice: { type: string; command: string[] } } };
+    assert.equal(oc.mcp.lattice.type, 'local');
+    assert.deepEqual(oc.mcp.lattice.command.slice(-3), ['mcp', '--credential', credential]);
+  });
+
+  it('refuses a configuration file it cannot parse and leaves it as it was', () => {
+    const project = tempDir();
+    writeFileSync(join(project, '.mcp.json'), '{ not json');
+    const r = lattice(['mcp', 'install', '--client', 'claude-code', '--credential', credential, '--dir', project]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /is not valid JSON.*nothing was written/);
+    assert.equal(readFileSync(join(project, '.mcp.json'), 'utf8'), '{ not json');
+    assert.match(lattice(['mcp', 'install', '--client', 'vscode', '--credential', credential]).stderr, /--client must be one of/);
+  });
+});
