@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { POLICY_PRESETS } from '../core/identity/wireguard.ts';
+import { MCP_CLIENTS, type McpClient } from '../mcp/install.ts';
 
 export const HOST_NAME = '^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\\.(?!-)[a-z0-9-]{1,63}(?<!-))+$';
 export const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
@@ -50,6 +51,8 @@ export interface SandboxProfile {
   readonly homeDirs: readonly string[];
   readonly network: boolean;
   readonly credentials: Readonly<Record<string, CredentialRoute>>;
+  /** The MCP client whose configuration in the private home gets the lattice MCP server (null: none). */
+  readonly mcpClient: McpClient | null;
 }
 
 interface RawProfile {
@@ -67,6 +70,7 @@ interface RawProfile {
     protect?: string[];
     home_dirs?: string[];
     network?: boolean;
+    mcp_client?: McpClient;
     agent?: { credentials?: Record<string, CredentialRoute> };
   };
 }
@@ -93,6 +97,7 @@ const SCHEMA = {
         protect: strings('^(?!/)(?!.*(^|/)\\.\\.(/|$)).+$'),
         home_dirs: strings('^(?!/)(?!.*(^|/)\\.\\.(/|$)).+$'),
         network: { type: 'boolean' },
+        mcp_client: { type: 'string', enum: [...MCP_CLIENTS] },
         agent: {
           type: 'object',
           additionalProperties: false,
@@ -214,6 +219,7 @@ export function loadProfile(home: string, name: string | undefined, file?: strin
     homeDirs: merged.home_dirs ?? [],
     network: merged.network ?? true,
     credentials,
+    mcpClient: merged.mcp_client ?? null,
   };
 }
 

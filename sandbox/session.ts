@@ -21,6 +21,7 @@ import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type S
 import type { SandboxProfile } from './profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
 import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
+import { installMcp, selfRoot } from '../mcp/install.ts';
 
 /** The operator's admin socket, as the CLI reaches it. */
 export type GateAdmin = <T>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -188,6 +189,14 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   ensurePrivateDir(join(run.paths.root, 'homes'));
   ensurePrivateDir(home);
   for (const d of profile.homeDirs) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
+  // The agent's MCP client starts `lattice mcp` inside with the sandbox's own credential: lattice's files are
+  // bound read-only for it, and the client's user configuration in the private home names the server.
+  const mcpMounts: string[] = [];
+  if (profile.mcpClient !== null) {
+    installMcp({ client: profile.mcpClient, scope: 'user', credential: INSIDE.credential, projectDir: run.workspace, home });
+    const root = selfRoot();
+    if (root !== '/') mcpMounts.push(root);
+  }
   ensurePrivateDir(runtimeDir);
   closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600)); // the mount point of the gate socket inside
   // Bind-mounted inside while the helper builds the sandbox, filled in place (same inode) once enrolled.
@@ -217,7 +226,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     try {
       plan = computePlan({
         profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket: runPaths(run.paths).gateSocket,
-        roMounts: [...profile.roMounts, ...run.roMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
+        roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
         uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
       });

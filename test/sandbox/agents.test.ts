@@ -38,6 +38,23 @@ describe('real agent CLIs inside lattice sandbox', () => {
     });
   }
 
+  // The profile wires `lattice mcp` into each agent's own MCP configuration; the agents' own commands show it.
+  const mcpCases = [
+    { profile: 'claude-code', args: ['claude', 'mcp', 'list'], expect: /^lattice: .*lattice\.mjs mcp --credential \/run\/lattice\/credential\.json - ✔ Connected$/m, env: { ANTHROPIC_API_KEY: 'sk-test-not-real' } },
+    { profile: 'opencode', args: ['opencode', 'mcp', 'list'], expect: /✓ lattice .*connected/, env: {} },
+    { profile: 'codex', args: ['codex', 'mcp', 'list'], expect: /^lattice\s+\S+\s+\S*lattice\.mjs mcp --credential \/run\/lattice\/credential\.json .*enabled/m, env: { OPENAI_API_KEY: 'sk-test-not-real' } },
+  ];
+  for (const c of mcpCases) {
+    it(`${c.args.join(' ')} shows lattice's MCP server${c.profile === 'codex' ? '' : ' connected from inside the sandbox'} (${c.profile} profile)`, async () => {
+      const ws = ownedDir(runner);
+      const [bin, ...rest] = c.args as [string, ...string[]];
+      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--profile', c.profile, '--workspace', ws, '--ro-mount', AGENTS, '--', join(BIN, bin), ...rest], c.env);
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      // eslint-disable-next-line no-control-regex -- opencode colours its output
+      assert.match(r.stdout.replace(/\u001b\[[0-9;]*m/g, ''), c.expect);
+    });
+  }
+
   describe('Claude Code through the credential proxy', () => {
     let api: Server;
     const requests: { url: string; headers: IncomingHttpHeaders }[] = [];
