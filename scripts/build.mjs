@@ -12,16 +12,13 @@ try {
   commit = 'unknown'; // not a git checkout (e.g. an unpacked tarball): the version says so
 }
 
+/** Both bundles: ESM for Node 20, into dist/. */
+const common = { outdir: 'dist', outExtension: { '.js': '.mjs' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked', logLevel: 'warning' };
+
 await build({
+  ...common,
   // The verification and provider workers are files of their own beside the CLI bundle (cli/ finds them there).
   entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts', 'provider-worker': 'providers/runner/worker.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'linked',
   // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS; jco's
   // bindings generator, loaded only to transpile a component, reads its own).
   // The MCP SDK is loaded only by `lattice mcp` (mcp/server.ts imports it when a server starts).
@@ -29,24 +26,11 @@ await build({
   define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
-  logLevel: 'warning',
 });
 
 // The SDK (`lattice/sdk`) on its own: agents import it, so it carries no daemon code. Its dependencies stay
 // external (the agent installs them); the metafile lets a test prove what went in.
-const sdk = await build({
-  entryPoints: { sdk: 'sdk/index.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.mjs' },
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  sourcemap: 'linked',
-  packages: 'external',
-  metafile: true,
-  logLevel: 'warning',
-});
+const sdk = await build({ ...common, entryPoints: { sdk: 'sdk/index.ts' }, packages: 'external', metafile: true });
 writeFileSync('dist/sdk.meta.json', JSON.stringify(sdk.metafile, null, 2));
 
 // The sandbox helper: C, built with the system compiler, warnings as errors (sandbox/helper/lattice-sandbox.c).
