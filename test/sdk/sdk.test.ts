@@ -250,6 +250,37 @@ describe('the SDK against a real gate', () => {
   });
 });
 
+describe('the SDK over HTTP to a remote gate', () => {
+  it('speaks to a gate on TCP with proofs naming its base URL', async () => {
+    const port = await freePort();
+    const tcp = await gate(`[gate]\nbase_url = "http://127.0.0.1:${port}"\nlisten = "127.0.0.1:${port}"\n`);
+    try {
+      const out = join(tempDir(), 'credential.json');
+      const enrolled = latticeJson(['enroll', '--home', tcp.home, '--name', 'remote', '--type', 'custom', '--workspace', 'ws-sdk', '--out', out, '--json']);
+      assert.equal(enrolled.status, 0, enrolled.stderr);
+      await using remote = new Lattice({ credential: out, baseUrl: `http://127.0.0.1:${port}` });
+      assert.equal((await remote.whoami()).peerId, remote.peerId);
+      assert.equal((await remote.execute('echo', { params: { message: 'over tcp' } })).status, 'executed');
+      await using wrongBase = new Lattice({ credential: out, baseUrl: `http://localhost:${port}` });
+      await assert.rejects(wrongBase.whoami(), (e: unknown) => e instanceof LatticeError && e.code === 'DPOP_HTU_MISMATCH', 'a proof must name the configured base URL');
+    } finally {
+      tcp.child.kill('SIGTERM');
+      await exited(tcp.child);
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}
+
 async function until<T>(check: () => Promise<T | null>, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
