@@ -15,6 +15,7 @@ import { registerIdentity } from './commands/identity.ts';
 import { registerInit } from './commands/init.ts';
 import { registerKeys } from './commands/keys.ts';
 import { registerMcp } from './commands/mcp.ts';
+import { registerObserve } from './commands/observe.ts';
 import { registerPolicy } from './commands/policy.ts';
 import { registerProviders } from './commands/providers.ts';
 import { registerPublishers } from './commands/publishers.ts';
@@ -47,6 +48,7 @@ export function buildProgram(): Command {
   registerProviders(program);
   registerSandbox(program);
   registerMcp(program);
+  registerObserve(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

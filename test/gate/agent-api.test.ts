@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as DPoP from 'dpop';
+import { spawn } from 'node:child_process';
+import { CLI, lattice, latticeJson } from '../helpers.ts';
 import { BASE, asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type TestGate } from './harness.ts';
 
 let g: TestGate;
@@ -181,6 +183,45 @@ describe('audit, verify, posture and policies over the API', () => {
     assert.deepEqual((org.body['policies'] as { id: string }[]).map((p) => p.id).sort(), ['coordinators-read', 'echo-unless-bad', 'writes-held']);
     assert.equal((org.body['policies'] as { id: string; approval: boolean }[]).find((p) => p.id === 'writes-held')?.approval, true);
     assert.equal(codeOf(await asAgent(g.gate, coordinator, 'GET', '/api/v1/policies?scope=everything')), 'VALIDATION_FAILED');
+  });
+});
+
+describe('operator commands', () => {
+  it('lattice posture prints the score with fixes and exits 1 below 100', () => {
+    const json = latticeJson<{ score: number; components: unknown[] }>(['posture', '--home', g.home, '--json']);
+    assert.equal(json.status, 1, json.stderr);
+    assert.equal(json.json.components.length, 6);
+    const text = lattice(['posture', '--home', g.home]);
+    assert.match(text.stdout, /^posture \d+\/100/);
+    assert.match(text.stdout, /fix default_deny: /);
+  });
+
+  it('lattice events follows committed events, filtered, and replays after --since-seq', async () => {
+    const agent = await newAgent(g.admin);
+    const earlier = await execute(agent, 'echo', { message: 'before' });
+    const since = String((earlier.body['auditEventId'] as number) - 1);
+    const child = spawn(process.execPath, [CLI, 'events', '--home', g.home, '--events', 'action.executed', '--agent', agent.peerId, '--since-seq', since, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const lines = async (n: number) => {
+      const deadline = Date.now() + 15_000;
+      while (out.split('\n').length <= n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return out.split('\n').slice(0, n).map((l) => JSON.parse(l) as { seq: number; type: string; principal: string });
+    };
+    try {
+      const [replayed] = await lines(1); // replayed from the ledger: the stream is open
+      assert.deepEqual([replayed!.seq, replayed!.type, replayed!.principal], [earlier.body['auditEventId'], 'action.executed', agent.peerId]);
+      await execute(agent, 'echo', { message: 'forbidden-not-matching' });
+      const denied = await execute(agent, 'echo', { message: 'bad' }); // action.denied: filtered out
+      assert.equal(denied.body['status'], 'denied');
+      const live = await execute(agent, 'echo', { message: 'followed' });
+      const [, , followed] = await lines(3);
+      assert.equal(followed!.seq, live.body['auditEventId']);
+    } finally {
+      child.kill('SIGINT');
+      await exited(child);
+    }
+    assert.equal(child.exitCode, 0, 'Ctrl-C ends it cleanly');
   });
 });
 
