@@ -42,8 +42,15 @@ interface Pending {
 interface Slot {
   worker: Worker;
   loaded: Set<string>;
-  busy: { id: number; pending: Pending; timer: NodeJS.Timeout } | null;
+  busy: { id: number; pending: Pending; timer: NodeJS.Timeout; started: boolean } | null;
 }
+
+/**
+ * How long a worker may take to boot, compile and instantiate a component before its call starts: a separate
+ * budget from the call's deadline, so a cold worker on a loaded machine does not fail a fast provider, while a
+ * component whose instantiation never ends is still stopped.
+ */
+export const LOAD_DEADLINE_MS = 15_000;
 
 export class ProviderPool {
   private readonly slots: Slot[] = [];
@@ -120,6 +127,15 @@ export class ProviderPool {
         return;
       }
       if (slot.busy?.id !== message.id) return;
+      if (message.type === 'started') {
+        const busy = slot.busy;
+        if (busy.started) return; // the second half of a finishEmpty call runs within the same deadline
+        busy.started = true;
+        clearTimeout(busy.timer);
+        const { deadlineMs } = busy.pending.request;
+        busy.timer = setTimeout(() => this.replace(slot, `the provider ran past its ${deadlineMs} ms deadline and was stopped`), deadlineMs);
+        return;
+      }
       this.finish(slot, message.outcome);
       this.dispatch();
     });
@@ -137,8 +153,8 @@ export class ProviderPool {
       slot.worker.postMessage({ type: 'load', component: request.component } satisfies ToWorker);
       slot.loaded.add(request.component.key);
     }
-    const timer = setTimeout(() => this.replace(slot, `the provider ran past its ${request.deadlineMs} ms deadline and was stopped`), request.deadlineMs);
-    slot.busy = { id, pending, timer };
+    const timer = setTimeout(() => this.replace(slot, `the provider could not be loaded and instantiated within ${LOAD_DEADLINE_MS} ms and was stopped`), LOAD_DEADLINE_MS);
+    slot.busy = { id, pending, timer, started: false };
     this.running.set(request.limitKey, (this.running.get(request.limitKey) ?? 0) + 1);
     slot.worker.postMessage({ type: 'call', id, key: request.component.key, fn: request.fn, args: request.args, maxChars: request.maxChars, finishEmpty: request.finishEmpty === true } satisfies ToWorker);
   }

@@ -19,4 +19,8 @@ export type ToWorker =
  */
 export type CallOutcome = { readonly kind: 'ok'; readonly value: string; readonly finished?: CallOutcome } | { readonly kind: 'refused'; readonly message: string } | { readonly kind: 'failed'; readonly message: string };
 
-export type FromWorker = { readonly type: 'result'; readonly id: number; readonly outcome: CallOutcome } | { readonly type: 'log'; readonly key: string; readonly message: string };
+/** `started`: the component is loaded and instantiated and the guest's function is about to run (its deadline starts). */
+export type FromWorker =
+  | { readonly type: 'started'; readonly id: number }
+  | { readonly type: 'result'; readonly id: number; readonly outcome: CallOutcome }
+  | { readonly type: 'log'; readonly key: string; readonly message: string };

@@ -65,13 +65,14 @@ function instance(key: string, entry: Loaded): Exports {
   return entry.instance;
 }
 
-function call(key: string, fn: 'plan' | 'finish', args: readonly string[], maxChars: number): CallOutcome {
+function call(id: number, key: string, fn: 'plan' | 'finish', args: readonly string[], maxChars: number): CallOutcome {
   const entry = loaded.get(key);
   if (entry === undefined) return { kind: 'failed', message: `the component could not be loaded: ${loadErrors.get(key) ?? 'not sent to this worker'}` };
   logBudget = LOG_LINES_PER_CALL;
   let value: unknown;
   try {
     const exports = instance(key, entry);
+    post({ type: 'started', id }); // loading and instantiating are behind us: the call's own deadline starts now
     value = fn === 'plan' ? exports.plan(args[0] ?? '') : exports.finish(args[0] ?? '', args[1] ?? '');
   } catch (error) {
     // jco raises a result's `err` as a ComponentError carrying the guest's string; anything else is a trap.
@@ -99,9 +100,9 @@ port.on('message', (message: ToWorker) => {
       }
       return;
     }
-    let outcome = call(message.key, message.fn, message.args, message.maxChars);
+    let outcome = call(message.id, message.key, message.fn, message.args, message.maxChars);
     if (message.finishEmpty && outcome.kind === 'ok' && EMPTY_PLAN.test(outcome.value)) {
-      outcome = { ...outcome, finished: call(message.key, 'finish', [message.args[0] ?? '', '[]'], message.maxChars) };
+      outcome = { ...outcome, finished: call(message.id, message.key, 'finish', [message.args[0] ?? '', '[]'], message.maxChars) };
     }
     post({ type: 'result', id: message.id, outcome });
   });
