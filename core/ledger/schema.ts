@@ -231,6 +231,42 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX delegations_by_parent ON delegations(parent_id, created_at);
     `);
   },
+  // 5: webhooks. `webhooks` is the subscription the gate syncs from its configuration at start (name, the ledger
+  // types it announces, the webhook-id prefix of its messages); `webhook_outbox` holds one row per announced
+  // event per subscribed webhook, written by a trigger in the same statement as the event itself, whoever appends
+  // it (the gate or another process on the same file): an event that commits has its rows, one that rolls back
+  // has none. The outbox is delivery state, not evidence: rows move pending → delivered | dead.
+  (db) => {
+    db.exec(`
+      CREATE TABLE webhooks (
+        name           TEXT PRIMARY KEY,
+        types          TEXT NOT NULL,
+        message_prefix TEXT NOT NULL,
+        settings       TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE webhook_outbox (
+        webhook         TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        message_id      TEXT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        PRIMARY KEY (webhook, seq)
+      ) STRICT;
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox(webhook, seq) WHERE state = 'pending';
+
+      -- With no webhook configured the body finds no row in an empty table: the event insert pays next to nothing.
+      CREATE TRIGGER events_announce AFTER INSERT ON events
+      BEGIN
+        INSERT INTO webhook_outbox (webhook, seq, message_id)
+          SELECT w.name, NEW.seq, w.message_prefix || NEW.seq FROM webhooks w
+          WHERE EXISTS (SELECT 1 FROM json_each(w.types) WHERE value = NEW.type);
+      END;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
