@@ -19,6 +19,7 @@ import { registerProviders } from './commands/providers.ts';
 import { registerPublishers } from './commands/publishers.ts';
 import { registerSandbox } from './commands/sandbox.ts';
 import { registerVerify } from './commands/verify.ts';
+import { registerWebhooks } from './commands/webhooks.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
 
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerPublishers(program);
   registerProviders(program);
   registerSandbox(program);
+  registerWebhooks(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

@@ -1,15 +1,19 @@
 /**
  * Webhooks below the gate: the outbox trigger is atomic with the event it announces (a rolled-back append leaves no
  * message, another process's append gets one), the subscription table follows the configuration with one event per
- * change, signatures match the Standard Webhooks test vector, and `[[webhooks]]` is refused by name when wrong.
+ * change, the deliverer counts silence and refused connections as failed attempts, signatures match the Standard
+ * Webhooks test vector, and `[[webhooks]]` is refused by name when wrong. (End to end: test/gate/webhooks.test.ts.)
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseConfig, type GateConfig } from '../../core/config/config.ts';
 import { LatticeError } from '../../core/errors.ts';
 import { homePaths, type HomePaths } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
+import { Deliverer } from '../../core/webhooks/deliverer.ts';
 import { withSigningKeys } from '../../core/webhooks/keys.ts';
 import { decodeSigningSecret, signedHeaders } from '../../core/webhooks/signature.ts';
 import { syncSubscriptions } from '../../core/webhooks/subscriptions.ts';
@@ -125,6 +129,32 @@ describe('webhook outbox', () => {
     assert.deepEqual(typesOf(ledger, 'webhook.removed').map((e) => JSON.parse(e.payload) as unknown), [{ name: 'approvals', undelivered: 1 }]);
     assert.deepEqual(outbox(ledger).map((r) => r.webhook), ['all'], 'a removed webhook takes its messages with it');
     ledger.close();
+  });
+});
+
+describe('webhook deliverer', () => {
+  it('counts a receiver that never answers and a refused connection as failed attempts, then dead', async () => {
+    const silent = createServer(() => undefined); // takes the request and never answers
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    const hook = (name: string, url: string) => `[[webhooks]]\nname = "${name}"\nurl = "${url}"\nsecret = "${SECRET}"\nbackoff = "10ms"\nmax_attempts = 2\n`;
+    const { webhooks } = config(hook('silent', `http://127.0.0.1:${port}/`) + hook('refused', 'http://127.0.0.1:1/'));
+    const ledger = Ledger.open(freshHome(), { checkpointIntervalMs: 0 });
+    await syncSubscriptions(ledger, webhooks);
+    const deliverer = new Deliverer({ ledger, webhooks: withSigningKeys(webhooks, { env: {}, secret: () => SECRET }), userAgent: 'test', timeoutMs: 200 });
+    deliverer.start();
+    const { event } = await ledger.append({ type: 'action.executed' });
+    const rows = () => ledger.database.prepare('SELECT webhook, seq, state, attempts, last_error AS lastError FROM webhook_outbox ORDER BY webhook').all();
+    const dead = () => ledger.database.prepare(`SELECT count(*) FROM webhook_outbox WHERE state = 'dead'`).pluck().get() as number;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && dead() < 2; ) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(rows(), [
+      { webhook: 'refused', seq: event.seq, state: 'dead', attempts: 2, lastError: 'connect ECONNREFUSED 127.0.0.1:1' },
+      { webhook: 'silent', seq: event.seq, state: 'dead', attempts: 2, lastError: 'no answer within 0.2 s' },
+    ]);
+    await deliverer.stop();
+    ledger.close();
+    silent.closeAllConnections();
+    silent.close();
   });
 });
 
