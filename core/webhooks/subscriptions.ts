@@ -1,7 +1,8 @@
 /**
  * The `webhooks` table follows the configuration. The outbox trigger reads it, so whichever process appends an
- * event, the event gets a message for each webhook subscribed to its type. When the gate starts it adds, changes
- * and removes rows until the table matches `[[webhooks]]`, each change committed with its event:
+ * event, the event gets a message for each webhook subscribed to its type; the trigger exists while the table has
+ * a row (ledger/schema.ts). When the gate starts it adds, changes and removes rows until the table matches
+ * `[[webhooks]]`, each change committed with its event:
  * `webhook.configured` for a new or changed webhook, `webhook.removed` (with how many messages were undelivered,
  * now dropped) for one no longer configured. A new webhook receives events from then on, not the ledger's past.
  *
@@ -13,6 +14,7 @@ import type { WebhookConfig } from '../config/webhooks.ts';
 import { sha256Hex } from '../crypto/index.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
+import { announceEvents } from '../ledger/schema.ts';
 import { undelivered } from './outbox.ts';
 
 interface Row {
@@ -46,12 +48,14 @@ export async function syncSubscriptions(ledger: Ledger, webhooks: readonly Webho
     await ledger.append(
       { type: 'webhook.configured', principal: 'gate', payload: settingsOf(w) },
       {
-        write: (tx) =>
-          void statement(
+        write: (tx) => {
+          statement(
             tx,
             `INSERT INTO webhooks (name, types, message_prefix, settings) VALUES (?, ?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET types = excluded.types, settings = excluded.settings`,
-          ).run(w.name, JSON.stringify(w.ledgerTypes), `${prefix}${w.name}_`, settings),
+          ).run(w.name, JSON.stringify(w.ledgerTypes), `${prefix}${w.name}_`, settings);
+          announceEvents(tx, true);
+        },
       },
     );
     changed.push(w.name);
@@ -65,6 +69,7 @@ export async function syncSubscriptions(ledger: Ledger, webhooks: readonly Webho
         write: (tx) => {
           statement(tx, 'DELETE FROM webhook_outbox WHERE webhook = ?').run(name);
           statement(tx, 'DELETE FROM webhooks WHERE name = ?').run(name);
+          announceEvents(tx, (statement(tx, 'SELECT count(*) FROM webhooks', 'pluck').get() as number) > 0);
         },
       },
     );

@@ -105,6 +105,21 @@ describe('webhook outbox', () => {
     gate.close();
   });
 
+  it('has its trigger only while a webhook is subscribed, so a ledger without webhooks pays nothing per event', async () => {
+    const ledger = Ledger.open(freshHome(), { checkpointIntervalMs: 0 });
+    const triggers = () => ledger.database.prepare(`SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events' AND name NOT LIKE 'events_no_%'`).pluck().all();
+    assert.deepEqual(triggers(), []);
+    await syncSubscriptions(ledger, TWO_HOOKS.webhooks);
+    assert.deepEqual(triggers(), ['events_announce']);
+    await syncSubscriptions(ledger, TWO_HOOKS.webhooks.slice(0, 1));
+    assert.deepEqual(triggers(), ['events_announce'], 'one webhook is left');
+    await syncSubscriptions(ledger, []);
+    assert.deepEqual(triggers(), []);
+    await ledger.append({ type: 'action.executed' });
+    assert.deepEqual(outbox(ledger), []);
+    ledger.close();
+  });
+
   it('follows the configuration: one event per new, changed or removed webhook, nothing when unchanged', async () => {
     const paths = freshHome();
     const ledger = Ledger.open(paths, { checkpointIntervalMs: 0 });
