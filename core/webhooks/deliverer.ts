@@ -70,11 +70,9 @@ export class Deliverer {
     this.kickAll();
   }
 
-  /** Wakes the lane of `webhook` (after an operator sent its dead messages back); false if there is no such lane. */
-  kick(webhook: string): boolean {
-    const lane = this.lanes.get(webhook);
-    lane?.kick();
-    return lane !== undefined;
+  /** Wakes the lane of `webhook`, e.g. after an operator sent its dead messages back. */
+  kick(webhook: string): void {
+    this.lanes.get(webhook)?.kick();
   }
 
   async stop(): Promise<void> {
