@@ -21,6 +21,7 @@ import { registerProviders } from './commands/providers.ts';
 import { registerPublishers } from './commands/publishers.ts';
 import { registerSandbox } from './commands/sandbox.ts';
 import { registerVerify } from './commands/verify.ts';
+import { registerWebhooks } from './commands/webhooks.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
 
@@ -49,6 +50,7 @@ export function buildProgram(): Command {
   registerSandbox(program);
   registerMcp(program);
   registerObserve(program);
+  registerWebhooks(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
 }

@@ -99,10 +99,23 @@ export function registerGate(program: Command): void {
         `gate ${s.version} running, pid ${s.pid}, since ${s.startedAt}\n` +
           `  agents    ${s.sockets.gate}\n  operator  ${s.sockets.admin}\n${s.listen === null ? '' : `  tcp       ${s.listen}\n`}` +
           `  ledger    head ${s.ledger.head.seq}, last checkpoint ${s.ledger.lastCheckpoint?.seq ?? '-'}\n` +
-          `  peers     ${s.counts.peers}   leases ${s.counts.leases}   pending approvals ${s.counts.pendingApprovals}\n\n${table(['PART', 'STATE', 'DETAIL'], rows, 64)}\n`,
+          `  peers     ${s.counts.peers}   leases ${s.counts.leases}   pending approvals ${s.counts.pendingApprovals}\n\n${table(['PART', 'STATE', 'DETAIL'], rows, 64)}\n` +
+          webhookTables(s.webhooks),
       );
     });
   example(status, 'lattice status', 'lattice status --json');
+}
+
+/** Per webhook: its messages by state and what is failing it; then each one's newest dead letters. */
+function webhookTables(webhooks: GateStatus['webhooks']): string {
+  if (webhooks.length === 0) return '';
+  const rows = webhooks.map((w) => [w.name, w.origin, w.format, w.pending, w.delivered, w.dead, w.lastError === null ? null : `seq ${w.lastError.seq}: ${w.lastError.error}`]);
+  let text = `\n${table(['WEBHOOK', 'ORIGIN', 'FORMAT', 'PENDING', 'DELIVERED', 'DEAD', 'LAST ERROR'], rows, 64)}\n`;
+  for (const w of webhooks.filter((x) => x.deadLetters.length > 0)) {
+    text += `\ndead letters of ${w.name} (newest ${w.deadLetters.length} of ${w.dead}; send them again with \`lattice webhooks retry ${w.name}\`)\n`;
+    text += `${table(['SEQ', 'MESSAGE', 'ATTEMPTS', 'LAST ERROR'], w.deadLetters.map((d) => [d.seq, d.messageId, d.attempts, d.lastError]), 80)}\n`;
+  }
+  return text;
 }
 
 /** Starts `lattice up` again in the background, without --detach, and waits until its admin socket answers. */

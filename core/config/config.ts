@@ -14,6 +14,9 @@ import type { HomePaths } from '../home.ts';
 import { parseDuration } from '../time.ts';
 import type { Budget } from '../pipeline/budgets.ts';
 import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
+import { resolveWebhooks, type WebhookConfig } from './webhooks.ts';
+
+export type { WebhookConfig } from './webhooks.ts';
 
 export interface GateConfig {
   readonly gate: {
@@ -57,6 +60,8 @@ export interface GateConfig {
   readonly anomaly: { readonly denials: number; readonly windowMs: number; readonly onBurst: 'record' | 'revoke' };
   /** Limits from the configuration; `lattice budgets set` adds more at run time. */
   readonly budgets: readonly Budget[];
+  /** Where announced events are delivered (`[[webhooks]]`). */
+  readonly webhooks: readonly WebhookConfig[];
 }
 
 export const DEFAULTS = {
@@ -100,7 +105,8 @@ export function parseConfig(text: string, file: string): GateConfig {
   }
   if (!validate(raw)) {
     const problems = (validate.errors ?? []).map((e) => {
-      const at = e.instancePath.replace(/^\//, '').replaceAll('/', '.');
+      // budgets[0].window: array members by index, as the messages of resolve() name them
+      const at = e.instancePath.replace(/^\//, '').replaceAll(/\/(\d+)(?=\/|$)/g, '[$1]').replaceAll('/', '.');
       if (e.keyword === 'additionalProperties') {
         const key = [at, String(e.params['additionalProperty'])].filter((p) => p !== '').join('.');
         const hint = suggest(key);
@@ -165,18 +171,26 @@ function resolve(raw: RawConfig, file: string): GateConfig {
       const scope = subjects[0]!;
       return { scope, subject: b[scope] ?? '', calls: b.calls ?? null, cost: b.cost ?? null, windowMs: duration(b.window, `budgets[${i}].window`), source: 'config' as const };
     }),
+    webhooks: resolveWebhooks(raw.webhooks ?? [], file, duration),
   };
 }
 
-/** The known key closest to an unknown one (same section first), for "did you mean" hints. */
+/** Every key the schema knows: `gate`, `gate.listen`, and members of arrays of tables as `webhooks[].url`. */
+const KNOWN_KEYS = Object.entries(CONFIG_SCHEMA.properties as Record<string, { properties?: object; items?: { properties?: object } }>).flatMap(([section, members]) => {
+  if (members.properties !== undefined) return [section, ...Object.keys(members.properties).map((k) => `${section}.${k}`)];
+  return [section, ...Object.keys(members.items?.properties ?? {}).map((k) => `${section}[].${k}`)];
+});
+
+/** The known key closest to an unknown one, for "did you mean" hints (`webhooks[2].sercet` → `webhooks[2].secret`). */
 function suggest(unknown: string): string | undefined {
-  const known = Object.entries(DEFAULTS).flatMap(([section, keys]) => [section, ...Object.keys(keys).map((k) => `${section}.${k}`)]);
+  const index = /\[(\d+)\]/.exec(unknown)?.[1];
+  const normalized = unknown.replace(/\[\d+\]/, '[]');
   let best: { key: string; distance: number } | undefined;
-  for (const key of known) {
-    const distance = editDistance(unknown, key);
+  for (const key of KNOWN_KEYS) {
+    const distance = editDistance(normalized, key);
     if (distance <= 3 && (best === undefined || distance < best.distance)) best = { key, distance };
   }
-  return best?.key;
+  return index === undefined ? best?.key : best?.key.replace('[]', `[${index}]`);
 }
 
 function editDistance(a: string, b: string): number {

@@ -3,6 +3,7 @@
  * keys are refused (`additionalProperties: false`). Defaults live in config.ts; durations are checked there.
  */
 import type { JSONSchemaType } from 'ajv';
+import type { RawWebhook } from './webhooks.ts';
 
 export interface RawConfig {
   gate?: { base_url?: string; listen?: string; request_timeout?: string; body_limit?: number };
@@ -15,6 +16,7 @@ export interface RawConfig {
   approvals?: { timeout?: string };
   anomaly?: { denials?: number; window?: string; on_burst?: 'record' | 'revoke' };
   budgets?: { agent?: string; workspace?: string; preset?: string; calls?: number; cost?: number; window: string }[];
+  webhooks?: RawWebhook[];
 }
 
 const text = (maxLength = 512) => ({ type: 'string', maxLength, nullable: true }) as const;
@@ -64,6 +66,27 @@ export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
           calls: int(0, 1e12),
           cost: { type: 'number', minimum: 0, maximum: 1e15, nullable: true },
           window: { type: 'string', maxLength: 32 },
+        },
+      },
+    },
+    webhooks: {
+      type: 'array',
+      nullable: true,
+      maxItems: 64,
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['name', 'url', 'secret'],
+        properties: {
+          // No dots: the name is part of the webhook-id, and the signed content joins id, timestamp and body with dots.
+          name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$' },
+          url: { type: 'string', maxLength: 2048 },
+          secret: { type: 'string', maxLength: 512 },
+          events: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64, nullable: true },
+          format: { type: 'string', enum: ['standard', 'slack'], nullable: true },
+          max_attempts: int(1, 100),
+          backoff: text(32),
+          max_backoff: text(32),
         },
       },
     },

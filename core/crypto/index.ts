@@ -1,12 +1,13 @@
 /**
- * The only module that touches node:crypto: digests, Ed25519 keys and signatures, constant-time comparison and
- * random identifiers. Everything else goes through these functions, so the primitives in use can be audited here.
+ * The only module that touches node:crypto: digests, HMAC, Ed25519 keys and signatures, constant-time comparison
+ * and random identifiers. Everything else goes through these functions, so the primitives in use can be audited here.
  *
  * Fails closed: a malformed key, signature or encoding makes `verifySignature` return false, never throw a
  * "maybe valid".
  */
 import {
   createHash,
+  createHmac,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync,
@@ -28,6 +29,11 @@ export function sha256Hex(data: string | Uint8Array): string {
 /** SHA-256 of a string or bytes as base64url (used for JWK thumbprints). */
 export function sha256Base64url(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('base64url');
+}
+
+/** HMAC-SHA256 of the UTF-8 bytes of `data` under `key` (webhook signatures). */
+export function hmacSha256(key: Uint8Array, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
 }
 
 /** Compares two strings in constant time with respect to their contents (length is not secret). */

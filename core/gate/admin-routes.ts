@@ -7,6 +7,7 @@ import type { JsonObject } from '../canonical.ts';
 import { LatticeError } from '../errors.ts';
 import type { Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
+import { webhookStatus, type WebhookStatus } from '../webhooks/routes.ts';
 import type { RunningGate } from './gate.ts';
 
 /** Events `lattice sandbox` records through the admin socket (it never opens the ledger beside a running gate). */
@@ -61,6 +62,7 @@ export interface GateStatus {
   readonly listen: string | null;
   readonly ledger: { readonly head: { seq: number; hash: string }; readonly lastCheckpoint: { seq: number; ts: string } | null };
   readonly counts: { readonly peers: number; readonly leases: number; readonly pendingApprovals: number };
+  readonly webhooks: readonly WebhookStatus[];
   readonly health: Readonly<Record<string, { ok: boolean; detail: string }>>;
 }
 
@@ -144,6 +146,8 @@ export function status(gate: RunningGate): GateStatus {
   const last = db.prepare('SELECT seq, ts FROM checkpoints ORDER BY seq DESC LIMIT 1').get() as { seq: number; ts: string } | undefined;
   const head = gate.ledger.head();
   const checkpointAgeMs = last === undefined ? null : Date.now() - Date.parse(last.ts);
+  const webhooks = webhookStatus(db, gate.config.webhooks);
+  const dead = webhooks.filter((w) => w.dead > 0);
   return {
     pid: gate.pid,
     version: gate.version,
@@ -153,6 +157,7 @@ export function status(gate: RunningGate): GateStatus {
     listen: gate.tcp === null ? null : `${gate.tcp.tls ? 'https' : 'http'}://${gate.tcp.host}:${gate.tcp.port}`,
     ledger: { head: { seq: head.seq, hash: head.hash }, lastCheckpoint: last ?? null },
     counts: { peers: count('peers'), leases: count('leases'), pendingApprovals: db.prepare(`SELECT count(*) FROM requests WHERE state = 'held'`).pluck().get() as number },
+    webhooks,
     health: {
       ledger: { ok: true, detail: `head at seq ${head.seq}` },
       checkpoints: {
@@ -161,6 +166,12 @@ export function status(gate: RunningGate): GateStatus {
       },
       signingKey: { ok: true, detail: gate.ledger.keys.active.keyId },
       sqlite: { ok: true, detail: `SQLite ${db.prepare('SELECT sqlite_version()').pluck().get() as string}` },
+      ...(webhooks.length > 0 && {
+        webhooks: {
+          ok: dead.length === 0,
+          detail: dead.length === 0 ? `${webhooks.length} configured, ${webhooks.reduce((n, w) => n + w.pending, 0)} pending` : `dead letters: ${dead.map((w) => `${w.name} ${w.dead}`).join(', ')} (lattice webhooks retry NAME)`,
+        },
+      }),
     },
   };
 }

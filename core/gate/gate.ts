@@ -28,6 +28,10 @@ import { PolicyStore } from '../policy/store.ts';
 import { EventHub } from '../events/stream.ts';
 import { watchDenials } from '../events/watch.ts';
 import { reportRoutes } from '../pipeline/reports.ts';
+import { Deliverer } from '../webhooks/deliverer.ts';
+import { withSigningKeys } from '../webhooks/keys.ts';
+import { webhookRoutes } from '../webhooks/routes.ts';
+import { syncSubscriptions } from '../webhooks/subscriptions.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { GateVerifier } from './verifier.ts';
@@ -70,6 +74,8 @@ export interface RunningGate {
   readonly ledger: Ledger;
   readonly identity: Identity;
   readonly approvals: Approvals;
+  /** Delivers announced events to the configured webhooks. */
+  readonly webhooks: Deliverer;
   readonly tcp: { readonly host: string; readonly port: number; readonly tls: boolean } | null;
   /** Resolves when the gate has stopped (by `stop()`, a signal handler, or the admin shutdown route). */
   readonly stopped: Promise<void>;
@@ -90,8 +96,13 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   let pipeline: Pipeline;
   let budgets: Budgets;
   let providers: ProviderHost | undefined;
+  let webhooks: Deliverer;
   try {
     id = identity(ledger, config, paths, { peersRemoved: () => approvals?.cancelOrphaned() ?? Promise.resolve() });
+    // Every webhook's key is resolved, or the gate does not start; then the outbox trigger's table follows the config.
+    const signed = withSigningKeys(config.webhooks, { env: process.env, secret: (name) => id.secrets().get(name) });
+    await syncSubscriptions(ledger, config.webhooks);
+    webhooks = new Deliverer({ ledger, webhooks: signed, userAgent: `lattice/${options.version}` });
     const registryConfig = registryOptions(config, paths);
     if (config.actions.fsRoot === '') ensurePrivateDir(registryConfig.fsRoot); // the default root, <home>/workspace
     actions = ActionRegistry.load(paths, registryConfig);
@@ -117,6 +128,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
   }
   const providerHost = providers;
   const held = approvals;
+  const deliverer = webhooks;
   // Expired peers (and those of an old revocation epoch) are removed on a timer, one event each; approvals past
   // their time expire and old budget windows are dropped on the same beat.
   const reaper = setInterval(() => {
@@ -147,6 +159,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     ledger,
     identity: id,
     approvals: held,
+    webhooks: deliverer,
     tcp: null,
     stopped,
     stop(reason) {
@@ -158,6 +171,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
           await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
         } finally {
           await server?.close();
+          await deliverer.stop(); // before the ledger closes: outcomes of finished attempts are still recorded
           await providerHost.close();
           ledger.close(); // final checkpoint
           rmSync(run.pidFile, { force: true });
@@ -186,6 +200,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
         ...reportRoutes(ledger, id.auth),
         ...auditRoutes(id.auth, { ledger, policies, registry: actions, verifier }),
         hub.route(),
+        ...webhookRoutes(ledger, deliverer),
         ...(options.routes?.(gate) ?? []),
       ],
       ledger,
@@ -205,6 +220,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
       type: 'gate.started',
       payload: { pid: process.pid, version: options.version, config: options.configFile, listen: gate.tcp === null ? null : `${gate.tcp.host}:${gate.tcp.port}` },
     });
+    deliverer.start(); // messages a previous run left, then each commit's
   } catch (error) {
     clearInterval(reaper);
     stopWatching();

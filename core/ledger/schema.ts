@@ -231,7 +231,56 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX delegations_by_parent ON delegations(parent_id, created_at);
     `);
   },
+  // 5: webhooks. `webhooks` is the subscription the gate syncs from its configuration at start (name, the ledger
+  // types it announces, the webhook-id prefix of its messages); `webhook_outbox` holds one row per announced
+  // event per subscribed webhook, written by the trigger below. The outbox is delivery state, not evidence: rows
+  // move pending → delivered | dead.
+  (db) => {
+    db.exec(`
+      CREATE TABLE webhooks (
+        name           TEXT PRIMARY KEY,
+        types          TEXT NOT NULL,
+        message_prefix TEXT NOT NULL,
+        settings       TEXT NOT NULL
+      ) STRICT;
+
+      CREATE TABLE webhook_outbox (
+        webhook         TEXT NOT NULL,
+        seq             INTEGER NOT NULL,
+        message_id      TEXT NOT NULL,
+        state           TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_error      TEXT,
+        delivered_at    INTEGER,
+        PRIMARY KEY (webhook, seq)
+      ) STRICT;
+      CREATE INDEX webhook_outbox_pending ON webhook_outbox(webhook, seq) WHERE state = 'pending';
+    `);
+  },
 ];
+
+/**
+ * The outbox trigger: for each event inserted, one message per subscribed webhook whose types contain its type,
+ * written by the same statement as the event, whoever appends it (the gate or another process on the same file),
+ * so an event that commits has its messages and one that rolls back has none.
+ *
+ * It exists only while some webhook is subscribed: whoever changes `webhooks` calls this in the same transaction
+ * (core/webhooks/subscriptions.ts). Even finding no row in an empty table cost each appended event about 2 µs,
+ * a tenth of what the ledger spends on it; a ledger without webhooks now pays nothing.
+ */
+export function announceEvents(db: Database.Database, on: boolean): void {
+  db.exec(
+    on
+      ? `CREATE TRIGGER IF NOT EXISTS events_announce AFTER INSERT ON events
+         BEGIN
+           INSERT INTO webhook_outbox (webhook, seq, message_id)
+             SELECT w.name, NEW.seq, w.message_prefix || NEW.seq FROM webhooks w
+             WHERE EXISTS (SELECT 1 FROM json_each(w.types) WHERE value = NEW.type);
+         END`
+      : 'DROP TRIGGER IF EXISTS events_announce',
+  );
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
