@@ -9,7 +9,7 @@
  *                           matches is an `@approval("required")` permit. Scored by the share of (action,
  *                           preset) pairs that can only be held for a human; full when no such action exists.
  *   secrets_encrypted   15  Secrets are always sealed with AES-256-GCM; this checks the key that seals them:
- *                           master.key present, a regular file, mode 0600, in a 0700 home.
+ *                           master.key a regular file, mode 0600, in a 0700 home (full while no secret is stored).
  *   key_rotated         15  The active ledger signing key is at most 90 days old (full), at most 180 (half).
  *   sandbox_used        15  A `lattice sandbox` session started in the last 7 days.
  *   ledger_verified     15  The gate's own verification of the whole ledger (hash chain, checkpoints,
@@ -113,7 +113,8 @@ function policyComponents(d: PostureDeps): PostureComponent[] {
 
 function secretsComponent(ledger: Ledger): PostureComponent {
   const file = masterKeyPath(ledger.paths);
-  const fix = `\`chmod 700 ${ledger.paths.root}\` and \`chmod 600 ${file}\` (the key is created on the first \`lattice secrets set\`)`;
+  const fix = `\`chmod 700 ${ledger.paths.root}\` and \`chmod 600 ${file}\``;
+  const stored = ledger.database.prepare('SELECT count(*) FROM secrets').pluck().get() as number;
   let problem: string | null = null;
   try {
     const key = lstatSync(file);
@@ -122,9 +123,12 @@ function secretsComponent(ledger: Ledger): PostureComponent {
     else if ((key.mode & 0o077) !== 0) problem = `${file} is readable by others (mode ${(key.mode & 0o777).toString(8)})`;
     else if ((home.mode & 0o077) !== 0) problem = `${ledger.paths.root} is open to others (mode ${(home.mode & 0o777).toString(8)})`;
   } catch (error) {
-    problem = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no master key yet: no secret has been stored' : `cannot inspect ${file}: ${(error as Error).message}`;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    // No key and no secret: nothing is at rest yet, and the first `lattice secrets set` makes the key privately.
+    if (missing && stored === 0) return component('secrets_encrypted', 'Secrets encrypted at rest', 15, 1, 'no secrets stored yet; each will be sealed with AES-256-GCM under a private master key', fix);
+    problem = missing ? `${stored} secrets are stored but the master key that seals them is missing` : `cannot inspect ${file}: ${(error as Error).message}`;
   }
-  return component('secrets_encrypted', 'Secrets encrypted at rest', 15, problem === null ? 1 : 0, problem ?? 'secrets are sealed with AES-256-GCM under a private master key', fix);
+  return component('secrets_encrypted', 'Secrets encrypted at rest', 15, problem === null ? 1 : 0, problem ?? `${stored} secrets sealed with AES-256-GCM under a private master key`, fix);
 }
 
 function keyComponent(ledger: Ledger, now: number): PostureComponent {

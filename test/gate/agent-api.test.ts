@@ -9,6 +9,8 @@ import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import * as DPoP from 'dpop';
 import { spawn } from 'node:child_process';
+import { chmodSync } from 'node:fs';
+import { join } from 'node:path';
 import { CLI, lattice, latticeJson } from '../helpers.ts';
 import { BASE, asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type TestGate } from './harness.ts';
 
@@ -163,12 +165,18 @@ describe('audit, verify, posture and policies over the API', () => {
     assert.equal(byId['sandbox_used']!.score, 0, 'no sandbox session on this home');
   });
 
-  it('posture gives default deny its points once every permit is scoped', async () => {
+  it('posture gives default deny its points once every permit is scoped, and checks the key that seals secrets', async () => {
     const scoped = await gate();
     try {
-      const posture = await asOperator(scoped, 'GET', '/api/v1/posture');
-      const defaultDeny = (posture.body['components'] as { id: string; score: number }[]).find((c) => c.id === 'default_deny');
-      assert.equal(defaultDeny?.score, 20, 'the built-in presets name their principals');
+      const component = async (id: string) => ((await asOperator(scoped, 'GET', '/api/v1/posture')).body['components'] as { id: string; score: number; detail: string; fix: string | null }[]).find((c) => c.id === id)!;
+      assert.equal((await component('default_deny')).score, 20, 'the built-in presets name their principals');
+      assert.equal((await component('secrets_encrypted')).score, 15, 'nothing stored yet');
+      assert.equal((await asOperator(scoped, 'POST', '/api/v1/secrets/POSTURE_TEST', { value: 'x' })).status, 200);
+      assert.match((await component('secrets_encrypted')).detail, /^1 secrets sealed/);
+      chmodSync(join(scoped.home, 'master.key'), 0o644);
+      const exposed = await component('secrets_encrypted');
+      assert.deepEqual([exposed.score, /readable by others/.test(exposed.detail)], [0, true]);
+      assert.match(exposed.fix ?? '', /chmod 600/);
     } finally {
       scoped.child.kill('SIGTERM');
       await exited(scoped.child);
