@@ -28,6 +28,7 @@ export function providerRunner(locations: ProviderLocations, context: { readonly
     memoryMb: config.providers.memoryMb,
     maxOutputChars: config.providers.maxOutputKb * 1024,
     maxQueue: config.providers.queue,
+    loadDeadlineMs: config.providers.loadTimeoutMs,
   });
 }
 

@@ -54,6 +54,8 @@ export interface GateConfig {
     readonly maxOutputKb: number;
     /** Provider calls that may wait for a worker. */
     readonly queue: number;
+    /** Booting a worker and loading a component before a call starts (its own deadline starts after). */
+    readonly loadTimeoutMs: number;
   };
   readonly approvals: { readonly timeoutMs: number };
   /** A burst of denials for one agent is an anomaly; on_burst says whether the gate also revokes the agent. */
@@ -71,7 +73,7 @@ export const DEFAULTS = {
   wireguard: { endpoint: '127.0.0.1:51820', listen_port: 51820 },
   ledger: { checkpoint_every: 1000, checkpoint_interval: '30s' },
   actions: { fs_root: '', http_hosts: [] as string[] },
-  providers: { workers: 0, memory_mb: 64, heap_mb: 128, max_output_kb: 4096, queue: 1024 },
+  providers: { workers: 0, memory_mb: 64, heap_mb: 128, max_output_kb: 4096, queue: 1024, load_timeout: '15s' },
   approvals: { timeout: '15m' },
   anomaly: { denials: 10, window: '60s', on_burst: 'record' },
 } as const;
@@ -161,6 +163,7 @@ function resolve(raw: RawConfig, file: string): GateConfig {
       heapMb: providers.heap_mb,
       maxOutputKb: providers.max_output_kb,
       queue: providers.queue,
+      loadTimeoutMs: duration(providers.load_timeout, 'providers.load_timeout'),
     },
     approvals: { timeoutMs: duration(approvals.timeout, 'approvals.timeout') },
     anomaly: { denials: anomaly.denials, windowMs: duration(anomaly.window, 'anomaly.window'), onBurst: anomaly.on_burst },

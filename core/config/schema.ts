@@ -12,7 +12,7 @@ export interface RawConfig {
   wireguard?: { endpoint?: string; listen_port?: number };
   ledger?: { checkpoint_every?: number; checkpoint_interval?: string };
   actions?: { fs_root?: string; http_hosts?: string[] };
-  providers?: { workers?: number; memory_mb?: number; heap_mb?: number; max_output_kb?: number; queue?: number };
+  providers?: { workers?: number; memory_mb?: number; heap_mb?: number; max_output_kb?: number; queue?: number; load_timeout?: string };
   approvals?: { timeout?: string };
   anomaly?: { denials?: number; window?: string; on_burst?: 'record' | 'revoke' };
   budgets?: { agent?: string; workspace?: string; preset?: string; calls?: number; cost?: number; window: string }[];
@@ -48,7 +48,7 @@ export const CONFIG_SCHEMA: JSONSchemaType<RawConfig> = {
       fs_root: text(4096),
       http_hosts: { type: 'array', items: { type: 'string', maxLength: 253 }, maxItems: 256, nullable: true },
     }),
-    providers: section({ workers: int(0, 256), memory_mb: int(1, 4096), heap_mb: int(16, 4096), max_output_kb: int(1, 256 * 1024), queue: int(1, 1_000_000) }),
+    providers: section({ workers: int(0, 256), memory_mb: int(1, 4096), heap_mb: int(16, 4096), max_output_kb: int(1, 256 * 1024), queue: int(1, 1_000_000), load_timeout: text(32) }),
     approvals: section({ timeout: text(32) }),
     anomaly: section({ denials: int(2, 1_000_000), window: text(32), on_burst: { type: 'string', enum: ['record', 'revoke'], nullable: true } }),
     budgets: {

@@ -17,6 +17,8 @@ export interface PoolOptions {
   readonly heapMb: number;
   /** Calls waiting for a worker beyond this are refused at once. */
   readonly maxQueue: number;
+  /** Booting a worker, compiling and instantiating a component (default LOAD_DEADLINE_MS). */
+  readonly loadDeadlineMs?: number;
   /** Where a component's `log` lines go. */
   readonly onLog?: (key: string, message: string) => void;
 }
@@ -50,7 +52,7 @@ interface Slot {
  * budget from the call's deadline, so a cold worker on a loaded machine does not fail a fast provider, while a
  * component whose instantiation never ends is still stopped.
  */
-export const LOAD_DEADLINE_MS = 15_000;
+export const LOAD_DEADLINE_MS = 15_000; // `[providers] load_timeout`
 
 export class ProviderPool {
   private readonly slots: Slot[] = [];
@@ -153,7 +155,8 @@ export class ProviderPool {
       slot.worker.postMessage({ type: 'load', component: request.component } satisfies ToWorker);
       slot.loaded.add(request.component.key);
     }
-    const timer = setTimeout(() => this.replace(slot, `the provider could not be loaded and instantiated within ${LOAD_DEADLINE_MS} ms and was stopped`), LOAD_DEADLINE_MS);
+    const loadMs = this.options.loadDeadlineMs ?? LOAD_DEADLINE_MS;
+    const timer = setTimeout(() => this.replace(slot, `the provider could not be loaded and instantiated within ${loadMs} ms and was stopped`), loadMs);
     slot.busy = { id, pending, timer, started: false };
     this.running.set(request.limitKey, (this.running.get(request.limitKey) ?? 0) + 1);
     slot.worker.postMessage({ type: 'call', id, key: request.component.key, fn: request.fn, args: request.args, maxChars: request.maxChars, finishEmpty: request.finishEmpty === true } satisfies ToWorker);

@@ -37,6 +37,8 @@ export interface RunnerOptions {
   /** The longest plan or output a provider may return, in UTF-16 code units. */
   readonly maxOutputChars: number;
   readonly maxQueue: number;
+  /** How long booting a worker and loading a component may take before its call starts. */
+  readonly loadDeadlineMs?: number;
 }
 
 interface Loaded extends WorkerComponent {
@@ -61,6 +63,7 @@ export class ProviderRunner implements ProviderHost {
       workers: options.workers,
       heapMb: options.heapMb,
       maxQueue: options.maxQueue,
+      ...(options.loadDeadlineMs !== undefined && { loadDeadlineMs: options.loadDeadlineMs }),
       onLog: (key, message) => process.stderr.write(`lattice provider ${key.slice(0, 12)}: ${message}\n`),
     });
   }

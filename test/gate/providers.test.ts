@@ -12,7 +12,7 @@ import { describe, it } from 'node:test';
 import { sha256Hex } from '../../core/crypto/index.ts';
 import { latticeJson, tempDir } from '../helpers.ts';
 import { component, returnsOk, wasiComponent } from '../providers/components.ts';
-import { asAgent, asOperator, startGate, type Agent, type Reply } from './harness.ts';
+import { asAgent, asOperator, exited, startGate, type Agent, type Reply } from './harness.ts';
 import { newAgent } from './harness.ts';
 
 const EMPTY_PLAN = returnsOk('{"effects":[]}');
@@ -29,7 +29,7 @@ interface Fixture {
   readonly pin?: string;
 }
 
-async function gateWith(fixtures: readonly Fixture[]) {
+async function gateWith(fixtures: readonly Fixture[], providersConfig = '') {
   const home = join(tempDir(), 'home');
   mkdirSync(join(home, 'providers'), { recursive: true, mode: 0o700 });
   mkdirSync(join(home, 'actions'), { recursive: true, mode: 0o700 });
@@ -38,7 +38,7 @@ async function gateWith(fixtures: readonly Fixture[]) {
     writeFileSync(join(home, 'actions', `${f.id}.toml`), manifest(f.id, f.file, f.pin ?? sha256Hex(f.bytes), f.extra));
   }
   const config = join(tempDir(), 'lattice.toml');
-  writeFileSync(config, '[providers]\nworkers = 2\n');
+  writeFileSync(config, `[providers]\nworkers = 2\n${providersConfig}`);
   const g = { home, config, ...(await startGate(home, '--config', config)) };
   const applied = await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'all.cedar', text: 'permit (principal, action, resource);' }] });
   assert.equal(applied.status, 200, JSON.stringify(applied.body));
@@ -54,6 +54,22 @@ function events(home: string, type: string): { action: string | null; payload: R
 }
 
 describe('hostile provider components', () => {
+  it('stops a component whose instantiation never ends within the load budget, and keeps serving', async () => {
+    // A core start function that spins: it runs while the worker instantiates, before any call could start.
+    const stuck = await component(EMPTY_PLAN.body, { data: EMPTY_PLAN.data, start: '(loop $spin (br $spin))' });
+    const g = await gateWith([{ file: 'stuck.wasm', bytes: stuck, id: 'hostile.stuck' }], 'load_timeout = "2s"\n');
+    try {
+      const agent = await newAgent(g.admin);
+      const reply = await execute(g.gate, agent, 'hostile.stuck');
+      assert.equal(reply.body.error?.code, 'PROVIDER_FAILED');
+      assert.match(reply.body.error?.message ?? '', /could not be loaded and instantiated within 2000 ms and was stopped/);
+      assert.equal((await execute(g.gate, agent, 'echo', { message: 'still here' })).status, 200);
+    } finally {
+      g.child.kill('SIGTERM');
+      await exited(g.child);
+    }
+  });
+
   it('contains a loop, unbounded memory, a 100 MB answer, a WASI import and a hash mismatch, and serves others meanwhile', async () => {
     const loop = await component('(loop $forever (br $forever)) (i32.const 0)');
     // Grows one page at a time until refused; a component that got past its 2 MiB cap would answer instead of trap.

@@ -28,7 +28,7 @@ export function returnsOk(text: string, at = 64): { data: string; body: string }
  * A provider component whose plan runs `planBody` (it must leave the return area's address on the stack) and whose
  * finish returns `{}`. `imports` are extra core imports (for a world that declares them).
  */
-export async function component(planBody: string, options: { data?: string; imports?: string; wit?: string } = {}): Promise<Buffer> {
+export async function component(planBody: string, options: { data?: string; imports?: string; wit?: string; start?: string } = {}): Promise<Buffer> {
   const finish = returnsOk('{}', 2048);
   const wat = `(module
     ${options.imports ?? ''}
@@ -43,6 +43,7 @@ export async function component(planBody: string, options: { data?: string; impo
         (if (i32.eq (memory.grow (i32.const 1)) (i32.const -1)) (then unreachable))
         (br $grow)))
       (local.get $p))
+    ${options.start === undefined ? '' : `(func $start ${options.start}) (start $start)`}
     (func (export "plan") (param i32 i32) (result i32) ${planBody})
     (func (export "finish") (param i32 i32 i32 i32) (result i32) ${finish.body})
     ${options.data ?? ''}
