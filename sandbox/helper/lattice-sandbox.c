@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/timex.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -532,7 +533,31 @@ static void __attribute__((noreturn)) init_main(void) {
   _exit(wait_for(agent));
 }
 
-int main(void) {
+/*
+ * `lattice-sandbox --probe` (for `lattice doctor`): what this kernel offers, one line each, then exit 0.
+ *   landlock <abi>            0 when Landlock is unavailable
+ *   userns ok | <errno name>  whether this user may create a user namespace (tried in a child that then exits)
+ *   seccomp ok | <errno name> whether a filter can be installed (PR_GET_SECCOMP answers)
+ *   clock synced | unsynced   the kernel's NTP status (adjtimex: TIME_ERROR means not synchronised)
+ */
+static int probe(void) {
+  int abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
+  printf("landlock %d\n", abi > 0 ? abi : 0);
+  fflush(stdout);
+  pid_t child = fork();
+  if (child == 0) _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : (errno & 0x7f) + 1);
+  int st = 0;
+  if (child < 0 || waitpid(child, &st, 0) != child || !WIFEXITED(st)) printf("userns %s\n", strerror(child < 0 ? errno : ECHILD));
+  else if (WEXITSTATUS(st) == 0) printf("userns ok\n");
+  else printf("userns %s\n", strerror(WEXITSTATUS(st) - 1));
+  printf("seccomp %s\n", prctl(PR_GET_SECCOMP) >= 0 ? "ok" : strerror(errno));
+  struct timex tx = {0};
+  printf("clock %s\n", adjtimex(&tx) == TIME_ERROR ? "unsynced" : "synced");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--probe") == 0) return probe();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) _exit(125); /* lattice already exited */
   if (fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC) != 0 || fcntl(GO_FD, F_SETFD, FD_CLOEXEC) != 0 || fcntl(PLAN_FD, F_GETFD) < 0) {
