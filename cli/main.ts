@@ -8,6 +8,7 @@ import { registerActions } from './commands/actions.ts';
 import { registerApprovals } from './commands/approvals.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerBudgets } from './commands/budgets.ts';
+import { registerCompletion } from './commands/completion.ts';
 import { registerDoctor } from './commands/doctor.ts';
 import { registerExec } from './commands/exec.ts';
 import { registerExport } from './commands/export.ts';
@@ -52,6 +53,7 @@ export function buildProgram(): Command {
   registerMcp(program);
   registerObserve(program);
   registerDoctor(program);
+  registerCompletion(program);
   registerWebhooks(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
