@@ -5,17 +5,18 @@ import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config/config.ts';
 import { LatticeError } from '../../core/errors.ts';
-import { ensureHome, resolveHome } from '../../core/home.ts';
+import { ensureHome, resolveHome, type HomePaths } from '../../core/home.ts';
 import type { GateStatus } from '../../core/gate/admin-routes.ts';
 import { runPaths, startGate } from '../../core/gate/gate.ts';
 import { componentProviders } from '../../providers/index.ts';
 import { HostEffects } from '../../providers/effects/index.ts';
 import { HOME_HELP, example } from '../common.ts';
-import { callSocket } from '../gate-client.ts';
+import { admin, callSocket } from '../gate-client.ts';
 import { PROVIDER_LOCATIONS } from '../providers.ts';
 import { EXIT, printJson, table } from '../output.ts';
 import { VERSION } from '../version.ts';
 import { VERIFY_WORKER_URL } from './verify.ts';
+import { runWizard, wantsWizard } from '../wizard.ts';
 
 interface UpOptions {
   home?: string;
@@ -37,9 +38,14 @@ export function registerGate(program: Command): void {
     .option('--listen <host:port>', 'also listen on this loopback TCP address (non-loopback needs [tls] in the config)')
     .option('--json', 'print the result as JSON')
     .action(async (opts: UpOptions) => {
-      const paths = resolveHome(opts.home);
+      let paths = resolveHome(opts.home);
+      let importKeys: readonly string[] = [];
+      if (wantsWizard(paths, opts)) ({ paths, importKeys } = await runWizard(paths));
       const { config, file } = loadConfig(paths, opts.config); // validated before anything starts
-      if (opts.detach === true) return detach(opts, paths.root);
+      if (opts.detach === true) {
+        await detach(opts, paths.root);
+        return importSecrets(paths, importKeys);
+      }
       const gate = await startGate({
         paths,
         config,
@@ -53,6 +59,7 @@ export function registerGate(program: Command): void {
       const stop = (signal: string) => void gate.stop(`signal ${signal}`);
       for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(signal, () => stop(signal));
       const info = { pid: gate.pid, home: paths.root, sockets: { gate: gate.run.gateSocket, admin: gate.run.adminSocket }, listen: gate.tcp, config: file };
+      await importSecrets(paths, importKeys);
       if (opts.json === true) printJson(info);
       else process.stderr.write(`lattice gate ${VERSION} running (pid ${gate.pid})\n  agents    ${gate.run.gateSocket}\n  operator  ${gate.run.adminSocket}\n${gate.tcp === null ? '' : `  tcp       ${gate.tcp.host}:${gate.tcp.port}\n`}stop with Ctrl-C or \`lattice down\`\n`);
       await gate.stopped;
@@ -162,5 +169,15 @@ async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: num
   while (!(await check())) {
     if (Date.now() > deadline) throw new LatticeError('GATE_UNREACHABLE', message);
     await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Keys chosen in the first-run setup, stored through the running gate (recorded as secret.set, name only). */
+async function importSecrets(paths: HomePaths, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const value = process.env[name] ?? '';
+    if (value === '') continue;
+    await admin(paths.root, 'POST', `/api/v1/secrets/${encodeURIComponent(name)}`, { value });
+    process.stderr.write(`imported ${name} into the secrets store (use it as secret:${name})\n`);
   }
 }
