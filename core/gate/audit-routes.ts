@@ -4,7 +4,7 @@
  *   GET /api/v1/audit?cursor&limit&actionType&type   newest first; an agent sees only its own events, an
  *                                                    operator (admin socket, or a token with audit:read) all of
  *                                                    them, optionally one agent's (`agent=`)
- *   GET /api/v1/audit/verify                         the chain's status (verifier.ts)
+ *   GET /api/v1/audit/verify                         the chain's status (verifier.ts; for an agent, at most a minute old)
  *   GET /api/v1/posture                              the posture score (posture.ts)
  *
  * Query values are attacker-controlled: each is checked here, and the cursor is one the gate made (query.ts).
@@ -16,6 +16,8 @@ import { queryEvents } from '../ledger/query.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { computePosture, type PostureDeps } from './posture.ts';
 
+/** How old a verification an agent's request may be answered with (an operator's: a few seconds). */
+export const AGENT_VERIFY_MAX_AGE_MS = 60_000;
 /** Most events per page over the API (the CLI reads the file directly and may ask for more). */
 export const API_PAGE_MAX = 500;
 const NAME = /^[a-z][a-z0-9_.*-]{0,127}$/;
@@ -67,8 +69,8 @@ export function auditRoutes(auth: AuthDeps, posture: PostureDeps): Route[] {
       path: '/api/v1/audit/verify',
       on: ['admin', 'gate', 'tcp'],
       async handle(ctx) {
-        await authenticateCaller(ctx, auth, 'audit:read');
-        const { report, verifiedAt } = await verifier.verify();
+        const caller = await authenticateCaller(ctx, auth, 'audit:read');
+        const { report, verifiedAt } = await verifier.verify(caller.kind === 'agent' ? AGENT_VERIFY_MAX_AGE_MS : undefined);
         return { status: 200, body: { ...report, verifiedAt } };
       },
     },
@@ -77,8 +79,8 @@ export function auditRoutes(auth: AuthDeps, posture: PostureDeps): Route[] {
       path: '/api/v1/posture',
       on: ['admin', 'gate', 'tcp'],
       async handle(ctx) {
-        await authenticateCaller(ctx, auth, 'audit:read');
-        return { status: 200, body: await computePosture(posture) };
+        const caller = await authenticateCaller(ctx, auth, 'audit:read');
+        return { status: 200, body: await computePosture(posture, caller.kind === 'agent' ? AGENT_VERIFY_MAX_AGE_MS : undefined) };
       },
     },
   ];

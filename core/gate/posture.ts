@@ -59,8 +59,9 @@ function component(id: string, title: string, max: number, fraction: number, det
   return { id, title, score, max, status: score === max ? 'pass' : score === 0 ? 'fail' : 'partial', detail, fix: score === max ? null : fix };
 }
 
-export async function computePosture(d: PostureDeps, now = Date.now()): Promise<Posture> {
-  const components = [...policyComponents(d), secretsComponent(d.ledger), keyComponent(d.ledger, now), sandboxComponent(d.ledger, now), await ledgerComponent(d.verifier)];
+/** `verifyMaxAgeMs`: how old a ledger verification may be reused (see GateVerifier.verify). */
+export async function computePosture(d: PostureDeps, verifyMaxAgeMs?: number, now = Date.now()): Promise<Posture> {
+  const components = [...policyComponents(d), secretsComponent(d.ledger), keyComponent(d.ledger, now), sandboxComponent(d.ledger, now), await ledgerComponent(d.verifier, verifyMaxAgeMs)];
   return { score: components.reduce((sum, c) => sum + c.score, 0), components, computedAt: new Date(now).toISOString() };
 }
 
@@ -158,8 +159,8 @@ function sandboxComponent(ledger: Ledger, now: number): PostureComponent {
   );
 }
 
-async function ledgerComponent(verifier: GateVerifier): Promise<PostureComponent> {
-  const { report, verifiedAt } = await verifier.verify();
+async function ledgerComponent(verifier: GateVerifier, maxAgeMs: number | undefined): Promise<PostureComponent> {
+  const { report, verifiedAt } = await verifier.verify(maxAgeMs);
   return component(
     'ledger_verified',
     'Ledger verifies',

@@ -35,10 +35,14 @@ export class GateVerifier {
     return this.last;
   }
 
-  /** A verification covering the current head, or one at most `minIntervalMs` old; runs one if needed. */
-  verify(now = Date.now()): Promise<Verification> {
+  /**
+   * A verification covering the current head, or one at most `maxAgeMs` old (at least `minIntervalMs`); runs one
+   * if needed. Agents may ask as often as they like, so their calls accept an older report: a full verification
+   * reads every event, and no agent should be able to keep the gate doing that.
+   */
+  verify(maxAgeMs = this.minIntervalMs, now = Date.now()): Promise<Verification> {
     const last = this.last;
-    if (last !== null && (last.report.lastSeq === this.ledger.head().seq || now - last.finishedAtMs < this.minIntervalMs)) return Promise.resolve(last);
+    if (last !== null && (last.report.lastSeq === this.ledger.head().seq || now - last.finishedAtMs < Math.max(maxAgeMs, this.minIntervalMs))) return Promise.resolve(last);
     this.running ??= this.run().finally(() => (this.running = null));
     return this.running;
   }

@@ -165,6 +165,18 @@ describe('audit, verify, posture and policies over the API', () => {
     assert.equal(byId['sandbox_used']!.score, 0, 'no sandbox session on this home');
   });
 
+  it("answers an agent's verify from a recent report (up to a minute old); an operator's from one a few seconds old", async () => {
+    const a = await newAgent(g.admin);
+    const first = (await asAgent(g.gate, a, 'GET', '/api/v1/audit/verify')).body;
+    await execute(a, 'echo', { message: 'moves the head' });
+    await new Promise((r) => setTimeout(r, 5_500));
+    const again = (await asAgent(g.gate, a, 'GET', '/api/v1/audit/verify')).body;
+    assert.equal(again['verifiedAt'], first['verifiedAt'], 'an agent cannot make the gate verify the whole ledger at will');
+    const operator = (await asOperator(g, 'GET', '/api/v1/audit/verify')).body;
+    assert.notEqual(operator['verifiedAt'], first['verifiedAt']);
+    assert.ok((operator['events'] as number) > (first['events'] as number));
+  });
+
   it('posture gives default deny its points once every permit is scoped, and checks the key that seals secrets', async () => {
     const scoped = await gate();
     try {
