@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describeError, isLatticeError, type LatticeError } from '../core/errors.ts';
+import { createServer } from 'node:net';
 
 export const ROOT = join(import.meta.dirname, '..');
 export const CLI = join(ROOT, 'bin', 'lattice.mjs');
@@ -75,4 +76,16 @@ export async function rejectsWithCode(promise: Promise<unknown>, code: string, m
     return error;
   }
   assert.fail(`expected ${code}, nothing was thrown`);
+}
+
+/** A loopback TCP port free right now (for a listener a test configures by number). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
 }

@@ -6,21 +6,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { CLI, ROOT, latticeJson, tempDir } from '../helpers.ts';
+import { CLI, ROOT, freePort, latticeJson, tempDir } from '../helpers.ts';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 describe('lattice up, first run', () => {
   it('asks on a terminal, writes what was answered, imports the chosen key, and starts the gate', async () => {

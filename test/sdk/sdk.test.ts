@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as sdk from 'lattice/sdk';
 import { Lattice, LatticeDeniedError, LatticeError, LatticeTimeoutError, type LatticeEvent } from 'lattice/sdk';
-import { ROOT, latticeJson, tempDir } from '../helpers.ts';
+import { ROOT, freePort, latticeJson, tempDir } from '../helpers.ts';
 import { asOperator, exited, gate, type TestGate } from '../gate/harness.ts';
 
 let g: TestGate;
@@ -270,16 +270,6 @@ describe('the SDK over HTTP to a remote gate', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-}
 
 async function until<T>(check: () => Promise<T | null>, ms = 10_000): Promise<T> {
   const deadline = Date.now() + ms;
