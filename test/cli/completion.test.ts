@@ -1,4 +1,4 @@
-/** `lattice completion`: the bash script parses and completes commands, subcommands and flags in a real bash; zsh and fish name the same tree. */
+/** `lattice completion`: bash and fish scripts complete commands, subcommands and flags in the real shells; the zsh script (bash's, through bashcompinit) parses. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -26,13 +26,18 @@ describe('lattice completion', () => {
     assert.deepEqual(complete(script, ['lattice', 'audit', '--no-such']), [], 'nothing made up');
   });
 
-  it('writes zsh and fish scripts for the same tree, and refuses other shells', () => {
+  it('writes a zsh script that parses and a fish script that completes in a real fish, and refuses other shells', () => {
     const zsh = lattice(['completion', 'zsh']).stdout;
     assert.match(zsh, /^#compdef lattice/);
     assert.match(zsh, /"mcp install"\) words="[^"]*--client/);
+    assert.equal(spawnSync('zsh', ['-n'], { input: zsh }).status, 0, 'the zsh script parses');
     const fish = lattice(['completion', 'fish']).stdout;
-    assert.match(fish, /complete -c lattice -n '__fish_use_subcommand' -a doctor/);
-    assert.match(fish, /complete -c lattice -n '__fish_seen_subcommand_from approve' -l plan-sha256/);
+    const file = join(tempDir(), 'lattice.fish');
+    writeFileSync(file, fish);
+    const fishComplete = (line: string) => spawnSync('fish', ['-c', `source ${file}; complete -C "${line}"`], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split('\t')[0]).filter((l) => l !== '');
+    assert.deepEqual(fishComplete('lattice mcp ins'), ['install']);
+    assert.deepEqual(fishComplete('lattice approvals approve --pl'), ['--plan-sha256']);
+    assert.ok(fishComplete('lattice ').includes('doctor'));
     const other = lattice(['completion', 'powershell']);
     assert.equal(other.status, 2);
     assert.match(other.stderr, /use bash, zsh or fish/);
