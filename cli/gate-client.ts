@@ -57,6 +57,7 @@ export async function admin<T>(home: string | undefined, method: string, path: s
   return reply.body;
 }
 
-function notRunning(socketPath: string): LatticeError {
+/** No gate answers on this socket: the error that says how to start one. */
+export function notRunning(socketPath: string): LatticeError {
   return new LatticeError('GATE_NOT_RUNNING', `no gate is running (nothing answers on ${socketPath}); start one with \`lattice up\``);
 }

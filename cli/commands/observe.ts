@@ -6,7 +6,7 @@ import { runPaths } from '../../core/gate/gate.ts';
 import { resolveHome } from '../../core/home.ts';
 import { parseEvents } from '../../sdk/events.ts';
 import { HOME_HELP, example } from '../common.ts';
-import { admin } from '../gate-client.ts';
+import { admin, notRunning } from '../gate-client.ts';
 import { printJson, printable, table } from '../output.ts';
 
 interface Posture {
@@ -46,9 +46,7 @@ export function registerObserve(program: Command): void {
       const socketPath = runPaths(resolveHome(opts.home)).adminSocket;
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         const req = request({ socketPath, path, method: 'GET', agent: false, headers: opts.sinceSeq === undefined ? {} : { 'last-event-id': opts.sinceSeq } }, resolve);
-        req.on('error', (error: NodeJS.ErrnoException) =>
-          reject(error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? new LatticeError('GATE_NOT_RUNNING', `no gate is running (nothing answers on ${socketPath}); start one with \`lattice up\``) : error),
-        );
+        req.on('error', (error: NodeJS.ErrnoException) => reject(error.code === 'ENOENT' || error.code === 'ECONNREFUSED' ? notRunning(socketPath) : error));
         req.end();
       });
       if (res.statusCode !== 200) {
