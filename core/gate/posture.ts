@@ -77,7 +77,7 @@ function policyComponents(d: PostureDeps): PostureComponent[] {
   const engine = active.engine;
   const actions = d.registry.list().map((a) => a.manifest);
   const scope = (action: string, workspace: string, preset: string) =>
-    engine.permitsInScope({ peerId: PROBE, workspace, preset, action, context: { params: {}, plan: { effects: [] }, risk: 'low', dataAccessed: [] } });
+    engine.permitsInScope({ peerId: PROBE, workspace, preset, action });
 
   const open = actions.flatMap((m) => {
     const permits = scope(m.id, PROBE, PROBE);

@@ -146,10 +146,7 @@ function depthOf(value: unknown): number {
 export function usability(policies: PolicyStore, peer: Peer, manifest: ActionManifest): { usable: boolean; needsApproval: boolean } {
   const active = policies.current();
   if (!active.ok || !holds(peer.capabilities, manifest.id)) return { usable: false, needsApproval: false };
-  const permits = active.engine.permitsInScope({
-    peerId: peer.id, workspace: peer.workspace, preset: peer.preset, parentId: peer.parentId, action: manifest.id,
-    context: { params: {}, plan: { effects: [] }, risk: manifest.risk, dataAccessed: [] },
-  });
+  const permits = active.engine.permitsInScope({ peerId: peer.id, workspace: peer.workspace, preset: peer.preset, parentId: peer.parentId, action: manifest.id });
   if (permits === null || permits.length === 0) return { usable: false, needsApproval: false };
   return { usable: true, needsApproval: permits.every((p) => p.approval) };
 }

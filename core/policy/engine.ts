@@ -123,12 +123,11 @@ export class PolicyEngine {
   /**
    * The permits whose scope (principal, action, resource) matches this request, ignoring their conditions: the
    * policies that could let it through for some params. Used to judge a policy set (posture), never to decide.
-   * Null when the request cannot be evaluated (the caller must not read that as "nothing matches").
+   * Scopes never read the context, so none is asked for. Null when the request cannot be evaluated (the caller
+   * must not read that as "nothing matches").
    */
-  permitsInScope(req: PolicyRequest): LoadedPolicy[] | null {
-    const context = toCedarContext(req.context);
-    if (!context.ok) return null;
-    const request = cedarRequest(req, context.value);
+  permitsInScope(req: Omit<PolicyRequest, 'context'>): LoadedPolicy[] | null {
+    const request = cedarRequest({ ...req, context: {} }, {});
     if (!request.ok) return null;
     const explanation = this.explainer.explain(request.value);
     return explanation.ok ? [...explanation.value.matchedPermits] : null;
