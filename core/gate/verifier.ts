@@ -6,11 +6,9 @@
  */
 import { availableParallelism } from 'node:os';
 import type { KeyRing } from '../keys/keyring.ts';
-import { openReadOnly } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { databaseSource } from '../ledger/sources.ts';
 import { verifyDatabase } from '../ledger/verify-parallel.ts';
-import { verifyLedger, type VerifyReport } from '../ledger/verify.ts';
+import type { VerifyReport } from '../ledger/verify.ts';
 
 export interface Verification {
   readonly report: VerifyReport;
@@ -48,20 +46,12 @@ export class GateVerifier {
   }
 
   private async run(): Promise<Verification> {
-    const keys = this.keys.publicKeys;
-    let report: VerifyReport;
-    if (this.workerUrl !== null) {
-      // forceParallel keeps even a small ledger off this thread; two ranges are enough for that.
-      report = await verifyDatabase(this.ledger.paths.db, keys, { workers: Math.max(2, Math.min(4, availableParallelism())), workerUrl: this.workerUrl, forceParallel: true });
-    } else {
-      const db = openReadOnly(this.ledger.paths.db);
-      try {
-        db.exec('BEGIN'); // one snapshot while the gate keeps appending
-        report = await verifyLedger(databaseSource(db, keys));
-      } finally {
-        db.close();
-      }
-    }
+    // forceParallel keeps even a small ledger off this thread; two ranges are enough for that.
+    const report = await verifyDatabase(this.ledger.paths.db, this.keys.publicKeys, {
+      workers: Math.max(2, Math.min(4, availableParallelism())),
+      ...(this.workerUrl !== null && { workerUrl: this.workerUrl }),
+      forceParallel: true,
+    });
     const finishedAtMs = Date.now();
     this.last = { report, verifiedAt: new Date(finishedAtMs).toISOString(), finishedAtMs };
     return this.last;

@@ -26,8 +26,8 @@ const YOUNG_GENERATION_MB = 64;
 export interface DatabaseVerifyOptions {
   /** Threads to use; 1 verifies on this thread. */
   readonly workers: number;
-  /** verify-worker's module (its location depends on how lattice was built). */
-  readonly workerUrl: URL;
+  /** verify-worker's module (its location depends on how lattice was built); without it, this thread verifies. */
+  readonly workerUrl?: URL;
   /** Verify in parallel even below PARALLEL_THRESHOLD (for tests of the parallel path). */
   readonly forceParallel?: boolean;
   readonly onProgress?: (done: number, total: number | undefined) => void;
@@ -38,14 +38,15 @@ export async function verifyDatabase(file: string, keys: PublicKeySet, options: 
   try {
     db.exec('BEGIN'); // one consistent snapshot, even while the gate keeps appending
     const { hi, count } = db.prepare('SELECT coalesce(max(seq), 0) AS hi, count(*) AS count FROM events').get() as { hi: number; count: number };
-    const parallel = options.workers > 1 && hi > options.workers && (options.forceParallel === true || count >= PARALLEL_THRESHOLD);
+    const workerUrl = options.workerUrl;
+    const parallel = workerUrl !== undefined && options.workers > 1 && hi > options.workers && (options.forceParallel === true || count >= PARALLEL_THRESHOLD);
     if (!parallel) return await verifyLedger(databaseSource(db, keys), options.onProgress === undefined ? {} : { onProgress: options.onProgress });
 
     const ranges = split(hi, options.workers);
     const done = ranges.map(() => 0);
     const reports = await Promise.all(
       ranges.map((range, i) =>
-        runRange({ file, keyset: keys.document, ...range }, options.workerUrl, (n) => {
+        runRange({ file, keyset: keys.document, ...range }, workerUrl, (n) => {
           done[i] = n;
           options.onProgress?.(done.reduce((a, b) => a + b, 0), count);
         }),
