@@ -21,7 +21,7 @@ import { statement } from '../ledger/database.ts';
 import type { LedgerEvent } from '../ledger/event.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { Route } from '../server/http.ts';
-import { GLOBAL_EVENTS, PUBLIC_EVENT_TYPES, ledgerTypesOf, publicEventType } from './types.ts';
+import { GLOBAL_EVENTS, PUBLIC_EVENT_TYPES, ledgerTypesOf, publicEventType, type PublicEventType } from './types.ts';
 
 const MAX_STREAMS = 256;
 const MAX_STREAMS_PER_AGENT = 8;
@@ -135,9 +135,11 @@ export class EventHub {
       const rows = query.all(s.after, ...s.types) as LedgerEvent[];
       for (const e of rows) {
         s.after = e.seq;
-        if (family !== null && !this.concerns(e, family)) continue;
-        const data = JSON.stringify({ type: publicEventType(e.type), seq: e.seq, ts: e.ts, ledgerType: e.type, principal: e.principal, action: e.action, decision: e.decision, payload: JSON.parse(e.payload) as unknown });
-        if (!s.out.write(`id: ${e.seq}\nevent: ${publicEventType(e.type)}\ndata: ${data}\n\n`)) {
+        const name = publicEventType(e.type);
+        const payload = JSON.parse(e.payload) as Record<string, unknown>;
+        if (family !== null && !this.concerns(e, name, payload, family)) continue;
+        const data = JSON.stringify({ type: name, seq: e.seq, ts: e.ts, ledgerType: e.type, principal: e.principal, action: e.action, decision: e.decision, payload });
+        if (!s.out.write(`id: ${e.seq}\nevent: ${name}\ndata: ${data}\n\n`)) {
           s.paused = true;
           return;
         }
@@ -147,11 +149,9 @@ export class EventHub {
   }
 
   /** Whether an event is about one of these peers: its principal, the peer or parent it names, or the requester of an approval. */
-  private concerns(e: LedgerEvent, family: ReadonlySet<string>): boolean {
-    const name = publicEventType(e.type);
+  private concerns(e: LedgerEvent, name: PublicEventType | null, payload: Record<string, unknown>, family: ReadonlySet<string>): boolean {
     if (name !== null && GLOBAL_EVENTS.has(name)) return true;
     if (e.principal !== null && family.has(e.principal)) return true;
-    const payload = JSON.parse(e.payload) as { peerId?: unknown; parentId?: unknown; requestId?: unknown };
     if (typeof payload.peerId === 'string' && family.has(payload.peerId)) return true;
     if (typeof payload.parentId === 'string' && family.has(payload.parentId)) return true;
     if (e.type.startsWith('approval.') && typeof payload.requestId === 'string') {
