@@ -15,7 +15,8 @@
  */
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
-import type { ActionInfo, ActionResult, Lattice, Subscription } from '../sdk/lattice.ts';
+import type { Lattice } from '../sdk/lattice.ts';
+import type { ActionInfo, ActionResult, Subscription } from '../sdk/types.ts';
 import { LatticeError } from '../sdk/errors.ts';
 
 export const SERVER_NAME = 'lattice';

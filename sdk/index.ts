@@ -16,7 +16,7 @@ export type {
   Subscription,
   VerifyResult,
   WhoAmI,
-} from './lattice.ts';
+} from './types.ts';
 export { LatticeError, LatticeDeniedError, LatticeTimeoutError } from './errors.ts';
 export type { ConditionResult } from './errors.ts';
 export type { LatticeEvent } from './events.ts';

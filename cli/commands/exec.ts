@@ -7,7 +7,7 @@
  */
 import type { Command } from 'commander';
 import { LatticeError } from '../../core/errors.ts';
-import type { ActionResult } from '../../sdk/lattice.ts';
+import type { ActionResult } from '../../sdk/types.ts';
 import { CREDENTIAL_HELP, agentClient, asGate } from '../agent.ts';
 import { example, readInput } from '../common.ts';
 import { EXIT, printJson, printable } from '../output.ts';
