@@ -275,6 +275,29 @@ describe('realtime events', () => {
     assert.equal((await stream(a, '?events=action.nonsense')).status, 400);
   });
 
+  it('holds an agent to 8 open streams: a 9th is refused with 429 until one closes', async () => {
+    const a = await newAgent(g.admin);
+    const open = [];
+    for (let i = 0; i < 8; i++) {
+      const s = await stream(a, '?events=action.executed');
+      assert.equal(s.status, 200, `stream ${i + 1}`);
+      open.push(s);
+    }
+    const refused = await stream(a, '?events=action.executed');
+    assert.equal(refused.status, 429);
+    const other = await stream(await newAgent(g.admin), '?events=action.executed');
+    assert.equal(other.status, 200, 'the cap is per agent');
+    other.close();
+    open.pop()!.close();
+    let again = await stream(a, '?events=action.executed');
+    for (let i = 0; again.status !== 200 && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 50)); // the gate hears the close asynchronously
+      again = await stream(a, '?events=action.executed');
+    }
+    assert.equal(again.status, 200);
+    for (const s of [...open, again]) s.close();
+  });
+
   it('resumes after Last-Event-ID from the ledger, missing nothing in between', async () => {
     const a = await newAgent(g.admin);
     const live = await stream(a, '?events=action.executed');
