@@ -4,30 +4,45 @@
  */
 import { Command, CommanderError } from 'commander';
 import { LatticeError } from '../core/errors.ts';
-import { registerActions } from './commands/actions.ts';
-import { registerApprovals } from './commands/approvals.ts';
-import { registerAudit } from './commands/audit.ts';
-import { registerBudgets } from './commands/budgets.ts';
-import { registerCompletion } from './commands/completion.ts';
-import { registerDoctor } from './commands/doctor.ts';
-import { registerExec } from './commands/exec.ts';
-import { registerExport } from './commands/export.ts';
-import { registerGate } from './commands/gate.ts';
-import { registerIdentity } from './commands/identity.ts';
-import { registerInit } from './commands/init.ts';
-import { registerKeys } from './commands/keys.ts';
-import { registerMcp } from './commands/mcp.ts';
-import { registerObserve } from './commands/observe.ts';
-import { registerPolicy } from './commands/policy.ts';
-import { registerProviders } from './commands/providers.ts';
-import { registerPublishers } from './commands/publishers.ts';
-import { registerSandbox } from './commands/sandbox.ts';
-import { registerVerify } from './commands/verify.ts';
-import { registerWebhooks } from './commands/webhooks.ts';
 import { EXIT, reportError } from './output.ts';
 import { VERSION } from './version.ts';
 
-export function buildProgram(): Command {
+type Register = (program: Command) => void;
+
+/**
+ * Every top-level command and the module that defines it, in the order help lists them. A run loads only the
+ * module of the command it runs, so `lattice exec` or `lattice --version` does not pay for the ledger, Cedar or
+ * the schema compiler at start; help, completion and unknown commands load them all. test/cli/main.test.ts checks
+ * this table against what each module registers.
+ */
+export const COMMANDS: readonly (readonly [readonly string[], () => Promise<Register>])[] = [
+  [['init'], async () => (await import('./commands/init.ts')).registerInit],
+  [['up', 'down', 'status'], async () => (await import('./commands/gate.ts')).registerGate],
+  [['enroll', 'whoami', 'peers', 'tokens', 'revoke', 'secrets'], async () => (await import('./commands/identity.ts')).registerIdentity],
+  [['actions'], async () => (await import('./commands/actions.ts')).registerActions],
+  [['exec', 'can-i'], async () => (await import('./commands/exec.ts')).registerExec],
+  [['policy'], async () => (await import('./commands/policy.ts')).registerPolicy],
+  [['approvals'], async () => (await import('./commands/approvals.ts')).registerApprovals],
+  [['budgets'], async () => (await import('./commands/budgets.ts')).registerBudgets],
+  [['verify'], async () => (await import('./commands/verify.ts')).registerVerify],
+  [['export'], async () => (await import('./commands/export.ts')).registerExport],
+  [['audit'], async () => (await import('./commands/audit.ts')).registerAudit],
+  [['keys'], async () => (await import('./commands/keys.ts')).registerKeys],
+  [['publishers'], async () => (await import('./commands/publishers.ts')).registerPublishers],
+  [['providers'], async () => (await import('./commands/providers.ts')).registerProviders],
+  [['sandbox'], async () => (await import('./commands/sandbox.ts')).registerSandbox],
+  [['mcp'], async () => (await import('./commands/mcp.ts')).registerMcp],
+  [['posture', 'events'], async () => (await import('./commands/observe.ts')).registerObserve],
+  [['doctor'], async () => (await import('./commands/doctor.ts')).registerDoctor],
+  [['completion'], async () => (await import('./commands/completion.ts')).registerCompletion],
+  [['webhooks'], async () => (await import('./commands/webhooks.ts')).registerWebhooks],
+];
+
+/**
+ * The command tree: with `only` a command name, just the module defining it (all of them if none does); with
+ * `only` null, none (`--version`); without it, all.
+ */
+export async function buildProgram(only?: string | null): Promise<Command> {
   const program = new Command('lattice')
     .description('A fail-closed boundary between AI agents and their side effects, with a tamper-evident evidence ledger.')
     .version(VERSION, '-V, --version')
@@ -35,28 +50,17 @@ export function buildProgram(): Command {
     // Options after a subcommand belong to it (`lattice actions add FILE --home X`), not to its parent.
     .enablePositionalOptions()
     .exitOverride();
-  registerInit(program);
-  registerGate(program);
-  registerIdentity(program);
-  registerActions(program);
-  registerExec(program);
-  registerPolicy(program);
-  registerApprovals(program);
-  registerBudgets(program);
-  registerVerify(program);
-  registerExport(program);
-  registerAudit(program);
-  registerKeys(program);
-  registerPublishers(program);
-  registerProviders(program);
-  registerSandbox(program);
-  registerMcp(program);
-  registerObserve(program);
-  registerDoctor(program);
-  registerCompletion(program);
-  registerWebhooks(program);
+  const wanted = only === null ? [] : COMMANDS.filter(([names]) => only !== undefined && names.includes(only));
+  for (const [, load] of wanted.length > 0 || only === null ? wanted : COMMANDS) (await load())(program);
   for (const cmd of program.commands) applyToTree(cmd);
   return program;
+}
+
+/** The top-level command argv runs: null for `--version` alone, undefined (all) for help and completion. */
+function commandOf(argv: readonly string[]): string | null | undefined {
+  const first = argv.find((arg) => !arg.startsWith('-'));
+  if (first === undefined) return argv.some((arg) => arg === '-V' || arg === '--version') ? null : undefined;
+  return first === 'help' || first === 'completion' ? undefined : first;
 }
 
 function applyToTree(cmd: Command): void {
@@ -68,7 +72,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const json = argv.includes('--json') || argv.some((arg, i) => arg === '--format' && argv[i + 1] === 'json');
   process.umask(0o077); // anything lattice creates is private to the user unless a primitive says otherwise
   try {
-    await buildProgram().parseAsync([...argv], { from: 'user' });
+    await (await buildProgram(commandOf(argv))).parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {

@@ -1,7 +1,8 @@
 // Bundles the CLI with esbuild into dist/lattice.mjs. Native addons (better-sqlite3) stay external and load
 // from node_modules. Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { build } from 'esbuild';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
@@ -15,8 +16,12 @@ try {
 /** Both bundles: ESM for Node 20, into dist/. */
 const common = { outdir: 'dist', outExtension: { '.js': '.mjs' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked', logLevel: 'warning' };
 
+// Split into chunks: a command's modules (and the external packages they import) load only when it runs.
+// Chunks are named <name>-<content hash>.mjs: remove the previous build's so dist/ holds one build.
+for (const f of existsSync('dist') ? readdirSync('dist') : []) if (/-[A-Z0-9]{8}\.mjs(\.map)?$/.test(f)) rmSync(join('dist', f));
 await build({
   ...common,
+  splitting: true,
   // The verification and provider workers are files of their own beside the CLI bundle (cli/ finds them there).
   entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts', 'provider-worker': 'providers/runner/worker.ts' },
   // Native and wasm dependencies load their own files from node_modules (Cedar reads its .wasm beside its JS; jco's
