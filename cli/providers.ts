@@ -1,8 +1,8 @@
-/** Where the bundled CLI finds the provider worker and the built-in components: beside itself (scripts/build.mjs). */
-import { fileURLToPath } from 'node:url';
+/** Where the CLI finds the provider worker and the built-in components (beside the bundle, or inside the binary). */
+import { pathToFileURL } from 'node:url';
+import { shippedFile, shippedTree } from '../core/runtime.ts';
 import type { ProviderLocations } from '../providers/index.ts';
 
-export const PROVIDER_LOCATIONS: ProviderLocations = {
-  workerUrl: new URL('./provider-worker.mjs', import.meta.url),
-  builtinDir: fileURLToPath(new URL('./components/', import.meta.url)),
-};
+export function providerLocations(): ProviderLocations {
+  return { workerUrl: pathToFileURL(shippedFile('provider-worker')), builtinDir: shippedTree('components') };
+}

@@ -7,11 +7,12 @@
  *   codex        project: .codex/config.toml       user: ~/.codex/config.toml        [mcp_servers.lattice] command, args
  *   opencode     project: opencode.json            user: ~/.config/opencode/opencode.json  {"mcp": {"lattice": {type: "local", command: [...]}}}
  */
-import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
+import { selfCommand } from '../core/runtime.ts';
 
 export const MCP_CLIENTS = ['claude-code', 'cursor', 'codex', 'opencode'] as const;
 export type McpClient = (typeof MCP_CLIENTS)[number];
@@ -27,17 +28,6 @@ export interface InstallInput {
   readonly command?: readonly string[];
 }
 
-/** The command that runs this lattice: the binary itself, or node with this bundle. */
-export function selfCommand(): string[] {
-  const script = process.argv[1];
-  return script !== undefined && /\.(m?js|cjs)$/.test(script) ? [process.execPath, realpathSync(script)] : [process.execPath];
-}
-
-/** The directory lattice runs from (the checkout or install holding bin/, dist/ and node_modules/), or the binary's. */
-export function selfRoot(): string {
-  const command = selfCommand();
-  return command.length === 2 ? dirname(dirname(command[1] ?? '')) : dirname(realpathSync(process.execPath));
-}
 
 export function configFile(client: McpClient, scope: 'user' | 'project', projectDir: string, home: string): string {
   const base = scope === 'project' ? projectDir : home;

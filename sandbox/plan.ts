@@ -7,8 +7,9 @@
  * /tmp, the workspace read-write at its host path, a private home persisted per profile, and /run/lattice (the gate
  * socket, its credential, the proxies' sockets). Nothing else of the host exists there.
  */
-import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute, join } from 'node:path';
+import { inBinary } from '../core/runtime.ts';
 import type { SandboxProfile } from './profile.ts';
 import { seccompProgram } from './seccomp.ts';
 
@@ -134,8 +135,9 @@ export function computePlan(input: PlanInput): SandboxPlan {
     else if (k === 'dir') bind(dir, dir, 'ro', READ);
   }
   // A Node runtime outside /usr (nvm, a tarball) is made visible, so `#!/usr/bin/env node` agents run.
-  const nodePrefix = dirname(dirname(realpathSync(process.execPath)));
-  if (!SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(`${d}/`))) bind(nodePrefix, nodePrefix, 'ro', READ);
+  const node = agentNode(input.hostEnv['PATH']);
+  const nodePrefix = node === null ? null : dirname(dirname(node));
+  if (nodePrefix !== null && !SYSTEM_DIRS.some((d) => nodePrefix === d || nodePrefix.startsWith(`${d}/`))) bind(nodePrefix, nodePrefix, 'ro', READ);
   for (const name of ETC_ALLOWLIST) if (kind(`/etc/${name}`) !== 'missing') bind(`/etc/${name}`, `/etc/${name}`, 'ro', READ);
   const user = input.hostEnv['USER'] ?? 'agent';
   const uid = input.uid === 0 ? 1000 : input.uid;
@@ -285,4 +287,21 @@ export function serializePlan(plan: SandboxPlan): Buffer {
   for (const e of plan.env) op('env', e);
   for (const a of plan.argv) op('argv', a);
   return Buffer.from(`${out.join('\0')}\0`, 'utf8');
+}
+
+/**
+ * The Node agents run on: the one running lattice, or for the single binary (which is no Node an agent can use)
+ * the first `node` on the user's PATH; null when there is none.
+ */
+function agentNode(path: string | undefined): string | null {
+  if (!inBinary()) return realpathSync(process.execPath);
+  for (const dir of (path ?? '').split(':').filter((d) => isAbsolute(d))) {
+    try {
+      accessSync(join(dir, 'node'), constants.X_OK);
+      return realpathSync(join(dir, 'node'));
+    } catch (error) {
+      if (!['ENOENT', 'EACCES', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    }
+  }
+  return null;
 }

@@ -7,10 +7,10 @@
  */
 import { Ajv, type ErrorObject } from 'ajv';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../core/errors.ts';
+import { shippedTree } from '../core/runtime.ts';
 import { POLICY_PRESETS } from '../core/identity/wireguard.ts';
 import { MCP_CLIENTS, type McpClient } from '../mcp/install.ts';
 
@@ -137,11 +137,11 @@ function describe(errors: ErrorObject[] | null | undefined): string {
   return `${key} ${e.message ?? 'is invalid'}`;
 }
 
-/** Where the built-in profiles are: `profiles/` beside the bundle (dist/..) or the source tree. */
+/** Where the built-in profiles are: `profiles/` of the checkout, or inside the binary. */
 export function builtinProfileDir(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [resolve(here, '../profiles'), resolve(here, 'profiles')]) if (existsSync(join(dir, 'default.toml'))) return dir;
-  throw new LatticeError('PROFILE_INVALID', `the built-in profiles are missing (looked in ${resolve(here, '../profiles')})`);
+  const dir = shippedTree('profiles');
+  if (!existsSync(join(dir, 'default.toml'))) throw new LatticeError('PROFILE_INVALID', `the built-in profiles are missing (looked in ${dir})`);
+  return dir;
 }
 
 function profileFile(name: string, home: string): string {

@@ -21,7 +21,8 @@ import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type S
 import type { SandboxProfile } from './profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
 import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
-import { installMcp, selfRoot } from '../mcp/install.ts';
+import { installMcp } from '../mcp/install.ts';
+import { selfRoot } from '../core/runtime.ts';
 
 /** The operator's admin socket, as the CLI reaches it. */
 export type GateAdmin = <T>(method: string, path: string, body?: unknown) => Promise<T>;

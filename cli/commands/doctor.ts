@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { ActionRegistry, registryOptions } from '../../core/actions/registry.ts';
 import { loadConfig } from '../../core/config/config.ts';
 import { describeError } from '../../core/errors.ts';
@@ -18,11 +17,12 @@ import { verifyDatabase } from '../../core/ledger/verify-parallel.ts';
 import { checkPolicies } from '../../core/policy/check.ts';
 import { actionSchema } from '../../core/policy/schema.ts';
 import { activePolicies } from '../../core/policy/store.ts';
+import { shippedFile } from '../../core/runtime.ts';
 import { masterKeyPath } from '../../core/secrets/master-key.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { callSocket } from '../gate-client.ts';
 import { printJson, printable } from '../output.ts';
-import { VERIFY_WORKER_URL } from './verify.ts';
+import { verifyWorkerUrl } from './verify.ts';
 
 export interface Check {
   readonly id: string;
@@ -97,7 +97,7 @@ function homeChecks(paths: HomePaths, configFile: string | undefined): Check[] {
 async function ledgerCheck(paths: HomePaths): Promise<Check> {
   if (!existsSync(paths.db)) return warn('ledger', 'no ledger yet', 'run `lattice up` (or `lattice init`)');
   try {
-    const report = await verifyDatabase(paths.db, readKeySet(paths.keyset), { workers: Math.min(8, availableParallelism()), workerUrl: VERIFY_WORKER_URL });
+    const report = await verifyDatabase(paths.db, readKeySet(paths.keyset), { workers: Math.min(8, availableParallelism()), workerUrl: verifyWorkerUrl() });
     return report.ok
       ? pass('ledger', `${report.events} events verify (hash chain, checkpoints, receipts)`)
       : fail('ledger', `TAMPERED at seq ${report.failure?.seq ?? '?'} (${report.failure?.code ?? ''})`, 'keep the file for investigation; `lattice verify` shows the break');
@@ -130,7 +130,7 @@ export function registerDoctor(program: Command): void {
     .option('--json', 'print the checks as JSON')
     .action(async (opts: { home?: string; config?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
-      const helper = fileURLToPath(new URL('./lattice-sandbox', import.meta.url));
+      const helper = shippedFile('lattice-sandbox');
       const checks = [...kernelChecks(helper), ...homeChecks(paths, opts.config), await ledgerCheck(paths), ...(await gateChecks(paths))];
       const failed = checks.some((c) => c.status === 'fail');
       process.exitCode = failed ? 1 : checks.some((c) => c.status === 'warn') ? 2 : 0;

@@ -8,14 +8,15 @@ import { LatticeError } from '../../core/errors.ts';
 import { ensureHome, resolveHome, type HomePaths } from '../../core/home.ts';
 import type { GateStatus } from '../../core/gate/admin-routes.ts';
 import { runPaths, startGate } from '../../core/gate/gate.ts';
+import { selfCommand } from '../../core/runtime.ts';
 import { componentProviders } from '../../providers/index.ts';
 import { HostEffects } from '../../providers/effects/index.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin, callSocket } from '../gate-client.ts';
-import { PROVIDER_LOCATIONS } from '../providers.ts';
+import { providerLocations } from '../providers.ts';
 import { EXIT, printJson, table } from '../output.ts';
 import { VERSION } from '../version.ts';
-import { VERIFY_WORKER_URL } from './verify.ts';
+import { verifyWorkerUrl } from './verify.ts';
 import { runWizard, wantsWizard } from '../wizard.ts';
 
 interface UpOptions {
@@ -51,9 +52,9 @@ export function registerGate(program: Command): void {
         config,
         configFile: file,
         version: VERSION,
-        providers: componentProviders(PROVIDER_LOCATIONS),
+        providers: componentProviders(providerLocations()),
         effects: new HostEffects(),
-        verifyWorkerUrl: VERIFY_WORKER_URL,
+        verifyWorkerUrl: verifyWorkerUrl(),
         ...(opts.listen !== undefined && { listen: opts.listen }),
       });
       const stop = (signal: string) => void gate.stop(`signal ${signal}`);
@@ -134,7 +135,8 @@ async function detach(opts: UpOptions, home: string): Promise<void> {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   delete env['NODE_EXTRA_CA_CERTS'];
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', ...args], { detached: true, stdio: ['ignore', fd, fd], env });
+  const [command = process.execPath, ...prefix] = selfCommand();
+  const child = spawn(command, [...process.execArgv, ...prefix, ...args], { detached: true, stdio: ['ignore', fd, fd], env });
   let exited: number | null = null;
   child.once('exit', (code) => (exited = code ?? 1));
   child.unref();

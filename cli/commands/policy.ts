@@ -18,7 +18,7 @@ import { parseCases, runCase } from '../../core/policy/cases.ts';
 import { PolicyEngine, formatProblems } from '../../core/policy/engine.ts';
 import { PolicyStore, activePolicies } from '../../core/policy/store.ts';
 import { providerRunner } from '../../providers/index.ts';
-import { PROVIDER_LOCATIONS } from '../providers.ts';
+import { providerLocations } from '../providers.ts';
 import { admin } from '../gate-client.ts';
 import { policyHash, type PolicyFile } from '../../core/policy/hash.ts';
 import { actionSchema } from '../../core/policy/schema.ts';
@@ -109,7 +109,7 @@ export function registerPolicy(program: Command): void {
       if (cases.length === 0) throw new LatticeError('INVALID_ARGUMENT', `${dir} has no *.toml files with [[case]] entries`);
       const results = [];
       // Providers plan each case exactly as the gate would; without an initialised home nothing is cached.
-      const runner = providerRunner(PROVIDER_LOCATIONS, { paths: home, keys: existsSync(home.keyset) ? KeyRing.open(home, { create: false }) : null, config });
+      const runner = providerRunner(providerLocations(), { paths: home, keys: existsSync(home.keyset) ? KeyRing.open(home, { create: false }) : null, config });
       try {
         for (const c of cases) results.push(await runCase(c, engine, registry, runner.resolve));
       } finally {

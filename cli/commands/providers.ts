@@ -14,7 +14,7 @@ import { findComponent, installComponent, listComponents, type ComponentEntry, t
 import { describeComponent } from '../../providers/runner/transpile.ts';
 import { HOME_HELP, example, readInput, recordEvent, recordingRefusal, signatureOf } from '../common.ts';
 import { printJson, printable, table } from '../output.ts';
-import { PROVIDER_LOCATIONS } from '../providers.ts';
+import { providerLocations } from '../providers.ts';
 
 interface HomeOptions {
   home?: string;
@@ -33,7 +33,7 @@ export function registerProviders(program: Command): void {
     .option('--json', 'print as JSON')
     .action((opts: HomeOptions) => {
       const paths = resolveHome(opts.home);
-      const entries = listComponents(paths, PROVIDER_LOCATIONS.builtinDir, readPublishers(paths));
+      const entries = listComponents(paths, providerLocations().builtinDir, readPublishers(paths));
       const users = actionsByComponent(paths, opts.config);
       const rows = entries.map((e) => ({ ...e, actions: users(e) }));
       if (opts.json === true) return printJson({ components: rows });
@@ -89,7 +89,7 @@ export function registerProviders(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (id: string, opts: HomeOptions) => {
       const paths = resolveHome(opts.home);
-      const found = findComponent(listComponents(paths, PROVIDER_LOCATIONS.builtinDir, readPublishers(paths)), id);
+      const found = findComponent(listComponents(paths, providerLocations().builtinDir, readPublishers(paths)), id);
       const description = await describeComponent(readFileSync(found.path));
       const view = { ...found, ...description, actions: actionsByComponent(paths, opts.config)(found) };
       if (opts.json === true) return printJson(view);

@@ -3,12 +3,12 @@
  * gate socket, the HTTPS allowlisting proxy and the credential proxies as its only exits. `--list-profiles`
  * lists the profiles. The work is in sandbox/; this file reads flags and wires the gate in.
  */
-import Database from 'better-sqlite3';
 import type { Command } from 'commander';
 import { isIP } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { LatticeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
+import { openReadOnly } from '../../core/ledger/database.ts';
+import { shippedFile } from '../../core/runtime.ts';
 import { loadOrCreateMasterKey } from '../../core/secrets/master-key.ts';
 import { SecretStore } from '../../core/secrets/store.ts';
 import { ENV_NAME, HOST_NAME, listProfiles, loadProfile } from '../../sandbox/profile.ts';
@@ -88,10 +88,10 @@ export function registerSandbox(program: Command): void {
         allowDegraded: opts.allowDegraded === true,
         argv: command,
         ...(opts.jsonStatus === undefined ? {} : { jsonStatus: opts.jsonStatus }),
-        helper: fileURLToPath(new URL('./lattice-sandbox', import.meta.url)),
+        helper: shippedFile('lattice-sandbox'),
         admin: (method, path, body) => admin(opts.home, method, path, body),
         secret: (name) => {
-          const db = new Database(paths.db, { readonly: true, fileMustExist: true });
+          const db = openReadOnly(paths.db);
           try {
             return new SecretStore(db, loadOrCreateMasterKey(paths)).get(name);
           } finally {

@@ -2,12 +2,14 @@
 import { Option, type Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { resolveHome } from '../../core/home.ts';
 import { readKeySet } from '../../core/keys/keyset.ts';
 import { openReadOnly } from '../../core/ledger/database.ts';
 import { bundleSource } from '../../core/ledger/sources.ts';
 import { verifyDatabase } from '../../core/ledger/verify-parallel.ts';
 import { verifyLedger, type VerifyReport } from '../../core/ledger/verify.ts';
+import { shippedFile } from '../../core/runtime.ts';
 import { HOME_HELP, example, positiveInt } from '../common.ts';
 import { EXIT, printJson, printable, progress } from '../output.ts';
 
@@ -21,7 +23,9 @@ interface VerifyOptions {
 }
 
 /** The verification worker, built beside this bundle by scripts/build.mjs. */
-export const VERIFY_WORKER_URL = new URL('./verify-worker.mjs', import.meta.url);
+export function verifyWorkerUrl(): URL {
+  return pathToFileURL(shippedFile('verify-worker'));
+}
 
 export function registerVerify(program: Command): void {
   const cmd = program
@@ -48,7 +52,7 @@ export function registerVerify(program: Command): void {
         const workers = opts.workers ?? Math.min(8, availableParallelism());
         report = await verifyDatabase(file, keys, {
           workers,
-          workerUrl: VERIFY_WORKER_URL,
+          workerUrl: verifyWorkerUrl(),
           // An explicit --workers is honoured even for a small ledger.
           ...(opts.workers !== undefined && { forceParallel: true }),
           onProgress: bar.update,

@@ -7,6 +7,7 @@
 import Database from 'better-sqlite3';
 import { chmodSync, closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { LatticeError, describeError, isLatticeError } from '../errors.ts';
+import { sqliteBinding } from '../runtime.ts';
 import { assertKnownSchema, migrate, schemaVersion } from './schema.ts';
 
 export type LedgerDatabase = Database.Database;
@@ -34,12 +35,19 @@ export function statement(db: LedgerDatabase, sql: string, mode: 'rows' | 'pluck
   return stmt;
 }
 
+/** better-sqlite3 with the addon the binary carries, if this is the binary. */
+function open(file: string, options: Database.Options): LedgerDatabase {
+  const binding = sqliteBinding();
+  // @types/better-sqlite3 types nativeBinding as a path; the library also takes the loaded addon (lib/database.js).
+  return new Database(file, binding === undefined ? options : { ...options, nativeBinding: binding as unknown as string });
+}
+
 export function openWritable(file: string): LedgerDatabase {
   let db: LedgerDatabase | undefined;
   try {
     closeSync(openSync(file, 'a', 0o600));
     if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
-    db = new Database(file);
+    db = open(file, {});
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (mode !== 'wal') throw new Error(`SQLite refused WAL mode (got ${String(mode)})`);
@@ -61,7 +69,7 @@ export function openReadOnly(file: string): LedgerDatabase {
   }
   let db: LedgerDatabase | undefined;
   try {
-    db = new Database(file, { readonly: true, fileMustExist: true });
+    db = open(file, { readonly: true, fileMustExist: true });
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     if (schemaVersion(db) === 0) throw new Error('not a lattice ledger (no schema)');
     assertKnownSchema(db, file);

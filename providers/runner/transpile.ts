@@ -11,10 +11,13 @@
  * call (~20 µs). Only the bindings generator is loaded, and only on a cache miss.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import type * as JcoBindgen from '@bytecodealliance/jco/component';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { canonicalize } from '../../core/canonical.ts';
 import { randomToken, sha256Hex, verifyEd25519 } from '../../core/crypto/index.ts';
 import { LatticeError, describeError } from '../../core/errors.ts';
+import { inBinary, shippedTree } from '../../core/runtime.ts';
 import type { Signer } from '../../core/keys/keyring.ts';
 import type { PublicKeySet } from '../../core/keys/keyset.ts';
 
@@ -48,9 +51,14 @@ export interface CacheKeys {
   readonly publicKeys: PublicKeySet;
 }
 
+/** A module of the copy of jco's package that the binary carries (written to its cache on first use). */
+async function carriedJco<T>(path: string): Promise<T> {
+  return (await import(pathToFileURL(join(shippedTree('jco'), 'node_modules', '@bytecodealliance', 'jco', path)).href)) as T;
+}
+
 /** What jco's bindings generator reports for a component: its imports and exports, and the generated files. */
 async function generate(bytes: Uint8Array): Promise<{ files: [string, Uint8Array][]; imports: string[]; exports: string[] }> {
-  const jco = await import('@bytecodealliance/jco/component');
+  const jco = inBinary() ? await carriedJco<typeof JcoBindgen>('src/browser.js') : await import('@bytecodealliance/jco/component');
   try {
     const out = await Promise.resolve(
       jco.generate(bytes, { name: 'provider', instantiation: { tag: 'sync' }, noNodejsCompat: true, noTypescript: true, base64Cutoff: 0, tracing: false, validLiftingOptimization: false }),
@@ -71,9 +79,19 @@ export interface ComponentDescription {
 /** What a component imports and exports, without checking it (`lattice providers add|inspect` show it). */
 export async function describeComponent(bytes: Uint8Array): Promise<ComponentDescription> {
   const { imports, exports } = await generate(bytes);
+  return { imports, exports, wit: await componentWit(bytes) };
+}
+
+async function componentWit(bytes: Uint8Array): Promise<string> {
+  if (inBinary()) {
+    // The binary carries only the wasm-tools module behind jco's API (which pulls in jco's whole command line).
+    const wasmTools = await carriedJco<{ $init: Promise<void>; tools: { componentWit: (binary: Uint8Array) => string } }>('obj/wasm-tools.js');
+    await wasmTools.$init;
+    return wasmTools.tools.componentWit(bytes);
+  }
   // jco's API module ships no usable type declaration for componentWit; this is its shape.
-  const tools = (await import('@bytecodealliance/jco')) as unknown as { componentWit: (binary: Uint8Array) => Promise<string> };
-  return { imports, exports, wit: await tools.componentWit(bytes) };
+  const api = (await import('@bytecodealliance/jco')) as unknown as { componentWit: (binary: Uint8Array) => Promise<string> };
+  return api.componentWit(bytes);
 }
 
 /** Refuses a component that imports anything but `log` or lacks `plan` and `finish`. */
