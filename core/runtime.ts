@@ -146,7 +146,8 @@ function hashOf(file: string): string | null {
   try {
     return sha256Hex(readFileSync(file));
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // Missing, or a path that cannot exist: write it (materialize says so if it cannot).
+    if (['ENOENT', 'ENOTDIR'].includes((error as NodeJS.ErrnoException).code ?? '')) return null;
     throw error;
   }
 }

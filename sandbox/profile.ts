@@ -13,6 +13,7 @@ import { LatticeError, describeError } from '../core/errors.ts';
 import { shippedTree } from '../core/runtime.ts';
 import { POLICY_PRESETS } from '../core/identity/wireguard.ts';
 import { MCP_CLIENTS, type McpClient } from '../mcp/install.ts';
+import { compiledOnUse } from '../core/server/validate.ts';
 
 export const HOST_NAME = '^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\\.(?!-)[a-z0-9-]{1,63}(?<!-))+$';
 export const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
@@ -126,7 +127,7 @@ const SCHEMA = {
   },
 } as const;
 
-const validate = new Ajv({ allErrors: true, strict: true }).compile<RawProfile>(SCHEMA);
+const validate = compiledOnUse(() => new Ajv({ allErrors: true, strict: true }).compile<RawProfile>(SCHEMA));
 
 function describe(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];

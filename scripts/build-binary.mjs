@@ -2,8 +2,9 @@
 //
 //   1. A current LTS Node for this platform from the npm registry (node-<os>-<arch>@NODE_VERSION): no other download.
 //   2. better-sqlite3's addon compiled for that Node (node-gyp against the headers of ADDON_HEADERS).
-//   3. One CommonJS bundle of the CLI and two of the worker threads (esbuild), everything bundled but jco.
-//   4. A SEA blob (with V8 code cache) made by that Node, carrying the bundles and every file lattice opens by path
+//   3. One CommonJS bundle of the CLI and two of the worker threads (esbuild), everything bundled but jco, and the
+//      small main script (cli/binary.ts) that compiles the CLI bundle with a V8 code cache made here.
+//   4. A SEA blob (with code cache) made by that Node, carrying the bundles and every file lattice opens by path
 //      as assets (sandbox helper, addon, workers, components, profiles, jco), listed with their SHA-256 in
 //      lattice-assets.json (core/runtime.ts writes them to a cache and checks them there).
 //   5. postject into a stripped copy of that Node; `dist/lattice --version` must answer.
@@ -103,14 +104,15 @@ async function bundles() {
   const out = join(work, 'js');
   rmSync(out, { recursive: true, force: true });
   await build({
-    entryPoints: { lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts', 'provider-worker': 'providers/runner/worker.ts' },
+    entryPoints: { main: 'cli/binary.ts', lattice: 'cli/index.ts', 'verify-worker': 'core/ledger/verify-worker.ts', 'provider-worker': 'providers/runner/worker.ts' },
     outdir: out,
     outExtension: { '.js': '.cjs' },
     bundle: true,
     platform: 'node',
     format: 'cjs',
     target: 'node24',
-    minifyWhitespace: true,
+    minify: true,
+    keepNames: true,
     legalComments: 'none',
     logLevel: 'warning',
     // jco runs from the copy of its package the binary carries (providers/runner/transpile.ts).
@@ -165,6 +167,14 @@ addFile('better_sqlite3.node', addon, false);
 addFile('verify-worker', join(js, 'verify-worker.cjs'), false);
 addFile('provider-worker', join(js, 'provider-worker.cjs'), false);
 assets['cedar_wasm_bg.wasm'] = join(packageDir('@cedar-policy/cedar-wasm'), 'nodejs', 'cedar_wasm_bg.wasm');
+// The CLI bundle, wrapped as the CommonJS function cli/binary.ts compiles, and the V8 code cache for exactly that
+// text, made by the embedded Node with the options cli/binary.ts uses (a cache V8 rejects is only slower).
+const program = join(work, 'lattice.cjs');
+writeFileSync(program, `(function (exports, require, module, __filename, __dirname) {${readFileSync(join(js, 'lattice.cjs'), 'utf8')}\n})`);
+const makeCache = "const vm = require('node:vm'), fs = require('node:fs'); const s = new vm.Script(fs.readFileSync(process.argv[1], 'utf8'), { filename: 'lattice.cjs', importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER }); fs.writeFileSync(process.argv[2], s.createCachedData());";
+execFileSync(join(node, 'bin', 'node'), ['-e', makeCache, program, `${program}.cache`]);
+assets['lattice.cjs'] = program;
+assets['lattice.cjs.cache'] = `${program}.cache`;
 const trees = {};
 for (const [name, root] of [['components', 'dist/components'], ['profiles', 'profiles'], ['jco', jcoTree()]]) {
   const list = listFiles(root).filter((f) => name !== 'profiles' || f.endsWith('.toml'));
@@ -175,7 +185,7 @@ writeFileSync(join(work, 'lattice-assets.json'), JSON.stringify({ files, trees }
 assets['lattice-assets.json'] = join(work, 'lattice-assets.json');
 
 step('making the single-executable blob');
-const config = { main: join(js, 'lattice.cjs'), output: join(work, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets };
+const config = { main: join(js, 'main.cjs'), output: join(work, 'sea.blob'), disableExperimentalSEAWarning: true, useCodeCache: true, assets };
 writeFileSync(join(work, 'sea-config.json'), JSON.stringify(config, null, 2));
 execFileSync(join(node, 'bin', 'node'), ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: ['ignore', 'ignore', 'inherit'] });
 

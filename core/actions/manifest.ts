@@ -25,6 +25,7 @@ import { sha256Hex } from '../crypto/index.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import { parseDuration } from '../time.ts';
 import { MANIFEST_SCHEMA, type RawManifest } from './manifest-schema.ts';
+import { compiledOnUse } from '../server/validate.ts';
 
 export const RISKS = ['low', 'medium', 'high', 'critical'] as const;
 export type Risk = (typeof RISKS)[number];
@@ -77,10 +78,9 @@ export interface ActionManifest {
   readonly validateParams: ValidateFunction;
 }
 
-const manifestAjv = new Ajv({ allErrors: false, strict: true });
-const validateManifest = manifestAjv.compile<RawManifest>(MANIFEST_SCHEMA);
+const validateManifest = compiledOnUse(() => new Ajv({ allErrors: false, strict: true }).compile<RawManifest>(MANIFEST_SCHEMA));
 // Request schemas come from manifest authors: strict mode refuses unknown keywords and ambiguous schemas.
-const requestAjv = new Ajv({ allErrors: false, strict: true, allowUnionTypes: true });
+let requestAjv: Ajv | undefined;
 
 export function parseManifest(text: string, source: string): ActionManifest {
   let raw: unknown;
@@ -116,7 +116,7 @@ export function parseManifest(text: string, source: string): ActionManifest {
   const requestSchema = closeObjects(m.request.schema as JsonObject);
   let validateParams: ValidateFunction;
   try {
-    validateParams = requestAjv.compile(requestSchema);
+    validateParams = (requestAjv ??= new Ajv({ allErrors: false, strict: true, allowUnionTypes: true })).compile(requestSchema);
   } catch (error) {
     throw invalid(source, `request.schema is not a valid JSON Schema: ${describeError(error)}`);
   }

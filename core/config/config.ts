@@ -15,6 +15,7 @@ import { parseDuration } from '../time.ts';
 import type { Budget } from '../pipeline/budgets.ts';
 import { CONFIG_SCHEMA, type RawConfig } from './schema.ts';
 import { resolveWebhooks, type WebhookConfig } from './webhooks.ts';
+import { compiledOnUse } from '../server/validate.ts';
 
 export type { WebhookConfig } from './webhooks.ts';
 
@@ -78,8 +79,7 @@ export const DEFAULTS = {
   anomaly: { denials: 10, window: '60s', on_burst: 'record' },
 } as const;
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile<RawConfig>(CONFIG_SCHEMA);
+const validate = compiledOnUse(() => new Ajv({ allErrors: true, strict: true }).compile<RawConfig>(CONFIG_SCHEMA));
 
 export function configPath(paths: HomePaths): string {
   return `${paths.root}/lattice.toml`;

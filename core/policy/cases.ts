@@ -21,7 +21,7 @@ import type { ActionRegistry } from '../actions/registry.ts';
 import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import type { ProviderResolver } from '../pipeline/provider.ts';
-import { describeAjvError } from '../server/validate.ts';
+import { compiledOnUse, describeAjvError } from '../server/validate.ts';
 import { checkSinks } from '../pipeline/sinks.ts';
 import type { PolicyEngine } from './engine.ts';
 
@@ -77,7 +77,7 @@ const CASE_SCHEMA = {
   },
 } as const;
 
-const validate = new Ajv({ strict: true }).compile<{ case: Partial<PolicyCase>[] }>(CASE_SCHEMA);
+const validate = compiledOnUse(() => new Ajv({ strict: true }).compile<{ case: Partial<PolicyCase>[] }>(CASE_SCHEMA));
 
 export function parseCases(text: string, file: string): PolicyCase[] {
   let raw: unknown;

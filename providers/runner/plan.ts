@@ -6,6 +6,7 @@
 import { Ajv, type ValidateFunction } from 'ajv';
 import { sha256Hex } from '../../core/crypto/index.ts';
 import type { Effect } from '../../core/pipeline/effects.ts';
+import { compiledOnUse } from '../../core/server/validate.ts';
 
 /** Effects one plan may contain. */
 export const MAX_EFFECTS = 16;
@@ -46,7 +47,7 @@ const PLAN_SCHEMA = {
   },
 } as const;
 
-const validatePlan: ValidateFunction = new Ajv({ strict: true, discriminator: true, allErrors: false }).compile(PLAN_SCHEMA);
+const validatePlan: ValidateFunction = compiledOnUse(() => new Ajv({ strict: true, discriminator: true, allErrors: false }).compile(PLAN_SCHEMA));
 
 /** A planned effect as the schema allows it; a write is completed by the host. */
 type PlannedEffect = Exclude<Effect, { kind: 'fs.write' }> | { kind: 'fs.write'; path: string; content: string };
