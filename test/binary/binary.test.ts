@@ -68,6 +68,8 @@ test('under env -i from /: up, enroll, exec, sandbox -- true, audit, verify, dow
     const events = (JSON.parse(ok(['audit', '--home', state, '--json', '--limit', '100'])) as { events: { type: string }[] }).events.map((e) => e.type);
     for (const type of ['action.executed', 'sandbox.started', 'sandbox.exited']) assert.ok(events.includes(type), `no ${type} in ${events.join(' ')}`);
     assert.match(ok(['verify', '--home', state]), /receipts\s+\d+ verified/);
+    // --workers splits verification across worker threads: the verify worker runs from the cache, with the addon.
+    assert.equal((JSON.parse(ok(['verify', '--home', state, '--workers', '2', '--json'])) as { ok: boolean }).ok, true);
   } finally {
     ok(['down', '--home', state]);
   }
@@ -76,7 +78,7 @@ test('under env -i from /: up, enroll, exec, sandbox -- true, audit, verify, dow
   const cache = join(home, '.cache', 'lattice');
   assert.equal(statSync(cache).mode & 0o777, 0o700);
   const files = cacheFiles(cache);
-  for (const name of ['lattice-sandbox', 'better_sqlite3.node', 'components/echo.wasm', 'profiles/default.toml']) assert.ok(files.some((f) => f.path.endsWith(`/${name}`)), `${name} not cached`);
+  for (const name of ['lattice-sandbox', 'better_sqlite3.node', 'verify-worker', 'provider-worker', 'components/echo.wasm', 'profiles/default.toml']) assert.ok(files.some((f) => f.path.endsWith(`/${name}`)), `${name} not cached`);
   for (const f of files) {
     assert.equal(f.mode & 0o277, 0, `${f.path} is writable or open to others (${(f.mode & 0o777).toString(8)})`);
     const [hash = '', ...rest] = f.path.split('/');
