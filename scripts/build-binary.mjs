@@ -196,7 +196,14 @@ chmodSync(temp, 0o755);
 if (os === 'darwin') execFileSync('codesign', ['--remove-signature', temp]);
 else execFileSync('strip', ['--strip-all', temp]);
 const { inject } = require('postject');
-await inject(temp, 'NODE_SEA_BLOB', readFileSync(join(work, 'sea.blob')), { sentinelFuse: SEA_FUSE, ...(os === 'darwin' && { machoSegmentName: 'NODE_SEA' }) });
+// LIEF, inside postject, warns once per section of a stripped Node whose name it cannot look up; only those go.
+const warn = console.warn;
+console.warn = (...args) => void (/^warning: Can't find string offset for section name/.test(String(args[0])) || warn(...args));
+try {
+  await inject(temp, 'NODE_SEA_BLOB', readFileSync(join(work, 'sea.blob')), { sentinelFuse: SEA_FUSE, ...(os === 'darwin' && { machoSegmentName: 'NODE_SEA' }) });
+} finally {
+  console.warn = warn;
+}
 if (os === 'darwin') execFileSync('codesign', ['--sign', '-', temp]);
 renameSync(temp, join('dist', 'lattice'));
 
