@@ -81,4 +81,4 @@ function main(): void {
   }
 }
 
-await runBenchmark('bench:binary', async () => main());
+await runBenchmark('bench:binary', () => Promise.resolve().then(main));

@@ -96,7 +96,7 @@ export function registerProviders(program: Command): void {
       process.stdout.write(
         `${view.name} (${view.source}, ${view.size} bytes)\n  path     ${view.path}\n  sha256   ${view.sha256}\n  signed   ${signer(view.signature)}` +
           `${view.signature.state === 'invalid' ? ` — ${view.signature.reason}` : ''}\n  imports  ${view.imports.join(', ') || 'none'}\n` +
-          `  exports  ${view.exports.join(', ')}\n  actions  ${view.actions.join(', ') || '-'}\n\n${printable(view.wit.trimEnd())}\n`,
+          `  exports  ${view.exports.join(', ')}\n  actions  ${view.actions.join(', ') || '-'}\n\n${view.wit.trimEnd().split('\n').map(printable).join('\n')}\n`,
       );
     });
   example(inspect, 'lattice providers inspect http.template', 'lattice providers inspect jira.wasm --json');

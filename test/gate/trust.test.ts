@@ -249,5 +249,8 @@ describe('lattice providers', () => {
     assert.equal(inspect.json.name, 'acme-tool.wasm');
     assert.deepEqual(inspect.json.exports, ['finish', 'plan']);
     assert.match(inspect.json.wit, /export plan: func\(request: string\) -> result<string, string>/);
+    // As text, the WIT keeps its lines (each line's control characters are still escaped).
+    const text = lattice(['providers', 'inspect', add.json.sha256.slice(0, 12), '--home', home]);
+    assert.match(text.stdout, /\nworld root \{\n {2}export plan: func/);
   });
 });
