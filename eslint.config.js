@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   // providers/guest is AssemblyScript (compiled by asc, scripts/build-providers.ts), not TypeScript.
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'providers/guest/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'providers/guest/**', '.build/**', 'release/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
