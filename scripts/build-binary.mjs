@@ -11,7 +11,7 @@
 //
 // Downloads and the addon build are kept under .build/binary and reused while their inputs are the same.
 // Runs on linux-x64 and linux-arm64, and on darwin (where the sandbox is not available) with the host's platform.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -74,7 +74,12 @@ function sqliteAddon() {
   const gyp = join(dirname(npmCli), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
   const env = { ...process.env };
   for (const key of Object.keys(env)) if (key.toLowerCase().startsWith('npm_config_')) delete env[key]; // e.g. a nodedir for the host's Node
-  execFileSync(process.execPath, [gyp, 'rebuild', '--release', `--nodedir=${join(process.cwd(), headers)}`], { cwd: dir, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  // Its log and the compiler's warnings about better-sqlite3's own code are shown only if the build fails.
+  const built = spawnSync(process.execPath, [gyp, 'rebuild', '--release', `--nodedir=${join(process.cwd(), headers)}`], { cwd: dir, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (built.status !== 0) {
+    process.stderr.write(`${built.stdout}${built.stderr}`);
+    throw new Error(`node-gyp failed (${built.status ?? built.signal}) building better-sqlite3 in ${dir}`);
+  }
   return addon;
 }
 
