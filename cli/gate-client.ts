@@ -5,8 +5,7 @@
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { LatticeError, type ErrorCode } from '../core/errors.ts';
-import { runPaths } from '../core/gate/gate.ts';
-import { resolveHome } from '../core/home.ts';
+import { resolveHome, runPaths } from '../core/home.ts';
 
 export interface GateReply<T> {
   readonly status: number;

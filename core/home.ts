@@ -46,3 +46,16 @@ export function ensurePrivateDir(dir: string): void {
     });
   }
 }
+
+/** A running gate's files under `<home>/run/` (here, not in core/gate, so a command can find them without loading the gate). */
+export interface RunPaths {
+  readonly dir: string;
+  readonly gateSocket: string;
+  readonly adminSocket: string;
+  readonly pidFile: string;
+}
+
+export function runPaths(paths: HomePaths): RunPaths {
+  const dir = join(paths.root, 'run');
+  return { dir, gateSocket: join(dir, 'gate.sock'), adminSocket: join(dir, 'admin.sock'), pidFile: join(dir, 'gate.pid') };
+}

@@ -5,10 +5,18 @@
  * reads, deletes, and requests the gate deduplicates (an execute carries its eventId); other requests are retried
  * only when the connection was refused, so the gate never saw them. Each attempt times out after `timeoutMs`.
  */
-import { Agent, getGlobalDispatcher, request, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
+import type { Dispatcher } from 'undici';
 import type { Credential } from './credential.ts';
 import { makeProof } from './dpop.ts';
 import { LatticeError } from './errors.ts';
+
+/**
+ * undici, loaded by the first request: a command that never calls the gate does not pay ~80 ms to import it. Its
+ * `default` (module.exports) is the one shape both a bundle's and Node's own import of this CommonJS package have.
+ */
+let undici: Promise<typeof Undici.default> | undefined;
+const loadUndici = () => (undici ??= import('undici').then((m) => m.default));
 
 export type Method = 'GET' | 'POST' | 'DELETE';
 
@@ -74,7 +82,8 @@ export class Transport {
   /** Opens a long-lived GET (Server-Sent Events); the caller reads and closes the body. */
   async open(path: string, headers: Record<string, string>, signal: AbortSignal): Promise<Dispatcher.ResponseData> {
     try {
-      return await request(this.url(path), { method: 'GET', headers: await this.headers('GET', path, headers), dispatcher: this.connection(), signal, headersTimeout: this.timeoutMs, bodyTimeout: 0 });
+      const { request } = await loadUndici();
+      return await request(this.url(path), { method: 'GET', headers: await this.headers('GET', path, headers), dispatcher: await this.connection(), signal, headersTimeout: this.timeoutMs, bodyTimeout: 0 });
     } catch (error) {
       throw unreachable(error, errorCode(error), this.socketPath ?? this.baseUrl, this.timeoutMs);
     }
@@ -89,7 +98,8 @@ export class Transport {
   private async once(method: Method, path: string, body: unknown, extra: Record<string, string>): Promise<{ status: number; body: unknown }> {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers = await this.headers(method, path, payload === undefined ? extra : { ...extra, 'content-type': 'application/json' });
-    const res = await request(this.url(path), { method, headers, ...(payload !== undefined && { body: payload }), dispatcher: this.connection(), signal: AbortSignal.timeout(this.timeoutMs) });
+    const { request } = await loadUndici();
+    const res = await request(this.url(path), { method, headers, ...(payload !== undefined && { body: payload }), dispatcher: await this.connection(), signal: AbortSignal.timeout(this.timeoutMs) });
     const text = await res.body.text();
     try {
       return { status: res.statusCode, body: JSON.parse(text) as unknown };
@@ -110,7 +120,8 @@ export class Transport {
   }
 
   /** Lazy: nothing connects until the first request. */
-  private connection(): Dispatcher {
+  private async connection(): Promise<Dispatcher> {
+    const { Agent, getGlobalDispatcher } = await loadUndici();
     if (this.socketPath === null) return getGlobalDispatcher();
     this.dispatcher ??= new Agent({ connect: { socketPath: this.socketPath } });
     return this.dispatcher;

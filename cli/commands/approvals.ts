@@ -7,8 +7,7 @@ import type { Command } from 'commander';
 import type { ApprovalView } from '../../core/pipeline/approvals.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { LatticeError, type ErrorCode } from '../../core/errors.ts';
-import { runPaths } from '../../core/gate/gate.ts';
-import { resolveHome } from '../../core/home.ts';
+import { resolveHome, runPaths } from '../../core/home.ts';
 import { admin, callSocket } from '../gate-client.ts';
 import { printJson, printable, table } from '../output.ts';
 

@@ -5,18 +5,13 @@ import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../core/config/config.ts';
 import { LatticeError } from '../../core/errors.ts';
-import { ensureHome, resolveHome, type HomePaths } from '../../core/home.ts';
+import { ensureHome, type HomePaths, resolveHome, runPaths } from '../../core/home.ts';
 import type { GateStatus } from '../../core/gate/admin-routes.ts';
-import { runPaths, startGate } from '../../core/gate/gate.ts';
 import { selfCommand } from '../../core/runtime.ts';
-import { componentProviders } from '../../providers/index.ts';
-import { HostEffects } from '../../providers/effects/index.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin, callSocket } from '../gate-client.ts';
-import { providerLocations } from '../providers.ts';
 import { EXIT, printJson, table } from '../output.ts';
 import { VERSION } from '../version.ts';
-import { verifyWorkerUrl } from './verify.ts';
 import { runWizard, wantsWizard } from '../wizard.ts';
 
 interface UpOptions {
@@ -47,6 +42,14 @@ export function registerGate(program: Command): void {
         await detach(opts, paths.root);
         return importSecrets(paths, importKeys);
       }
+      // The gate itself (Cedar, the providers, the effects) loads only here: `status` and `down` do not need it.
+      const [{ startGate }, { componentProviders }, { HostEffects }, { providerLocations }, { verifyWorkerUrl }] = await Promise.all([
+        import('../../core/gate/gate.ts'),
+        import('../../providers/index.ts'),
+        import('../../providers/effects/index.ts'),
+        import('../providers.ts'),
+        import('./verify.ts'),
+      ]);
       const gate = await startGate({
         paths,
         config,

@@ -2,8 +2,7 @@
 import type { Command } from 'commander';
 import { request, type IncomingMessage } from 'node:http';
 import { LatticeError, type ErrorCode } from '../../core/errors.ts';
-import { runPaths } from '../../core/gate/gate.ts';
-import { resolveHome } from '../../core/home.ts';
+import { resolveHome, runPaths } from '../../core/home.ts';
 import { parseEvents } from '../../sdk/events.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin, notRunning } from '../gate-client.ts';

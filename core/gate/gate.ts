@@ -7,11 +7,10 @@
  * refused while the first answers on its sockets.
  */
 import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { GateConfig } from '../config/config.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import { writeFileAtomic } from '../fs-atomic.ts';
-import { ensureHome, ensurePrivateDir, type HomePaths } from '../home.ts';
+import { ensureHome, ensurePrivateDir, type HomePaths, runPaths, type RunPaths } from '../home.ts';
 import { Ledger } from '../ledger/ledger.ts';
 import { GateServer, type Route } from '../server/http.ts';
 import { actionRoutes } from '../actions/routes.ts';
@@ -35,18 +34,6 @@ import { syncSubscriptions } from '../webhooks/subscriptions.ts';
 import { adminRoutes } from './admin-routes.ts';
 import { auditRoutes } from './audit-routes.ts';
 import { GateVerifier } from './verifier.ts';
-
-export interface RunPaths {
-  readonly dir: string;
-  readonly gateSocket: string;
-  readonly adminSocket: string;
-  readonly pidFile: string;
-}
-
-export function runPaths(paths: HomePaths): RunPaths {
-  const dir = join(paths.root, 'run');
-  return { dir, gateSocket: join(dir, 'gate.sock'), adminSocket: join(dir, 'admin.sock'), pidFile: join(dir, 'gate.pid') };
-}
 
 export interface GateOptions {
   readonly paths: HomePaths;
