@@ -62,6 +62,7 @@ function assets(): AssetManifest {
 
 /** The path of a shipped file, checked against its hash when it comes from the binary. */
 export function shippedFile(name: ShippedFile): string {
+  if (name === 'lattice-sandbox' && process.platform !== 'linux') throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox needs Linux (namespaces, Landlock, seccomp); this is ${process.platform}`);
   if (!isSea()) return join(distDir(), DIST_NAMES[name]);
   const known = verified.get(name);
   if (known !== undefined) return known;

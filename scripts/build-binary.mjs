@@ -167,7 +167,7 @@ const addFile = (name, path, executable) => {
   assets[name] = path;
   files[name] = { asset: name, sha256: sha256(readFileSync(path)), executable };
 };
-addFile('lattice-sandbox', 'dist/lattice-sandbox', true);
+if (os === 'linux') addFile('lattice-sandbox', 'dist/lattice-sandbox', true);
 addFile('better_sqlite3.node', addon, false);
 addFile('verify-worker', join(js, 'verify-worker.cjs'), false);
 addFile('provider-worker', join(js, 'provider-worker.cjs'), false);
