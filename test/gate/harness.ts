@@ -50,7 +50,9 @@ export async function startGateAs(as: { cli: string; uid?: number; gid?: number 
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
   const admin = join(home, 'run', 'admin.sock');
-  const deadline = Date.now() + 15_000;
+  // Longer than the gate's own start budgets (a provider worker gets [providers] load_timeout = 15 s to load), so
+  // a gate slowed by a loaded machine reports its own error instead of the harness giving up first.
+  const deadline = Date.now() + 40_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`lattice up exited ${child.exitCode}: ${stderr}`);
     if (existsSync(admin) && (await call({ socketPath: admin }, 'GET', '/api/v1/health').then(() => true, () => false))) break;
