@@ -3,7 +3,7 @@
  * `env -i` from `/`: no node_modules, no Node on PATH, no environment but a HOME. npm test builds it first.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -30,6 +30,37 @@ function run(bin: string, args: readonly string[], env: Record<string, string>):
   return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 
+/** The tool names `lattice mcp` (the MCP SDK bundled inside the binary) lists over stdio for a credential. */
+function mcpTools(bin: string, credential: string, env: Record<string, string>): Promise<string[]> {
+  const child = spawn(bin, ['mcp', '--credential', credential], { cwd: '/', env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const messages = [
+    { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'binary-test', version: '1' } } },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+  ];
+  child.stdin.write(messages.map((m) => `${JSON.stringify(m)}\n`).join(''));
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => finish(new Error(`no tools/list answer in 30 s: ${out}${err}`)), 30_000);
+    const finish = (result: string[] | Error) => {
+      clearTimeout(timer);
+      child.kill('SIGKILL');
+      if (result instanceof Error) reject(result);
+      else resolve(result);
+    };
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      for (const line of out.split('\n').slice(0, -1)) {
+        const m = JSON.parse(line) as { id?: number; result?: { tools: { name: string }[] } };
+        if (m.id === 2) finish(m.result?.tools.map((t) => t.name) ?? new Error(`tools/list failed: ${line}`));
+      }
+    });
+    child.once('exit', (code) => finish(new Error(`lattice mcp exited ${code}: ${err}`)));
+  });
+}
+
 /** Every file of the asset cache with its mode, relative to the cache. */
 function cacheFiles(cache: string): { path: string; mode: number }[] {
   return readdirSync(cache, { recursive: true, encoding: 'utf8' })
@@ -46,7 +77,7 @@ test('--version prints the version and commit, the same as the bundle', () => {
   assert.equal(existsSync(join(home, '.cache')), false, '--version wrote the asset cache');
 });
 
-test('under env -i from /: up, enroll, exec, sandbox -- true, audit, verify, down', () => {
+test('under env -i from /: up, enroll, exec, mcp, sandbox -- true, audit, verify, down', async () => {
   const { bin, home, dir } = install();
   const env = { HOME: home };
   const state = join(dir, 'state');
@@ -62,6 +93,8 @@ test('under env -i from /: up, enroll, exec, sandbox -- true, audit, verify, dow
     ok(['enroll', '--home', state, '--name', 'bin-agent', '--type', 'custom', '--workspace', 'ws', '--ttl', '10m', '--preset', 'sandboxed', '--out', join(dir, 'cred.json')]);
     const executed = JSON.parse(ok(['exec', 'echo', '--params', '{"message":"from the binary"}', '--json'], { LATTICE_CREDENTIAL: join(dir, 'cred.json') })) as { output: unknown };
     assert.deepEqual(executed.output, { message: 'from the binary' });
+    const tools = await mcpTools(bin, join(dir, 'cred.json'), env);
+    assert.ok(tools.includes('echo'), `the binary's MCP server listed ${tools.join(', ')}`);
     ok(['sandbox', '--home', state, '--workspace', workspace, '--', '/bin/true']);
     const inside = run(bin, ['sandbox', '--home', state, '--workspace', workspace, '--', '/bin/sh', '-c', 'exit 7'], env);
     assert.equal(inside.status, 7, inside.stderr);
