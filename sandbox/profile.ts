@@ -5,7 +5,7 @@
  *
  * Validated with ajv when loaded: an unknown key, a wrong type or a bad value is an error naming the key.
  */
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
@@ -127,7 +127,7 @@ const SCHEMA = {
   },
 } as const;
 
-const validate = compiledOnUse(() => new Ajv({ allErrors: true, strict: true }).compile<RawProfile>(SCHEMA));
+const validate = compiledOnUse<RawProfile>(SCHEMA, { allErrors: true });
 
 function describe(errors: ErrorObject[] | null | undefined): string {
   const e = errors?.[0];

@@ -78,7 +78,7 @@ export interface ActionManifest {
   readonly validateParams: ValidateFunction;
 }
 
-const validateManifest = compiledOnUse(() => new Ajv({ allErrors: false, strict: true }).compile<RawManifest>(MANIFEST_SCHEMA));
+const validateManifest = compiledOnUse<RawManifest>(MANIFEST_SCHEMA, { allErrors: false });
 // Request schemas come from manifest authors: strict mode refuses unknown keywords and ambiguous schemas.
 let requestAjv: Ajv | undefined;
 

@@ -5,7 +5,6 @@
  * loaded: an unknown key, a wrong type or an unparseable duration is an error that names the key (and suggests
  * the key that was probably meant); nothing is ignored or guessed.
  */
-import { Ajv } from 'ajv';
 import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
@@ -79,7 +78,7 @@ export const DEFAULTS = {
   anomaly: { denials: 10, window: '60s', on_burst: 'record' },
 } as const;
 
-const validate = compiledOnUse(() => new Ajv({ allErrors: true, strict: true }).compile<RawConfig>(CONFIG_SCHEMA));
+const validate = compiledOnUse<RawConfig>(CONFIG_SCHEMA, { allErrors: true });
 
 export function configPath(paths: HomePaths): string {
   return `${paths.root}/lattice.toml`;

@@ -15,7 +15,6 @@
  * the plan checked against the sinks, then the policy set (the `.cedar` files in DIR when there are any, else the
  * home's active set). A case fails when the outcome differs from what it expects; a malformed file stops the run.
  */
-import { Ajv } from 'ajv';
 import { parse as parseToml } from 'smol-toml';
 import type { ActionRegistry } from '../actions/registry.ts';
 import { canonicalize, type JsonObject, type JsonValue } from '../canonical.ts';
@@ -77,7 +76,7 @@ const CASE_SCHEMA = {
   },
 } as const;
 
-const validate = compiledOnUse(() => new Ajv({ strict: true }).compile<{ case: Partial<PolicyCase>[] }>(CASE_SCHEMA));
+const validate = compiledOnUse<{ case: Partial<PolicyCase>[] }>(CASE_SCHEMA);
 
 export function parseCases(text: string, file: string): PolicyCase[] {
   let raw: unknown;

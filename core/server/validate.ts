@@ -3,26 +3,42 @@
  * handler sees it, and refused with VALIDATION_FAILED naming the first offending field. Unknown members are
  * refused unless a schema allows them.
  */
-import { Ajv, type ErrorObject, type JSONSchemaType, type ValidateFunction } from 'ajv';
+import { Ajv, type ErrorObject, type JSONSchemaType, type Options, type ValidateFunction } from 'ajv';
 import { LatticeError, describeError } from '../errors.ts';
 import { parseDuration } from '../time.ts';
 
-let shared: Ajv | undefined;
+const compilers = new Map<string, Ajv>();
+const own: object[] = [];
+
+/** Every schema lattice itself defines (compiledOnUse registers them); test/core/schemas.test.ts checks them. */
+export const OWN_SCHEMAS: readonly object[] = own;
 
 /**
- * A schema compiled on its first use. Compiling every module's schemas as it loads cost each CLI start ~0.3 s
- * (ajv compiles its meta-schema first); a command now pays only for the schemas it uses.
+ * One of lattice's own schemas, compiled (strict) on its first use. Compiling every module's schemas as it loaded
+ * cost each CLI start ~0.3 s; a command now pays only for the schemas it uses. These schemas are constants of the
+ * code, so they are not checked against the JSON Schema meta-schema at run time (compiling that cost every process
+ * another ~40 ms): the test suite checks each one instead. Schemas from outside (a manifest's request schema) are
+ * compiled elsewhere, with that check.
  */
-export function compiledOnUse<T>(compile: () => ValidateFunction<T>): ValidateFunction<T> {
+export function compiledOnUse<T>(schema: object, options: Options = {}): ValidateFunction<T> {
+  own.push(schema);
   let compiled: ValidateFunction<T> | undefined;
-  const get = () => (compiled ??= compile());
+  const key = JSON.stringify(options);
+  const get = () => {
+    if (compiled === undefined) {
+      let ajv = compilers.get(key);
+      if (ajv === undefined) compilers.set(key, (ajv = new Ajv({ strict: true, ...options, validateSchema: false })));
+      compiled = ajv.compile<T>(schema);
+    }
+    return compiled;
+  };
   const validate = ((data: unknown) => get()(data)) as ValidateFunction<T>;
   Object.defineProperty(validate, 'errors', { get: () => get().errors });
   return validate;
 }
 
 export function validator<T>(schema: JSONSchemaType<T>): (body: unknown) => T {
-  const validate = compiledOnUse(() => (shared ??= new Ajv({ allErrors: false, strict: true })).compile(schema));
+  const validate = compiledOnUse<T>(schema, { allErrors: false });
   return (body) => {
     if (body === undefined) throw new LatticeError('VALIDATION_FAILED', 'the request needs a JSON body');
     if (validate(body)) return body;

@@ -3,7 +3,7 @@
  * gate looks at it (the sink check then decides what it may touch). The host, not the provider, computes what it
  * can compute itself: a write's size and SHA-256.
  */
-import { Ajv, type ValidateFunction } from 'ajv';
+import { type ValidateFunction } from 'ajv';
 import { sha256Hex } from '../../core/crypto/index.ts';
 import type { Effect } from '../../core/pipeline/effects.ts';
 import { compiledOnUse } from '../../core/server/validate.ts';
@@ -47,7 +47,7 @@ const PLAN_SCHEMA = {
   },
 } as const;
 
-const validatePlan: ValidateFunction = compiledOnUse(() => new Ajv({ strict: true, discriminator: true, allErrors: false }).compile(PLAN_SCHEMA));
+const validatePlan: ValidateFunction = compiledOnUse(PLAN_SCHEMA, { discriminator: true, allErrors: false });
 
 /** A planned effect as the schema allows it; a write is completed by the host. */
 type PlannedEffect = Exclude<Effect, { kind: 'fs.write' }> | { kind: 'fs.write'; path: string; content: string };
