@@ -17,6 +17,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, r
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
+import { PACKAGE_VERSION, latticeVersion } from './version.mjs';
 
 // Node 24 is the current LTS. The addon is compiled against 24.18.1's headers: built against 24.19's and later,
 // better-sqlite3 12 spins or aborts when the garbage collector finalises its statements (measured: a stress loop
@@ -27,7 +28,6 @@ const ADDON_HEADERS = '24.18.1';
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 
 const require = createRequire(import.meta.url);
-const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const os = { linux: 'linux', darwin: 'darwin' }[process.platform];
 const arch = { x64: 'x64', arm64: 'arm64' }[process.arch];
 if (os === undefined || arch === undefined) throw new Error(`lattice binaries are built for linux and darwin on x64 and arm64, not ${process.platform}-${process.arch}`);
@@ -100,12 +100,6 @@ const cedarFromAsset = {
 };
 
 async function bundles() {
-  let commit = 'unknown';
-  try {
-    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-  } catch {
-    // not a git checkout (an unpacked source tarball): the version says "unknown"
-  }
   const out = join(work, 'js');
   rmSync(out, { recursive: true, force: true });
   await build({
@@ -124,7 +118,7 @@ async function bundles() {
     external: ['@bytecodealliance/jco', '@bytecodealliance/jco/*'],
     // core/runtime.ts reads import.meta.url only outside the binary.
     logOverride: { 'empty-import-meta': 'silent' },
-    define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
+    define: { LATTICE_VERSION: JSON.stringify(latticeVersion()) },
     plugins: [cedarFromAsset],
   });
   return out;
@@ -213,6 +207,6 @@ if (os === 'darwin') execFileSync('codesign', ['--sign', '-', temp]);
 renameSync(temp, join('dist', 'lattice'));
 
 const version = execFileSync(join('dist', 'lattice'), ['--version'], { encoding: 'utf8', env: {} }).trim();
-if (!version.startsWith(pkg.version)) throw new Error(`dist/lattice --version answered ${JSON.stringify(version)}`);
+if (!version.startsWith(PACKAGE_VERSION)) throw new Error(`dist/lattice --version answered ${JSON.stringify(version)}`);
 const size = readFileSync(join('dist', 'lattice')).length;
 step(`dist/lattice ${version}, ${(size / 1e6).toFixed(1)} MB, Node ${NODE_VERSION}, ${Object.keys(assets).length} assets, ${((Date.now() - started) / 1000).toFixed(1)} s (${relative(process.cwd(), work)} keeps the downloads and the addon)`);

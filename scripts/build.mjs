@@ -1,17 +1,11 @@
 // Bundles the CLI with esbuild into dist/lattice.mjs. Native addons (better-sqlite3) stay external and load
 // from node_modules. Run by `npm ci` (prepare) and `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { latticeVersion } from './version.mjs';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-let commit;
-try {
-  commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-} catch {
-  commit = 'unknown'; // not a git checkout (e.g. an unpacked tarball): the version says so
-}
 
 /** Both bundles: ESM for Node 20, into dist/. */
 const common = { outdir: 'dist', outExtension: { '.js': '.mjs' }, bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked', logLevel: 'warning' };
@@ -28,7 +22,7 @@ await build({
   // bindings generator, loaded only to transpile a component, reads its own).
   // The MCP SDK is loaded only by `lattice mcp` (mcp/server.ts imports it when a server starts).
   external: ['better-sqlite3', '@cedar-policy/cedar-wasm', '@bytecodealliance/jco', '@bytecodealliance/jco/component', '@modelcontextprotocol/sdk', '@modelcontextprotocol/sdk/*'],
-  define: { LATTICE_VERSION: JSON.stringify(`${pkg.version} (${commit})`) },
+  define: { LATTICE_VERSION: JSON.stringify(latticeVersion()) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
 });
