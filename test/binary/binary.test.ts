@@ -98,6 +98,14 @@ test('under env -i from /: up, enroll, exec, mcp, sandbox -- true, audit, verify
     ok(['sandbox', '--home', state, '--workspace', workspace, '--', '/bin/true']);
     const inside = run(bin, ['sandbox', '--home', state, '--workspace', workspace, '--', '/bin/sh', '-c', 'exit 7'], env);
     assert.equal(inside.status, 7, inside.stderr);
+    // Agents see the prefix of the first `node` on PATH (outside /usr), read-only, and never the directory above
+    // the binary's own (here the one holding the credential file).
+    const nodeBin = join(dir, 'agent-node', 'bin');
+    mkdirSync(nodeBin, { recursive: true });
+    writeFileSync(join(nodeBin, 'node'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+    const probe = `test -x ${nodeBin}/node || exit 11; test -e ${join(dir, 'cred.json')} && exit 12; touch ${nodeBin}/x 2>/dev/null && exit 13; exit 0`;
+    const seen = run(bin, ['sandbox', '--home', state, '--workspace', workspace, '--', '/bin/sh', '-c', probe], { ...env, PATH: `${nodeBin}:/usr/bin:/bin` });
+    assert.equal(seen.status, 0, `exit ${seen.status} (11: the agents' node is missing; 12: the binary's parent is visible; 13: node's prefix is writable) ${seen.stderr}`);
     const events = (JSON.parse(ok(['audit', '--home', state, '--json', '--limit', '100'])) as { events: { type: string }[] }).events.map((e) => e.type);
     for (const type of ['action.executed', 'sandbox.started', 'sandbox.exited']) assert.ok(events.includes(type), `no ${type} in ${events.join(' ')}`);
     assert.match(ok(['verify', '--home', state]), /receipts\s+\d+ verified/);
