@@ -17,6 +17,7 @@ import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, r
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { build } from 'esbuild';
+import { precompiledSchemas } from './precompiled-plugin.mjs';
 import { PACKAGE_VERSION, latticeVersion } from './version.mjs';
 
 // Node 24 is the current LTS. The addon is compiled against 24.18.1's headers: built against 24.19's and later,
@@ -119,7 +120,7 @@ async function bundles() {
     // core/runtime.ts reads import.meta.url only outside the binary.
     logOverride: { 'empty-import-meta': 'silent' },
     define: { LATTICE_VERSION: JSON.stringify(latticeVersion()) },
-    plugins: [cedarFromAsset],
+    plugins: [cedarFromAsset, precompiledSchemas(join(work, 'compile-own.mjs'))],
   });
   return out;
 }

@@ -4,6 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { precompiledSchemas } from './precompiled-plugin.mjs';
 import { latticeVersion } from './version.mjs';
 
 
@@ -25,6 +26,8 @@ await build({
   define: { LATTICE_VERSION: JSON.stringify(latticeVersion()) },
   // Bundled CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __latticeRequire } from 'node:module'; const require = __latticeRequire(import.meta.url);" },
+  // lattice's own schemas go in as code generated now, not compiled at run time (core/server/compile-own.ts).
+  plugins: [precompiledSchemas('.build/schemas/compile-own.mjs')],
 });
 
 // The SDK (`lattice/sdk`) on its own: agents import it, so it carries no daemon code. Its dependencies stay

@@ -3,33 +3,42 @@
  * handler sees it, and refused with VALIDATION_FAILED naming the first offending field. Unknown members are
  * refused unless a schema allows them.
  */
-import { Ajv, type ErrorObject, type JSONSchemaType, type Options, type ValidateFunction } from 'ajv';
+import type { ErrorObject, JSONSchemaType, Options, ValidateFunction } from 'ajv';
 import { LatticeError, describeError } from '../errors.ts';
 import { parseDuration } from '../time.ts';
+import { compileOwn } from './compile-own.ts';
 
-const compilers = new Map<string, Ajv>();
-const own: object[] = [];
+const own: OwnCompilation[] = [];
 
-/** Every schema lattice itself defines (compiledOnUse registers them); test/core/schemas.test.ts checks them. */
-export const OWN_SCHEMAS: readonly object[] = own;
+/** One of lattice's own schemas and the ajv options it is compiled with. */
+export interface OwnCompilation {
+  readonly schema: object;
+  readonly options: Options;
+}
 
 /**
- * One of lattice's own schemas, compiled (strict) on its first use. Compiling every module's schemas as it loaded
- * cost each CLI start ~0.3 s; a command now pays only for the schemas it uses. These schemas are constants of the
- * code, so they are not checked against the JSON Schema meta-schema at run time (compiling that cost every process
- * another ~40 ms): the test suite checks each one instead. Schemas from outside (a manifest's request schema) are
- * compiled elsewhere, with that check.
+ * Every schema lattice itself defines, with its options (compiledOnUse registers them): test/core/schemas.test.ts
+ * checks them against the meta-schema and scripts/precompile-schemas.ts turns them into code at build time.
+ */
+export const OWN_COMPILATIONS: readonly OwnCompilation[] = own;
+
+/** What identifies a compilation: the options and the schema, as JSON (the same at build time and at run time). */
+export function compilationKey(schema: object, options: Options): string {
+  return `${JSON.stringify(options)}\n${JSON.stringify(schema)}`;
+}
+
+/**
+ * One of lattice's own schemas, made into a validator on its first use (core/server/compile-own.ts: compiled
+ * when running from source, code generated at build time in the bundles). Compiling every module's schemas as it
+ * loaded cost each CLI start ~0.3 s. These schemas are constants of the code, so they are not checked against the
+ * JSON Schema meta-schema at run time (that cost every process another ~40 ms): the test suite checks each one
+ * instead. Schemas from outside (a manifest's request schema) are compiled elsewhere, with that check.
  */
 export function compiledOnUse<T>(schema: object, options: Options = {}): ValidateFunction<T> {
-  own.push(schema);
+  own.push({ schema, options });
   let compiled: ValidateFunction<T> | undefined;
-  const key = JSON.stringify(options);
   const get = () => {
-    if (compiled === undefined) {
-      let ajv = compilers.get(key);
-      if (ajv === undefined) compilers.set(key, (ajv = new Ajv({ strict: true, ...options, validateSchema: false })));
-      compiled = ajv.compile<T>(schema);
-    }
+    compiled ??= compileOwn(compilationKey(schema, options), schema, options) as ValidateFunction<T>;
     return compiled;
   };
   const validate = ((data: unknown) => get()(data)) as ValidateFunction<T>;
