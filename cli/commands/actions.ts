@@ -13,7 +13,8 @@ import { installManifest } from '../../core/actions/install.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import type { Trust } from '../../core/trust/publishers.ts';
 import { resolveHome } from '../../core/home.ts';
-import { HOME_HELP, ONE_SHOT, example, readInput, recordingRefusal, signatureOf } from '../common.ts';
+import { HOME_HELP, ONE_SHOT, example, readInput, signatureOf } from '../common.ts';
+import { recordingRefusal } from '../record.ts';
 import { admin } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 

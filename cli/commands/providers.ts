@@ -12,7 +12,8 @@ import { resolveHome, type HomePaths } from '../../core/home.ts';
 import { readPublishers } from '../../core/trust/publishers.ts';
 import { findComponent, installComponent, listComponents, type ComponentEntry, type SignatureStatus } from '../../providers/catalog.ts';
 import { describeComponent } from '../../providers/runner/transpile.ts';
-import { HOME_HELP, example, readInput, recordEvent, recordingRefusal, signatureOf } from '../common.ts';
+import { HOME_HELP, example, readInput, signatureOf } from '../common.ts';
+import { recordEvent, recordingRefusal } from '../record.ts';
 import { printJson, printable, table } from '../output.ts';
 import { providerLocations } from '../providers.ts';
 

@@ -11,7 +11,8 @@ import { writeFileAtomic, writeFileExclusive } from '../../core/fs-atomic.ts';
 import { resolveHome } from '../../core/home.ts';
 import { addPublisher, parsePublicKeyInput, readPublishers, removePublisher } from '../../core/trust/publishers.ts';
 import { signBytes, type SignedKind } from '../../core/trust/signature.ts';
-import { HOME_HELP, example, readInput, recordEvent } from '../common.ts';
+import { HOME_HELP, example, readInput } from '../common.ts';
+import { recordEvent } from '../record.ts';
 import { printJson, table } from '../output.ts';
 
 export function registerPublishers(program: Command): void {
