@@ -6,8 +6,9 @@
  * Fail closed: a missing gate, a credential that cannot be resolved, a helper that reports a setup error, or a
  * start event the gate cannot record all stop the run before (or kill) the agent; nothing runs unconfined.
  */
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { constants, homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -15,7 +16,7 @@ import { generateEd25519Jwks, randomId } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
-import { MAX_SANDBOX_EVENTS } from '../core/gate/admin-routes.ts';
+import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
@@ -42,7 +43,7 @@ export interface SandboxRun {
   readonly helper: string;
   readonly admin: GateAdmin;
   /** Reads a secret for `key_source = "secret:NAME"`. */
-  readonly secret: (name: string) => string;
+  readonly secret: (name: string) => Promise<string>;
   readonly env?: NodeJS.ProcessEnv;
   /** Where progress and warnings go (stderr). */
   readonly log: (line: string) => void;
@@ -61,7 +62,7 @@ export function checkWorkspace(dir: string): string {
   return real;
 }
 
-function resolveKey(run: SandboxRun, route: string, source: string): string {
+async function resolveKey(run: SandboxRun, route: string, source: string): Promise<string> {
   const env = run.env ?? process.env;
   const [kind, name = ''] = source.split(/:(.*)/s);
   if (kind === 'env') {
@@ -72,7 +73,7 @@ function resolveKey(run: SandboxRun, route: string, source: string): string {
     return value;
   }
   try {
-    return run.secret(name);
+    return await run.secret(name);
   } catch (error) {
     throw new LatticeError('INVALID_ARGUMENT', `credential route '${route}' takes its key from the secret ${name}: ${describeError(error)}`);
   }
@@ -174,7 +175,8 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   const profile = run.profile;
   const allowHosts = [...new Set([...profile.allowHosts, ...run.allowHosts])];
   const routes = run.network ? Object.keys(profile.credentials).sort() : [];
-  const keys = new Map(routes.map((r) => [r, resolveKey(run, r, profile.credentials[r]?.key_source ?? '')]));
+  const keys = new Map<string, string>();
+  for (const r of routes) keys.set(r, await resolveKey(run, r, profile.credentials[r]?.key_source ?? ''));
   for (const r of routes) {
     const upstream = new URL(profile.credentials[r]?.upstream ?? '');
     if (upstream.protocol === 'https:' && !allowHosts.includes(upstream.hostname)) {
@@ -183,31 +185,32 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   }
   if (!existsSync(run.helper)) throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox helper is missing (${run.helper}); rebuild with \`npm run build\``);
 
+  const helper = new Helper(run.helper);
   const sandboxId = randomId('sbx');
   const runtimeDir = join(runPaths(run.paths).dir, sandboxId);
-  const home = join(run.paths.root, 'homes', profile.name);
-  ensurePrivateDir(join(run.paths.root, 'homes'));
-  ensurePrivateDir(home);
-  for (const d of profile.homeDirs) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
-  // The agent's MCP client starts `lattice mcp` inside with the sandbox's own credential: lattice's files are
-  // bound read-only for it, and the client's user configuration in the private home names the server.
-  const mcpMounts: string[] = [];
-  if (profile.mcpClient !== null) {
-    installMcp({ client: profile.mcpClient, scope: 'user', credential: INSIDE.credential, projectDir: run.workspace, home });
-    const root = selfRoot();
-    if (root !== '/') mcpMounts.push(root);
-  }
-  ensurePrivateDir(runtimeDir);
-  closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600)); // the mount point of the gate socket inside
-  // Bind-mounted inside while the helper builds the sandbox, filled in place (same inode) once enrolled.
-  const credentialFile = join(runtimeDir, 'credential.json');
-  closeSync(openSync(credentialFile, 'w', 0o600));
-
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
   let peerId: string | undefined;
   let exited: SandboxEvent | undefined;
   try {
+    const home = join(run.paths.root, 'homes', profile.name);
+    ensurePrivateDir(join(run.paths.root, 'homes'));
+    ensurePrivateDir(home);
+    for (const d of profile.homeDirs) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
+    // The agent's MCP client starts `lattice mcp` inside with the sandbox's own credential: lattice's files are
+    // bound read-only for it, and the client's user configuration in the private home names the server.
+    const mcpMounts: string[] = [];
+    if (profile.mcpClient !== null) {
+      installMcp({ client: profile.mcpClient, scope: 'user', credential: INSIDE.credential, projectDir: run.workspace, home });
+      const root = selfRoot();
+      if (root !== '/') mcpMounts.push(root);
+    }
+    ensurePrivateDir(runtimeDir);
+    closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600)); // the mount point of the gate socket inside
+    // Bind-mounted inside while the helper builds the sandbox, filled in place (same inode) once enrolled.
+    const credentialFile = join(runtimeDir, 'credential.json');
+    closeSync(openSync(credentialFile, 'w', 0o600));
+
     const onDecision = (d: ProxyDecision) => events.push({ type: 'sandbox.proxy', decision: d.decision, payload: { sandboxId, ...d } });
     if (run.network) {
       // Listening before the helper starts: it bind-mounts these sockets.
@@ -248,14 +251,15 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       writeFileSync(credentialFile, `${JSON.stringify(credentialFor(enrolled, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
       return enrolled.peerId;
     };
-    const result = await execute(run, plan, summary, events, open);
+    const result = await execute(run, helper, plan, summary, events, open);
     exited = { type: 'sandbox.exited', payload: { sandboxId, exitCode: result.exitCode, durationMs: result.durationMs, ...(result.error === undefined ? {} : { error: result.error }) } };
     if (result.error !== undefined) throw new LatticeError('SANDBOX_FAILED', result.error);
     return result.exitCode;
   } finally {
+    await helper.abandonUnplanned();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    await close(run, events, peerId, exited);
-    rmSync(runtimeDir, { recursive: true, force: true });
+    // The runtime directory (sockets, credential file) goes while the gate records the end.
+    await Promise.all([close(run, events, peerId, exited), rm(runtimeDir, { recursive: true, force: true })]);
   }
 }
 
@@ -291,25 +295,55 @@ interface Outcome {
 }
 
 /**
- * Runs the helper. It reports the kernel's Landlock ABI at once and builds the sandbox while `open` enrolls the
+ * The helper, started before anything else of the session: it reports the kernel's Landlock ABI at once and then
+ * waits for its plan (fd 3), so its start costs the session nothing while the proxies listen and the plan is made.
+ */
+class Helper {
+  readonly child: ChildProcess;
+  readonly status: HelperStatus;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly planPipe: NodeJS.WritableStream;
+  readonly go: NodeJS.WritableStream;
+  private planned = false;
+
+  constructor(path: string) {
+    this.child = spawn(path, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'], env: {} });
+    const pipes = this.child.stdio as unknown as readonly (NodeJS.WritableStream & NodeJS.ReadableStream)[];
+    const [planPipe, status4, go] = [pipes[3], pipes[4], pipes[5]];
+    if (planPipe === undefined || status4 === undefined || go === undefined) throw new Error('the helper was spawned without its pipes');
+    // The helper may exit before reading; its exit status and status lines say why.
+    planPipe.on('error', () => undefined);
+    go.on('error', () => undefined);
+    [this.planPipe, this.go] = [planPipe, go];
+    this.status = new HelperStatus(status4);
+    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
+  }
+
+  sendPlan(plan: SandboxPlan): void {
+    this.planned = true;
+    this.planPipe.end(serializePlan(plan));
+  }
+
+  /** Stops a helper the session never gave a plan (it failed first): nothing has been built yet, nothing runs. */
+  async abandonUnplanned(): Promise<void> {
+    if (this.planned) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+/**
+ * Runs the session's command in the helper. The helper builds the sandbox from `plan` while `open` enrolls the
  * identity and records the start; the command runs only after both (the go on fd 5). A helper that fails, a
  * kernel without Landlock (unless --allow-degraded) or a start the gate cannot record stop the run first.
  */
-async function execute(run: SandboxRun, plan: SandboxPlan, summary: Record<string, unknown>, events: EventQueue, open: (started: Record<string, unknown>) => Promise<string>): Promise<Outcome> {
-  const child = spawn(run.helper, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'], env: {} });
+async function execute(run: SandboxRun, helper: Helper, plan: SandboxPlan, summary: Record<string, unknown>, events: EventQueue, open: (started: Record<string, unknown>) => Promise<string>): Promise<Outcome> {
+  const { child, status, exited, go } = helper;
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGWINCH'];
   const handlers = signals.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  const pipes = child.stdio as unknown as readonly (NodeJS.WritableStream & NodeJS.ReadableStream)[];
-  const [planPipe, status4, go] = [pipes[3], pipes[4], pipes[5]];
-  if (planPipe === undefined || status4 === undefined || go === undefined) throw new Error('the helper was spawned without its pipes');
-  // The helper may exit before reading; its exit status and status lines say why.
-  planPipe.on('error', () => undefined);
-  go.on('error', () => undefined);
-  planPipe.end(serializePlan(plan));
-  const status = new HelperStatus(status4);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  helper.sendPlan(plan);
   const refuse = async (reason: string, code: 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED'): Promise<never> => {
     go.end(); // EOF instead of the go: the command never runs
     events.push({ type: 'sandbox.refused', decision: 'deny', payload: { ...summary, reason } });

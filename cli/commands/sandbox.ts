@@ -7,10 +7,7 @@ import type { Command } from 'commander';
 import { isIP } from 'node:net';
 import { LatticeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
-import { openReadOnly } from '../../core/ledger/database.ts';
 import { shippedFile } from '../../core/runtime.ts';
-import { loadOrCreateMasterKey } from '../../core/secrets/master-key.ts';
-import { SecretStore } from '../../core/secrets/store.ts';
 import { ENV_NAME, HOST_NAME, listProfiles, loadProfile } from '../../sandbox/profile.ts';
 import { checkWorkspace, runSandbox } from '../../sandbox/session.ts';
 import { HOME_HELP, example } from '../common.ts';
@@ -90,7 +87,11 @@ export function registerSandbox(program: Command): void {
         ...(opts.jsonStatus === undefined ? {} : { jsonStatus: opts.jsonStatus }),
         helper: shippedFile('lattice-sandbox'),
         admin: (method, path, body) => admin(opts.home, method, path, body),
-        secret: (name) => {
+        // Only a profile with a `secret:` route needs the ledger's secret store: loaded then, not at every start.
+        secret: async (name) => {
+          const [{ openReadOnly }, { loadOrCreateMasterKey }, { SecretStore }] = await Promise.all([
+            import('../../core/ledger/database.ts'), import('../../core/secrets/master-key.ts'), import('../../core/secrets/store.ts'),
+          ]);
           const db = openReadOnly(paths.db);
           try {
             return new SecretStore(db, loadOrCreateMasterKey(paths)).get(name);

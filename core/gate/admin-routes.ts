@@ -8,15 +8,13 @@ import { LatticeError } from '../errors.ts';
 import type { Route } from '../server/http.ts';
 import { validator } from '../server/validate.ts';
 import { webhookStatus, type WebhookStatus } from '../webhooks/routes.ts';
+import { MAX_SANDBOX_EVENTS } from './limits.ts';
 import type { RunningGate } from './gate.ts';
 
 /** Events `lattice sandbox` records through the admin socket (it never opens the ledger beside a running gate). */
 export const SANDBOX_EVENT_TYPES = ['sandbox.started', 'sandbox.exited', 'sandbox.proxy', 'sandbox.refused'] as const;
 
 type SandboxEvent = { type: (typeof SANDBOX_EVENT_TYPES)[number]; decision?: 'allow' | 'deny'; payload: Record<string, unknown> };
-
-/** The most sandbox events one request may carry. */
-export const MAX_SANDBOX_EVENTS = 256;
 
 const EVENTS_SCHEMA = {
   type: 'array',

@@ -65,6 +65,23 @@ describe('lattice sandbox sessions', () => {
     assert.match(missing.stderr, /cannot run no-such-agent-binary inside the sandbox/);
   });
 
+  it('a session that fails after its helper started (an agent config it cannot update) stops the helper, says why and records nothing', () => {
+    // The helper starts first and waits for its plan; a session failing before it sends one must end it, or
+    // lattice sandbox would wait on it for ever. The private home's Claude config is made unreadable JSON.
+    const ws = ownedDir(runner);
+    const key = { ANTHROPIC_API_KEY: 'sk-test-never-sent' };
+    const first = latticeAs(runner, [...sandbox(ws, '--profile', 'claude-code'), '--', '/bin/true'], key);
+    assert.equal(first.status, 0, first.stderr);
+    const config = join(gate.home, 'homes', 'claude-code', '.claude.json');
+    writeFileSync(config, '{ not json');
+    const before = events(gate.home, 'sandbox.started').length;
+    const r = latticeAs(runner, [...sandbox(ws, '--profile', 'claude-code'), '--', '/bin/true'], key, undefined, 20_000); // throws if it hangs
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /\.claude\.json is not valid JSON/);
+    assert.equal(events(gate.home, 'sandbox.started').length, before);
+    assert.deepEqual(readdirSync(join(gate.home, 'run')).filter((f) => f.startsWith('sbx_')), [], 'the runtime directory is removed');
+  });
+
   it('--no-network: no proxy variables and no TCP at all (Landlock), while the gate socket still answers', () => {
     const ws = ownedDir(runner);
     const script = [
