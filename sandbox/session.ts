@@ -1,7 +1,9 @@
 /**
- * One `lattice sandbox` run: check the gate, enroll a sandbox identity, start the proxies, compute the plan, run
- * the helper, and record start, every proxy decision and the exit in the ledger (through the gate's admin socket).
- * The identity is revoked and the runtime directory removed when the agent exits.
+ * One `lattice sandbox` run: start the helper (it reports the kernel's Landlock ABI and waits for its plan), start
+ * the proxies, compute the plan, enroll a sandbox identity while the helper builds the sandbox, and record start,
+ * every proxy decision and the exit in the ledger (through the gate's admin socket). The identity is revoked and
+ * the runtime directory removed when the agent exits. The order puts the helper's start and the enrollment's
+ * round trip beside other work, not in front of it (`npm run bench:sandbox` measures what is left).
  *
  * Fail closed: a missing gate, a credential that cannot be resolved, a helper that reports a setup error, or a
  * start event the gate cannot record all stop the run before (or kill) the agent; nothing runs unconfined.
