@@ -13,7 +13,6 @@
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { reachesHostNetworks } from '../providers/effects/address.ts';
@@ -127,10 +126,11 @@ function forwardHeaders(headers: IncomingHttpHeaders, inject: { header: string; 
   return out;
 }
 
-export function credentialProxy(options: CredentialRouteOptions): Server {
+/** A route's proxy; node:https (TLS: ~5 ms of a cold start) is loaded only for a route to an https upstream. */
+export async function credentialProxy(options: CredentialRouteOptions): Promise<Server> {
   const { upstream } = options;
   const base = upstream.pathname.replace(/\/$/, '');
-  const send = upstream.protocol === 'https:' ? httpsRequest : httpRequest;
+  const send = upstream.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   const port = Number(upstream.port || (upstream.protocol === 'https:' ? 443 : 80));
   const header = options.header.toLowerCase();
   return createServer((req, res) => {

@@ -222,7 +222,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
         const route = profile.credentials[r];
         if (route === undefined) continue;
         const value = route.format.replaceAll('{key}', keys.get(r) ?? '');
-        servers.push(await listen(credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, onDecision }), join(runtimeDir, `route-${r}.sock`)));
+        servers.push(await listen(await credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, onDecision }), join(runtimeDir, `route-${r}.sock`)));
       }
     }
 

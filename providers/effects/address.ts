@@ -38,12 +38,21 @@ const IPV6_NOT_PUBLIC: readonly (readonly [string, number])[] = [
 /** The part of IPV4_NOT_PUBLIC that is this host and the networks around it (the rest is simply not routed). */
 const IPV4_HOST_NETWORKS = IPV4_NOT_PUBLIC.filter(([net]) => !['192.0.2.0', '192.88.99.0', '198.18.0.0', '198.51.100.0', '203.0.113.0'].includes(net));
 
-const ipv4NotPublic = blockList('ipv4', IPV4_NOT_PUBLIC);
-const ipv4HostNetworks = blockList('ipv4', IPV4_HOST_NETWORKS);
-const ipv6GlobalUnicast = blockList('ipv6', [['2000::', 3]]);
-const ipv6NotPublic = blockList('ipv6', IPV6_NOT_PUBLIC);
+/**
+ * The block lists, built on the first check rather than at load: building them parses every range, which costs a
+ * cold process a few ms (`lattice sandbox` loads this module for its proxy and may never check an address).
+ */
+let lists: { ipv4NotPublic: BlockList; ipv4HostNetworks: BlockList; ipv6GlobalUnicast: BlockList; ipv6NotPublic: BlockList } | undefined;
+const blockLists = () =>
+  (lists ??= {
+    ipv4NotPublic: blockList('ipv4', IPV4_NOT_PUBLIC),
+    ipv4HostNetworks: blockList('ipv4', IPV4_HOST_NETWORKS),
+    ipv6GlobalUnicast: blockList('ipv6', [['2000::', 3]]),
+    ipv6NotPublic: blockList('ipv6', IPV6_NOT_PUBLIC),
+  });
 
 export function isPublicAddress(ip: string): boolean {
+  const { ipv4NotPublic, ipv6GlobalUnicast, ipv6NotPublic } = blockLists();
   if (isIPv4(ip)) return !ipv4NotPublic.check(ip, 'ipv4');
   if (!isIPv6(ip) || ip.includes('%')) return false; // a zone id only makes sense for link-local addresses
   const embedded = embeddedIPv4(ipv6Groups(ip));
@@ -59,6 +68,7 @@ export function isPublicAddress(ip: string): boolean {
  * build machines among them) answer public names from them. Fails closed: what is not an address is refused.
  */
 export function reachesHostNetworks(ip: string): boolean {
+  const { ipv4HostNetworks, ipv6GlobalUnicast } = blockLists();
   if (isIPv4(ip)) return ipv4HostNetworks.check(ip, 'ipv4');
   if (!isIPv6(ip) || ip.includes('%')) return true;
   const embedded = embeddedIPv4(ipv6Groups(ip));

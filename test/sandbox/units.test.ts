@@ -165,7 +165,7 @@ describe('the helper and the credential proxy refuse malformed input', () => {
 
   it('the credential proxy forwards only origin-form requests', async () => {
     const decisions: ProxyDecision[] = [];
-    const server = credentialProxy({ route: 't', upstream: new URL('http://127.0.0.1:9/'), header: 'x-api-key', value: 'k', onDecision: (d) => decisions.push(d) });
+    const server = await credentialProxy({ route: 't', upstream: new URL('http://127.0.0.1:9/'), header: 'x-api-key', value: 'k', onDecision: (d) => decisions.push(d) });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
     try {
@@ -178,6 +178,54 @@ describe('the helper and the credential proxy refuse malformed input', () => {
       assert.equal(decisions[0]?.decision, 'deny');
     } finally {
       server.close();
+    }
+  });
+
+  it('the credential proxy speaks TLS to an https upstream (to a plain listener the handshake fails, the key is never sent) and plain HTTP to an http one', async () => {
+    // A loopback listener of the test's own that records the bytes it receives and answers plain HTTP.
+    const received: Buffer[] = [];
+    const upstream = createServer((socket) => {
+      socket.on('data', (d: Buffer) => {
+        received.push(d);
+        if (d[0] === 0x16) socket.destroy(); // a TLS ClientHello: this listener speaks no TLS
+        else if (d.includes('\r\n\r\n')) socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok');
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as AddressInfo).port;
+    const through = async (scheme: string) => {
+      const decisions: ProxyDecision[] = [];
+      const proxy = await credentialProxy({ route: 't', upstream: new URL(`${scheme}://127.0.0.1:${upstreamPort}/`), header: 'x-api-key', value: 'sk-real-key', onDecision: (d) => decisions.push(d) });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: (proxy.address() as AddressInfo).port, path: '/v1/x' }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+        return { status, decision: decisions[0] };
+      } finally {
+        proxy.close();
+        proxy.closeAllConnections();
+      }
+    };
+    try {
+      const tls = await through('https');
+      assert.equal(tls.status, 502);
+      assert.equal(tls.decision?.decision, 'deny');
+      assert.match(tls.decision?.reason ?? '', /upstream failed/);
+      assert.equal(Buffer.concat(received).includes('sk-real-key'), false, 'the key went out over plain text');
+      assert.equal(Buffer.concat(received)[0], 0x16, 'the first byte the upstream saw is a TLS handshake record');
+      received.length = 0;
+      const plain = await through('http');
+      assert.equal(plain.status, 200);
+      assert.equal(Buffer.concat(received).includes('x-api-key: sk-real-key'), true);
+    } finally {
+      upstream.close();
     }
   });
 });
