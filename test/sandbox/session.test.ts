@@ -302,6 +302,24 @@ describe('lattice sandbox sessions', () => {
       assert.ok(decisions.some((e) => e.decision === 'allow' && e.payload['path'] === '/messages' && e.payload['route'] === 'test'));
     });
 
+    it('takes a route\'s key from the secrets store (key_source = "secret:NAME"), and refuses a secret that is not stored', async () => {
+      const ws = ownedDir(runner);
+      const key = `sk-stored-${Date.now()}`;
+      const set = spawnSync(process.execPath, [runner.cli, 'secrets', 'set', 'LATTICE_TEST_STORED', '--home', gate.home], { input: key, env: baseEnv({}), uid: runner.uid, gid: runner.gid, encoding: 'utf8' });
+      assert.equal(set.status, 0, set.stderr);
+      const file = join(ws, 'stored.toml');
+      const route = (name: string) => `extends = "default"\n[sandbox.agent.credentials.stored]\nupstream = "http://127.0.0.1:${port}/v1"\nheader = "x-api-key"\nformat = "{key}"\nkey_source = "secret:${name}"\nbase_url_env = "TEST_BASE_URL"\n`;
+      writeFileSync(file, route('LATTICE_TEST_STORED'));
+      seen.length = 0;
+      const r = await latticeAsync(runner, [...sandbox(ws, '--config', file), '--', '/bin/sh', '-c', 'curl -sS -f "$TEST_BASE_URL/stored" > /dev/null']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(seen[0]?.['x-api-key'], key);
+      writeFileSync(file, route('LATTICE_TEST_NEVER_STORED'));
+      const missing = latticeAs(runner, [...sandbox(ws, '--config', file), '--', '/bin/true']);
+      assert.equal(missing.status, 2, missing.stderr);
+      assert.match(missing.stderr, /takes its key from the secret LATTICE_TEST_NEVER_STORED/);
+    });
+
     it('refuses CONNECT to hosts off the allowlist, other ports, raw IPs, routed hosts and plain HTTP, and records each', () => {
       const ws = ownedDir(runner);
       const file = join(ws, 'profile.toml');
