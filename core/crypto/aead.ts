@@ -7,7 +7,7 @@
  * key, nonce and additional data: a changed byte, a truncated or shortened tag, another key, another context. It
  * never returns unauthenticated plaintext. Wrong key or nonce lengths are refused before any work is done.
  */
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { nodeCrypto } from './node.ts';
 
 const ALGORITHM = 'aes-256-gcm';
 export const AEAD_KEY_BYTES = 32;
@@ -22,13 +22,13 @@ export interface Sealed {
 
 /** A new random 256-bit key. */
 export function randomKey(): Buffer {
-  return randomBytes(AEAD_KEY_BYTES);
+  return nodeCrypto().randomBytes(AEAD_KEY_BYTES);
 }
 
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Sealed {
   checkLength('key', key, AEAD_KEY_BYTES);
-  const nonce = randomBytes(AEAD_NONCE_BYTES);
-  const cipher = createCipheriv(ALGORITHM, key, nonce, { authTagLength: AEAD_TAG_BYTES });
+  const nonce = nodeCrypto().randomBytes(AEAD_NONCE_BYTES);
+  const cipher = nodeCrypto().createCipheriv(ALGORITHM, key, nonce, { authTagLength: AEAD_TAG_BYTES });
   cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   return { nonce, ciphertext: Buffer.concat([body, cipher.getAuthTag()]) };
@@ -42,7 +42,7 @@ export function open(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array,
     throw new RangeError(`an AES-256-GCM ciphertext is at least ${AEAD_TAG_BYTES} bytes (the tag); got ${ciphertext.length}`);
   }
   const split = ciphertext.length - AEAD_TAG_BYTES;
-  const decipher = createDecipheriv(ALGORITHM, key, nonce, { authTagLength: AEAD_TAG_BYTES });
+  const decipher = nodeCrypto().createDecipheriv(ALGORITHM, key, nonce, { authTagLength: AEAD_TAG_BYTES });
   decipher.setAuthTag(ciphertext.subarray(split));
   decipher.setAAD(aad);
   const plaintext = decipher.update(ciphertext.subarray(0, split));

@@ -6,7 +6,8 @@
  * 32 bytes: no base64url, no whitespace or trailing newline, no missing padding. Error messages never repeat the
  * private key.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { nodeCrypto } from './node.ts';
 import { LatticeError } from '../errors.ts';
 
 export interface WireGuardKeyPair {
@@ -31,7 +32,7 @@ export function isWireGuardKey(text: unknown): text is string {
 }
 
 export function generateWireGuardKeyPair(): WireGuardKeyPair {
-  const { privateKey, publicKey } = generateKeyPairSync('x25519');
+  const { privateKey, publicKey } = nodeCrypto().generateKeyPairSync('x25519');
   const raw = Buffer.from(jwkMember(privateKey, 'd'), 'base64url');
   // Clamp as `wg genkey` does (RFC 7748 §5). OpenSSL already stores clamped X25519 keys, so this pins the format
   // rather than changing the key; X25519 clamps the scalar itself, so the public key is the same either way.
@@ -53,8 +54,8 @@ export function wireGuardPublicKey(privateKey: string): string {
   }
   // Imported as PKCS#8 DER: a JWK import would need `x`, the public key this function exists to compute.
   const der = Buffer.concat([PKCS8_X25519_PREFIX, Buffer.from(privateKey, 'base64')]);
-  const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-  return Buffer.from(jwkMember(createPublicKey(key), 'x'), 'base64url').toString('base64');
+  const key = nodeCrypto().createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  return Buffer.from(jwkMember(nodeCrypto().createPublicKey(key), 'x'), 'base64url').toString('base64');
 }
 
 function jwkMember(key: KeyObject, member: 'd' | 'x'): string {
