@@ -1,9 +1,10 @@
 /**
  * The operator's side of the admin socket: JSON requests over a unix socket with node:http. A gate that is not
  * running (no socket, or nothing answering) is reported as GATE_NOT_RUNNING with the command that starts one.
+ * node:http loads with the first request, not with the module: `lattice sandbox` imports this to hand its
+ * session the admin client, and sends nothing before its helper has the plan.
  */
 import { existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { LatticeError, type ErrorCode } from '../core/errors.ts';
 import { resolveHome, runPaths } from '../core/home.ts';
@@ -15,6 +16,9 @@ export interface GateReply<T> {
 
 export function callSocket<T>(socketPath: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<GateReply<T>> {
   if (!existsSync(socketPath)) return Promise.reject(notRunning(socketPath));
+  // getBuiltinModule, not import(): Node 24's ESM facade of node:http reads every export, including the WebSocket
+  // getter that loads Node's internal undici (~30 ms of the single binary's start).
+  const { request } = process.getBuiltinModule('node:http');
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = request(
