@@ -1,15 +1,16 @@
 /**
- * One `lattice sandbox` run: start the helper (it reports the kernel's Landlock ABI and waits for its plan), start
- * the proxies, compute the plan, enroll a sandbox identity while the helper builds the sandbox, and record start,
- * every proxy decision and the exit in the ledger (through the gate's admin socket). The identity is revoked and
- * the runtime directory removed when the agent exits. The order puts the helper's start and the enrollment's
- * round trip beside other work, not in front of it (`npm run bench:sandbox` measures what is left).
+ * One `lattice sandbox` run: start the helper (it reports the kernel's Landlock ABI and waits for its plan), compute
+ * the plan and send it; then, while the helper builds the sandbox, enroll a sandbox identity (recording the start)
+ * and start the proxies; give the go; record every proxy decision and the exit in the ledger (through the gate's
+ * admin socket). The identity is revoked and the runtime directory removed when the agent exits. Nothing the plan
+ * does not need (node:crypto, node:http, the proxies) loads before the plan is sent, so that work runs beside the
+ * helper's, not in front of it (`npm run bench:sandbox` measures what is left).
  *
  * Fail closed: a missing gate, a credential that cannot be resolved, a helper that reports a setup error, or a
  * start event the gate cannot record all stop the run before (or kill) the agent; nothing runs unconfined.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, realpathSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { constants, homedir } from 'node:os';
@@ -21,7 +22,7 @@ import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
-import { connectProxy, credentialProxy, type ProxyDecision } from './proxy.ts';
+import type { ProxyDecision } from './proxy.ts';
 import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
 import { installMcp } from '../mcp/install.ts';
 import { selfRoot } from '../core/runtime.ts';
@@ -186,12 +187,14 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     }
   }
   if (!existsSync(run.helper)) throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox helper is missing (${run.helper}); rebuild with \`npm run build\``);
+  const { gateSocket, dir: runDir } = runPaths(run.paths);
+  // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
+  if (!existsSync(gateSocket)) throw new LatticeError('GATE_NOT_RUNNING', `no gate is running for ${run.paths.root} (no socket at ${gateSocket}); start one with \`lattice up\` (or \`lattice up --detach\` to keep it in the background)`);
 
   const helper = new Helper(run.helper);
-  const sandboxId = randomId('sbx');
-  const runtimeDir = join(runPaths(run.paths).dir, sandboxId);
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
+  let runtimeDir: string | undefined;
   let peerId: string | undefined;
   let exited: SandboxEvent | undefined;
   try {
@@ -207,30 +210,20 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       const root = selfRoot();
       if (root !== '/') mcpMounts.push(root);
     }
-    ensurePrivateDir(runtimeDir);
-    closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600)); // the mount point of the gate socket inside
-    // Bind-mounted inside while the helper builds the sandbox, filled in place (same inode) once enrolled.
+    // Bound at /run/lattice: the gate socket's mount point, the credential (filled in place once enrolled) and the
+    // proxies' sockets, which appear in it after the helper has bound the directory.
+    ensurePrivateDir(runDir);
+    runtimeDir = mkdtempSync(join(runDir, 'sbx_'));
+    for (const name of ['proxy.sock', ...routes.map((r) => `route-${r}.sock`)]) checkSocketPath(join(runtimeDir, name));
+    closeSync(openSync(join(runtimeDir, 'gate.sock'), 'w', 0o600));
     const credentialFile = join(runtimeDir, 'credential.json');
     closeSync(openSync(credentialFile, 'w', 0o600));
-
-    const onDecision = (d: ProxyDecision) => events.push({ type: 'sandbox.proxy', decision: d.decision, payload: { sandboxId, ...d } });
-    if (run.network) {
-      // Listening before the helper starts: it bind-mounts these sockets.
-      const routedHosts = routes.map((r) => new URL(profile.credentials[r]?.upstream ?? '').hostname);
-      servers.push(await listen(connectProxy({ allowHosts, routedHosts, onDecision }), join(runtimeDir, 'proxy.sock')));
-      for (const r of routes) {
-        const route = profile.credentials[r];
-        if (route === undefined) continue;
-        const value = route.format.replaceAll('{key}', keys.get(r) ?? '');
-        servers.push(await listen(await credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, onDecision }), join(runtimeDir, `route-${r}.sock`)));
-      }
-    }
 
     const argv = run.argv.length > 0 ? run.argv : profile.command;
     let plan: SandboxPlan;
     try {
       plan = computePlan({
-        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket: runPaths(run.paths).gateSocket,
+        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket,
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
         uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
@@ -238,30 +231,56 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     } catch (error) {
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));
     }
+    helper.sendPlan(plan);
+
+    // From here on the helper builds the sandbox while this process loads and does the rest: node:crypto for the
+    // identity's key, node:http for the proxies and the gate, the enrollment's round trip.
+    const sandboxId = randomId('sbx');
     const summary = {
       sandboxId, profile: profile.name, workspace: run.workspace, command: argv, allowHosts, routes,
       network: run.network, proxyPort: run.network ? PROXY_PORT : null,
       routePorts: Object.fromEntries(routes.map((r, i) => [r, ROUTE_PORT_BASE + i])), skipped: plan.skipped,
     };
+    const onDecision = (d: ProxyDecision) => events.push({ type: 'sandbox.proxy', decision: d.decision, payload: { sandboxId, ...d } });
+    const dir = runtimeDir;
     const dpop = generateEd25519Jwks();
-    const open = async (started: Record<string, unknown>): Promise<string> => {
-      const enrolled = await run.admin<EnrollmentReply>('POST', '/api/v1/admin/sandboxes', {
+    const start = async (state: Record<string, unknown>): Promise<string> => {
+      const enrolled = run.admin<EnrollmentReply>('POST', '/api/v1/admin/sandboxes', {
         identity: { agentName: `sandbox-${profile.name}`.slice(0, 64), agentType: profile.name, workspaceId: 'sandbox', ttl: profile.ttl, policyPreset: profile.preset, publicJwk: dpop.publicJwk },
-        started,
+        started: { ...summary, ...state },
+      }).then((reply) => {
+        peerId = reply.peerId;
+        writeFileSync(credentialFile, `${JSON.stringify(credentialFor(reply, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
+        return reply.peerId;
       });
-      peerId = enrolled.peerId;
-      writeFileSync(credentialFile, `${JSON.stringify(credentialFor(enrolled, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
-      return enrolled.peerId;
+      // Both settle before either outcome counts, so a proxy that fails cannot leave an enrollment in flight.
+      const [identity, proxies] = await Promise.allSettled([enrolled, run.network ? startProxies(dir, allowHosts, routes, keys, profile, onDecision, servers) : undefined]);
+      if (identity.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the command was not run: ${describeError(identity.reason)}`);
+      if (proxies.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the proxies could not start, so the command was not run: ${describeError(proxies.reason)}`);
+      return identity.value;
     };
-    const result = await execute(run, helper, plan, summary, events, open);
+    const result = await execute(run, helper, summary, events, start);
     exited = { type: 'sandbox.exited', payload: { sandboxId, exitCode: result.exitCode, durationMs: result.durationMs, ...(result.error === undefined ? {} : { error: result.error }) } };
     if (result.error !== undefined) throw new LatticeError('SANDBOX_FAILED', result.error);
     return result.exitCode;
   } finally {
-    await helper.abandonUnplanned();
+    await helper.abandon();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     // The runtime directory (sockets, credential file) goes while the gate records the end.
-    await Promise.all([close(run, events, peerId, exited), rm(runtimeDir, { recursive: true, force: true })]);
+    await Promise.all([close(run, events, peerId, exited), runtimeDir === undefined ? undefined : rm(runtimeDir, { recursive: true, force: true })]);
+  }
+}
+
+/** The CONNECT proxy and one credential proxy per route, listening on their sockets in `dir` (node:http loads here). */
+async function startProxies(dir: string, allowHosts: readonly string[], routes: readonly string[], keys: ReadonlyMap<string, string>, profile: SandboxProfile, onDecision: (d: ProxyDecision) => void, servers: Server[]): Promise<void> {
+  const { connectProxy, credentialProxy } = await import('./proxy.ts');
+  const routedHosts = routes.map((r) => new URL(profile.credentials[r]?.upstream ?? '').hostname);
+  servers.push(await listen(connectProxy({ allowHosts, routedHosts, onDecision }), join(dir, 'proxy.sock')));
+  for (const r of routes) {
+    const route = profile.credentials[r];
+    if (route === undefined) continue;
+    const value = route.format.replaceAll('{key}', keys.get(r) ?? '');
+    servers.push(await listen(await credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, onDecision }), join(dir, `route-${r}.sock`)));
   }
 }
 
@@ -281,8 +300,12 @@ async function close(run: SandboxRun, events: EventQueue, peerId: string | undef
   if (events.failure !== undefined) run.log(`warning: some sandbox events were not recorded: ${describeError(events.failure)}`);
 }
 
-function listen(server: Server, path: string): Promise<Server> {
+/** Refuses a path too long for a unix socket; checked before the helper gets its plan, so a long home fails early. */
+function checkSocketPath(path: string): void {
   if (Buffer.byteLength(path) > 107) throw new LatticeError('SANDBOX_UNAVAILABLE', `the socket path ${path} is longer than unix sockets allow (107 bytes); use a shorter LATTICE_HOME`);
+}
+
+function listen(server: Server, path: string): Promise<Server> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(path, () => resolve(server));
@@ -298,15 +321,17 @@ interface Outcome {
 
 /**
  * The helper, started before anything else of the session: it reports the kernel's Landlock ABI at once and then
- * waits for its plan (fd 3), so its start costs the session nothing while the proxies listen and the plan is made.
+ * waits for its plan (fd 3), so its start costs the session nothing while the plan is made; the sandbox is then
+ * built while the session enrolls its identity and starts the proxies.
  */
 class Helper {
   readonly child: ChildProcess;
   readonly status: HelperStatus;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private readonly planPipe: NodeJS.WritableStream;
-  readonly go: NodeJS.WritableStream;
+  private readonly goPipe: NodeJS.WritableStream;
   private planned = false;
+  private decided = false;
 
   constructor(path: string) {
     this.child = spawn(path, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'], env: {} });
@@ -316,7 +341,7 @@ class Helper {
     // The helper may exit before reading; its exit status and status lines say why.
     planPipe.on('error', () => undefined);
     go.on('error', () => undefined);
-    [this.planPipe, this.go] = [planPipe, go];
+    [this.planPipe, this.goPipe] = [planPipe, go];
     this.status = new HelperStatus(status4);
     this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
   }
@@ -326,28 +351,39 @@ class Helper {
     this.planPipe.end(serializePlan(plan));
   }
 
-  /** Stops a helper the session never gave a plan (it failed first): nothing has been built yet, nothing runs. */
-  async abandonUnplanned(): Promise<void> {
-    if (this.planned) return;
-    this.child.kill('SIGKILL');
+  /** The go (`run`) or EOF instead, after which the command never runs and the helper exits 125. Given once. */
+  decide(run: boolean): void {
+    this.decided = true;
+    if (run) this.goPipe.end('g');
+    else this.goPipe.end();
+  }
+
+  /**
+   * Ends a helper the session gave up on before its go: one without a plan is killed (nothing is built yet), one
+   * with a plan gets EOF for its go. Either way nothing runs, and this returns once it has exited.
+   */
+  async abandon(): Promise<void> {
+    if (this.decided) return;
+    if (this.planned) this.decide(false);
+    else this.child.kill('SIGKILL');
     await this.exited;
   }
 }
 
 /**
- * Runs the session's command in the helper. The helper builds the sandbox from `plan` while `open` enrolls the
- * identity and records the start; the command runs only after both (the go on fd 5). A helper that fails, a
- * kernel without Landlock (unless --allow-degraded) or a start the gate cannot record stop the run first.
+ * Runs the session's command in the helper, which already has its plan. The helper builds the sandbox while
+ * `start` enrolls the identity, records the start and starts the proxies; the command runs only after both (the go
+ * on fd 5). A helper that fails, a kernel without Landlock (unless --allow-degraded) or a start the gate cannot
+ * record stop the run first.
  */
-async function execute(run: SandboxRun, helper: Helper, plan: SandboxPlan, summary: Record<string, unknown>, events: EventQueue, open: (started: Record<string, unknown>) => Promise<string>): Promise<Outcome> {
-  const { child, status, exited, go } = helper;
+async function execute(run: SandboxRun, helper: Helper, summary: Record<string, unknown>, events: EventQueue, start: (state: Record<string, unknown>) => Promise<string>): Promise<Outcome> {
+  const { child, status, exited } = helper;
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGWINCH'];
   const handlers = signals.map((s) => [s, forward(s)] as const);
   for (const [s, h] of handlers) process.on(s, h);
-  helper.sendPlan(plan);
   const refuse = async (reason: string, code: 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED'): Promise<never> => {
-    go.end(); // EOF instead of the go: the command never runs
+    helper.decide(false);
     events.push({ type: 'sandbox.refused', decision: 'deny', payload: { ...summary, reason } });
     await exited;
     throw new LatticeError(code, reason);
@@ -362,26 +398,26 @@ async function execute(run: SandboxRun, helper: Helper, plan: SandboxPlan, summa
       return await refuse('Landlock is unavailable on this kernel (needs Linux 5.13+ with landlock in the LSM list); pass --allow-degraded to run without it', 'SANDBOX_UNAVAILABLE');
     }
     if (degraded) run.log('warning: running WITHOUT Landlock (--allow-degraded); this is recorded in the ledger');
-    const opened = open({ ...summary, landlockAbi: abi, degraded }).then(
+    const started = start({ landlockAbi: abi, degraded }).then(
       (peerId) => ({ peerId }),
       (error: unknown) => ({ error }),
     );
     const ready = await status.line('ready');
-    const enrollment = await opened;
+    const enrollment = await started;
     if (ready === undefined) {
       const reason = helperFailed();
       return await refuse(reason, /unavailable|Landlock/.test(reason) ? 'SANDBOX_UNAVAILABLE' : 'SANDBOX_FAILED');
     }
-    if ('error' in enrollment) return await refuse(`the gate could not record the sandbox start, so the command was not run: ${describeError(enrollment.error)}`, 'SANDBOX_FAILED');
-    go.end('g');
-    const started = Date.now();
+    if ('error' in enrollment) return await refuse(describeError(enrollment.error), 'SANDBOX_FAILED');
+    helper.decide(true);
+    const begun = Date.now();
     writeStatus(run.jsonStatus, { state: 'running', pid: child.pid, landlockAbi: abi, degraded, ...summary, peerId: enrollment.peerId });
     const { code, signal } = await exited;
     const exitCode = code ?? 128 + signalNumber(signal);
     await status.ended;
     const error = status.error();
     writeStatus(run.jsonStatus, { state: 'exited', exitCode, landlockAbi: abi, degraded, ...summary, peerId: enrollment.peerId, ...(error === undefined ? {} : { error }) });
-    return { exitCode, durationMs: Date.now() - started, ...(error === undefined ? {} : { error }) };
+    return { exitCode, durationMs: Date.now() - begun, ...(error === undefined ? {} : { error }) };
   } finally {
     for (const [s, h] of handlers) process.off(s, h);
   }

@@ -82,6 +82,18 @@ describe('lattice sandbox sessions', () => {
     assert.deepEqual(readdirSync(join(gate.home, 'run')).filter((f) => f.startsWith('sbx_')), [], 'the runtime directory is removed');
   });
 
+  it('without a running gate it refuses before anything starts and says to run `lattice up`', () => {
+    // The same command against a home with a gate runs (every other test here); against one without, nothing runs.
+    const ws = ownedDir(runner);
+    const home = join(ownedDir(runner, 'lattice-home-'), 'h');
+    const r = latticeAs(runner, ['sandbox', '--home', home, '--workspace', ws, '--', '/bin/sh', '-c', `touch ${ws}/ran`]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /no gate is running for .*; start one with `lattice up`/);
+    assert.doesNotMatch(r.stderr, /bind source/, 'the helper never started');
+    assert.equal(existsSync(join(ws, 'ran')), false, 'the command did not run');
+    assert.equal(existsSync(join(home, 'run')), false, 'no runtime directory was made');
+  });
+
   it('--no-network: no proxy variables and no TCP at all (Landlock), while the gate socket still answers', () => {
     const ws = ownedDir(runner);
     const script = [
