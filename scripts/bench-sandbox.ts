@@ -1,35 +1,39 @@
 /**
  * `npm run bench:sandbox` (builds the CLI first): what `lattice sandbox` costs to start and stop, next to what
- * bubblewrap costs for the same namespaces, measured in the same run on the same machine. Three commands, timed by
+ * bubblewrap costs for the same namespaces, measured in the same run on the same machine. Each case is timed by
  * wall clock from spawn to exit:
  *
- *   A  node dist/lattice.mjs --version                                  the cost of starting the lattice CLI at all
- *   B  node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true     a full sandbox session against a running gate
- *   C  bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true   the bubblewrap baseline
- *   D  dist/lattice-sandbox with a precomputed plan and the go given     the isolation alone (namespaces, tmpfs root,
- *      at once, running /bin/true                                        Landlock, seccomp), without the session
+ *   A   node dist/lattice.mjs --version                                 the cost of starting the lattice CLI at all
+ *   B   node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true    a full sandbox session against a running gate
+ *   C   bwrap --unshare-all --ro-bind / / --dev /dev --proc /proc true  the bubblewrap baseline
+ *   D   dist/lattice-sandbox with a precomputed plan and the go given    the isolation alone (namespaces, tmpfs root,
+ *       at once, running /bin/true                                       Landlock, seccomp), without the session
+ *   E0  node scripts/bench-sandbox-floor.mjs --start-only                a Node script's start
+ *   E   node scripts/bench-sandbox-floor.mjs                             the same script running D through Node's
+ *                                                                         spawn, pipes and child handling
+ *   A1, B1  A and B with the single binary (dist/lattice), when it has been built
  *
- * B − A also contains the session: two round trips to the gate, each a durable write (the identity's enrollment with
- * the start record, sent while the helper builds the sandbox; the exit record with the revocation), plus the cold
- * start of Node's HTTP client and the proxies' sockets. D − (spawn of /bin/true) is what the kernel work costs,
- * comparable to C; the report splits B − A into D and the rest.
  * The sandbox's own overhead is B − A, taken per round and then the median (the CLI's start-up is paid by every
- * lattice command, sandboxed or not); the goal is that it stays within bwrap's cost plus 5 ms. The goal is printed
+ * lattice command, sandboxed or not); the goal is that it stays within bwrap's cost plus 5 ms. B − A holds the
+ * session: loading its modules, the profile and plan, two round trips to the gate each ending in durable commits
+ * (the identity's enrollment with the start record, sent while the helper builds the sandbox; the exit record with
+ * the revocation), the proxies. D is what the kernel work costs, comparable to C. E − E0 is the floor under any
+ * lattice whose session runs in Node: the helper run by a Node process that does nothing else. The goal is printed
  * as met or not met and never fails the run.
  *
- * Each command runs 3 times to warm up, then RUNS rounds (default 30, `--runs N`) run A, B and C one after another,
- * so whatever else the machine does hits all three alike; the table gives the median and p90 of each.
+ * Each case runs 3 times to warm up, then RUNS rounds (default 30, `--runs N`) run every case one after another,
+ * so whatever else the machine does hits all alike; the table gives the median and p90 of each.
  *
  * Setup, all under os.tmpdir() and removed at the end: a LATTICE_HOME with a gate started by
  * `lattice up --detach --yes` (stopped by `lattice down` in a finally block) and an empty workspace for B. When
  * bwrap is missing and we are root, it is installed with apt-get; when it cannot be had (or cannot run here), C is
- * skipped with the reason and A and B are still printed.
+ * skipped with the reason and the rest is still printed.
  *
- * A B run that exits non-zero is a correctness failure: its stderr is printed and the benchmark exits 1, since a
+ * A case that exits non-zero is a correctness failure: its stderr is printed and the benchmark exits 1, since a
  * broken sandbox must not produce a number. The last line of stdout is the same numbers as JSON (see bench-common.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -139,13 +143,15 @@ function measure(commands: readonly Command[], runs: number): number[][] {
 
 function printTable(rows: readonly { label: string; command: string; summary: Summary }[], runs: number): void {
   process.stdout.write(`sandbox start-up (wall time, ${runs} interleaved rounds after ${WARMUP} warm-up rounds)\n`);
-  process.stdout.write(`  ${'case'.padEnd(70)} ${'median'.padStart(9)} ${'p90'.padStart(9)}\n`);
+  process.stdout.write(`  ${'case'.padEnd(74)} ${'median'.padStart(9)} ${'p90'.padStart(9)}\n`);
   for (const row of rows) {
-    process.stdout.write(`  ${`${row.label}  ${row.command}`.padEnd(70)} ${ms(row.summary.median).padStart(9)} ${ms(row.summary.p90).padStart(9)}\n`);
+    process.stdout.write(`  ${`${row.label.padEnd(3)} ${row.command}`.padEnd(74)} ${ms(row.summary.median).padStart(9)} ${ms(row.summary.p90).padStart(9)}\n`);
   }
 }
 
 const HELPER = join(import.meta.dirname, '..', 'dist', 'lattice-sandbox');
+const FLOOR = join(import.meta.dirname, 'bench-sandbox-floor.mjs');
+const BINARY = join(import.meta.dirname, '..', 'dist', 'lattice');
 
 /** The default profile's plan for /bin/true in `workspace`, written where D reads it (fd 3). */
 function helperPlan(home: string, workspace: string): string {
@@ -176,48 +182,52 @@ function main(): void {
     if (up !== null) throw new Error(`lattice up --detach failed (${up})`);
     gateStarted = true;
 
-    const commands: Command[] = [
-      { label: 'A', file: process.execPath, args: [LATTICE, '--version'], env: childEnv() },
-      { label: 'B', file: process.execPath, args: [LATTICE, 'sandbox', '--workspace', workspace, '--', '/bin/true'], cwd: workspace, env: latticeEnv },
-    ];
-    if (bwrapSkipped === null) commands.push({ label: 'C', file: 'bwrap', args: BWRAP_ARGS, env: process.env });
     const planFile = helperPlan(home, workspace);
     const goFile = join(home, 'bench-go');
     writeFileSync(goFile, 'g'); // the go on fd 5, given at once (no session to wait for)
-    commands.push({ label: 'D', file: HELPER, args: [], env: {}, fds: () => [openSync(planFile, 'r'), openSync('/dev/null', 'w'), openSync(goFile, 'r')] });
-    const samples = measure(commands, runs);
-    const [a, b, ...rest] = samples.map(summarize);
-    const c = bwrapSkipped === null ? rest[0] : undefined;
-    const d = rest[rest.length - 1];
-    if (a === undefined || b === undefined) throw new Error('no samples for A or B');
-
-    printTable([
-      { label: 'A', command: 'node dist/lattice.mjs --version', summary: a },
-      { label: 'B', command: 'node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true', summary: b },
-      ...(c === undefined ? [] : [{ label: 'C', command: `bwrap ${BWRAP_ARGS.join(' ')}`, summary: c }]),
-      ...(d === undefined ? [] : [{ label: 'D', command: 'dist/lattice-sandbox <plan> (/bin/true; isolation only)', summary: d }]),
-    ], runs);
-    if (bwrapSkipped !== null) process.stdout.write(`  C skipped: ${bwrapSkipped}\n`);
-
-    // Per round, B − A: both ran back to back, so whatever slowed the machine in that round slowed both; the
+    const sandboxArgs = ['sandbox', '--workspace', workspace, '--', '/bin/true'];
+    const cases: (Command & { readonly key: string; readonly command: string })[] = [
+      { key: 'A', label: 'A', command: 'node dist/lattice.mjs --version', file: process.execPath, args: [LATTICE, '--version'], env: childEnv() },
+      { key: 'B', label: 'B', command: 'node dist/lattice.mjs sandbox --workspace <tmp> -- /bin/true', file: process.execPath, args: [LATTICE, ...sandboxArgs], cwd: workspace, env: latticeEnv },
+      ...(bwrapSkipped === null ? [{ key: 'C', label: 'C', command: `bwrap ${BWRAP_ARGS.join(' ')}`, file: 'bwrap', args: BWRAP_ARGS, env: process.env }] : []),
+      { key: 'D', label: 'D', command: 'dist/lattice-sandbox <plan> (/bin/true; isolation only)', file: HELPER, args: [], env: {}, fds: () => [openSync(planFile, 'r'), openSync('/dev/null', 'w'), openSync(goFile, 'r')] },
+      { key: 'E0', label: 'E0', command: 'node scripts/bench-sandbox-floor.mjs --start-only', file: process.execPath, args: [FLOOR, HELPER, planFile, '--start-only'], env: childEnv() },
+      { key: 'E', label: 'E', command: 'node scripts/bench-sandbox-floor.mjs (Node runs D)', file: process.execPath, args: [FLOOR, HELPER, planFile], env: childEnv() },
+      ...(existsSync(BINARY) ? [
+        { key: 'A1', label: 'A1', command: 'dist/lattice --version (the single binary)', file: BINARY, args: ['--version'], env: childEnv() },
+        { key: 'B1', label: 'B1', command: 'dist/lattice sandbox --workspace <tmp> -- /bin/true', file: BINARY, args: sandboxArgs, cwd: workspace, env: latticeEnv },
+      ] : []),
+    ];
+    const samples = new Map(measure(cases, runs).map((v, i) => [cases[i]?.key ?? '', v]));
+    const summary = (key: string) => (samples.has(key) ? summarize(samples.get(key) ?? []) : undefined);
+    // Per round, X − Y: both ran back to back, so whatever slowed the machine in that round slowed both; the
     // median of these differences is steadier than the difference of the medians on a noisy machine.
-    const paired = summarize((samples[1] ?? []).map((bi, i) => bi - (samples[0]?.[i] ?? 0)));
-    const overhead = paired.median;
-    process.stdout.write(`  sandbox overhead (median of per-round B − A): ${signedMs(overhead)} (p90 ${signedMs(paired.p90)})\n`);
-    if (c === undefined) {
+    const paired = (x: string, y: string) => (samples.has(x) && samples.has(y) ? summarize((samples.get(x) ?? []).map((v, i) => v - (samples.get(y)?.[i] ?? 0))) : undefined);
+    printTable(cases.map((c) => ({ label: c.label, command: c.command, summary: summary(c.key) as Summary })), runs);
+    if (bwrapSkipped !== null) process.stdout.write(`  C skipped: ${bwrapSkipped}\n`);
+    if (!existsSync(BINARY)) process.stdout.write('  A1/B1 skipped: no dist/lattice (npm run build:binary builds it)\n');
+
+    const overhead = paired('B', 'A');
+    const floor = paired('E', 'E0');
+    const binary = paired('B1', 'A1');
+    const c = summary('C');
+    const d = summary('D');
+    if (overhead === undefined || floor === undefined || d === undefined) throw new Error('no samples for A, B, D or E');
+    process.stdout.write(`  sandbox overhead (median of per-round B − A): ${signedMs(overhead.median)} (p90 ${signedMs(overhead.p90)})\n`);
+    if (binary !== undefined) process.stdout.write(`  the single binary's (B1 − A1): ${signedMs(binary.median)} (p90 ${signedMs(binary.p90)})\n`);
+    process.stdout.write(`  Node's floor (E − E0: the helper run by a Node process that does nothing else): ${signedMs(floor.median)}\n`);
+    const goal = c === undefined ? undefined : c.median + GOAL_MARGIN_MS;
+    if (goal === undefined) {
       process.stdout.write(`  goal (overhead ≤ bwrap + ${GOAL_MARGIN_MS} ms): not checked, C was skipped\n`);
     } else {
-      const met = overhead <= c.median + GOAL_MARGIN_MS;
-      process.stdout.write(`  bwrap cost (C, median): ${ms(c.median)}\n`);
-      process.stdout.write(`  goal (overhead ≤ bwrap + ${GOAL_MARGIN_MS} ms = ${ms(c.median + GOAL_MARGIN_MS)}): ${met ? 'met' : 'not met'}\n`);
-      if (d !== undefined) {
-        process.stdout.write(`  of which isolation (D, median): ${ms(d.median)} (${d.median <= c.median + GOAL_MARGIN_MS ? 'within' : 'beyond'} bwrap + ${GOAL_MARGIN_MS} ms)\n`);
-        process.stdout.write(`  and the session (B − A − D: enrollment + start record, overlapped with the isolation, then exit record + revocation): ${signedMs(overhead - d.median)}\n`);
-      }
+      process.stdout.write(`  goal (overhead ≤ bwrap + ${GOAL_MARGIN_MS} ms = ${ms(goal)}): ${overhead.median <= goal ? 'met' : 'not met'}\n`);
+      process.stdout.write(`  of which isolation (D, median): ${ms(d.median)} (${d.median <= goal ? 'within' : 'beyond'} bwrap + ${GOAL_MARGIN_MS} ms); Node's floor is ${floor.median <= goal ? 'within' : 'beyond'} it\n`);
+      process.stdout.write(`  and the session (B − A − D: module loading, profile and plan, enrollment + start record overlapped with the isolation, exit record + revocation): ${signedMs(overhead.median - d.median)}\n`);
     }
     printJsonLine({
-      bench: 'sandbox', runs, cliStartMs: a, sandboxMs: b, bwrapMs: c ?? null, helperMs: d ?? null, bwrapSkipped,
-      overheadMs: overhead, goalMet: c === undefined ? null : overhead <= c.median + GOAL_MARGIN_MS,
+      bench: 'sandbox', runs, cliStartMs: summary('A'), sandboxMs: summary('B'), bwrapMs: c ?? null, helperMs: d, bwrapSkipped,
+      floorMs: floor, binaryStartMs: summary('A1') ?? null, binarySandboxMs: summary('B1') ?? null, binaryOverheadMs: binary ?? null,
+      overheadMs: overhead.median, goalMet: goal === undefined ? null : overhead.median <= goal,
     });
   } finally {
     const down = gateStarted ? setupStep(process.execPath, [LATTICE, 'down', '--home', home], latticeEnv) : null;
