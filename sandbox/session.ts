@@ -9,7 +9,6 @@
  * Fail closed: a missing gate, a credential that cannot be resolved, a helper that reports a setup error, or a
  * start event the gate cannot record all stop the run before (or kill) the agent; nothing runs unconfined.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, writeFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
@@ -20,7 +19,8 @@ import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
-import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, serializePlan, type SandboxPlan } from './plan.ts';
+import { Helper } from './helper-process.ts';
+import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import type { ProxyDecision } from './proxy.ts';
 import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
@@ -124,52 +124,6 @@ class EventQueue {
     this.timer = undefined;
     await this.drained;
     return this.pending.splice(0);
-  }
-}
-
-/** The helper's status lines (fd 4): `landlock N`, `ready`, or `error …`; ends when the agent's command execs. */
-class HelperStatus {
-  private text = '';
-  private done = false;
-  private waiters: (() => void)[] = [];
-  readonly ended: Promise<void>;
-
-  constructor(stream: NodeJS.ReadableStream) {
-    stream.on('data', (d: Buffer) => {
-      this.text += d.toString('utf8');
-      this.wake();
-    });
-    this.ended = new Promise((resolve) =>
-      stream.on('end', () => {
-        this.done = true;
-        this.wake();
-        resolve();
-      }),
-    );
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
-  }
-
-  private lines(): string[] {
-    return this.text.slice(0, this.text.lastIndexOf('\n') + 1).split('\n');
-  }
-
-  /** The helper's error, if it reported one. */
-  error(): string | undefined {
-    return this.lines().find((l) => l.startsWith('error '))?.slice(6);
-  }
-
-  /** The first line that is `word` or starts with `word `; undefined when an error or the end comes first. */
-  async line(word: string): Promise<string | undefined> {
-    for (;;) {
-      if (this.error() !== undefined) return undefined;
-      const hit = this.lines().find((l) => l === word || l.startsWith(`${word} `));
-      if (hit !== undefined) return hit;
-      if (this.done) return undefined;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
-    }
   }
 }
 
@@ -317,57 +271,6 @@ interface Outcome {
   readonly durationMs: number;
   /** Set when the command could not be started inside (the helper's reason). */
   readonly error?: string;
-}
-
-/**
- * The helper, started before anything else of the session: it reports the kernel's Landlock ABI at once and then
- * waits for its plan (fd 3), so its start costs the session nothing while the plan is made; the sandbox is then
- * built while the session enrolls its identity and starts the proxies.
- */
-class Helper {
-  readonly child: ChildProcess;
-  readonly status: HelperStatus;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private readonly planPipe: NodeJS.WritableStream;
-  private readonly goPipe: NodeJS.WritableStream;
-  private planned = false;
-  private decided = false;
-
-  constructor(path: string) {
-    this.child = spawn(path, [], { stdio: ['inherit', 'inherit', 'inherit', 'pipe', 'pipe', 'pipe'], env: {} });
-    const pipes = this.child.stdio as unknown as readonly (NodeJS.WritableStream & NodeJS.ReadableStream)[];
-    const [planPipe, status4, go] = [pipes[3], pipes[4], pipes[5]];
-    if (planPipe === undefined || status4 === undefined || go === undefined) throw new Error('the helper was spawned without its pipes');
-    // The helper may exit before reading; its exit status and status lines say why.
-    planPipe.on('error', () => undefined);
-    go.on('error', () => undefined);
-    [this.planPipe, this.goPipe] = [planPipe, go];
-    this.status = new HelperStatus(status4);
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => resolve({ code, signal })));
-  }
-
-  sendPlan(plan: SandboxPlan): void {
-    this.planned = true;
-    this.planPipe.end(serializePlan(plan));
-  }
-
-  /** The go (`run`) or EOF instead, after which the command never runs and the helper exits 125. Given once. */
-  decide(run: boolean): void {
-    this.decided = true;
-    if (run) this.goPipe.end('g');
-    else this.goPipe.end();
-  }
-
-  /**
-   * Ends a helper the session gave up on before its go: one without a plan is killed (nothing is built yet), one
-   * with a plan gets EOF for its go. Either way nothing runs, and this returns once it has exited.
-   */
-  async abandon(): Promise<void> {
-    if (this.decided) return;
-    if (this.planned) this.decide(false);
-    else this.child.kill('SIGKILL');
-    await this.exited;
-  }
 }
 
 /**
