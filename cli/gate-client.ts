@@ -62,6 +62,55 @@ export async function admin<T>(home: string | undefined, method: string, path: s
   return reply.body;
 }
 
+/** A request held open on the admin socket; `release` ends it. */
+export interface Held {
+  release(): void;
+}
+
+/**
+ * GET `path` on the admin socket of the gate on `home` and keep the request open: resolves once the gate has sent
+ * its first event (the request is then held), rejects with the gate's error if it refused. The connection ends on
+ * `release()`, when the gate ends it, or when this process dies (the kernel closes the socket), which is what the
+ * gate watches for (core/gate/sandbox-routes.ts).
+ */
+export function holdOpen(home: string | undefined, path: string, timeoutMs = 10_000): Promise<Held> {
+  const socketPath = runPaths(resolveHome(home)).adminSocket;
+  if (!existsSync(socketPath)) return Promise.reject(notRunning(socketPath));
+  const { request } = process.getBuiltinModule('node:http');
+  return new Promise((resolve, reject) => {
+    const req = request({ method: 'GET', path, createConnection: () => connect(socketPath), headers: { accept: 'text/event-stream' } }, (res) => {
+      // Once held, however the request ends (release, the gate ending it or going away) is not this side's error.
+      res.on('error', () => undefined);
+      let text = '';
+      res.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        if (res.statusCode === 200 && text.includes('\n\n')) {
+          clearTimeout(timer);
+          resolve({ release: () => req.destroy() });
+        }
+      });
+      res.on('end', () => {
+        clearTimeout(timer);
+        if (res.statusCode === 200) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} ended ${path} before holding it`));
+        let error: { code?: string; message?: string } | undefined;
+        try {
+          error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+        } catch {
+          // not JSON: the status alone says what went wrong
+        }
+        reject(new LatticeError((error?.code ?? 'INTERNAL') as ErrorCode, error?.message ?? `the gate answered ${res.statusCode ?? 0}`));
+      });
+    });
+    // The answer's first event must come soon; after that the request is held for as long as the session runs.
+    const timer = setTimeout(() => req.destroy(new Error('timed out')), timeoutMs);
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error }));
+    });
+    req.end();
+  });
+}
+
 /** No gate answers on this socket: the error that says how to start one. */
 export function notRunning(socketPath: string): LatticeError {
   return new LatticeError('GATE_NOT_RUNNING', `no gate is running (nothing answers on ${socketPath}); start one with \`lattice up\``);

@@ -13,7 +13,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, 
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { constants, homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { generateEd25519Jwks, randomId } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
@@ -45,6 +45,8 @@ export interface SandboxRun {
   readonly jsonStatus?: string;
   readonly helper: string;
   readonly admin: GateAdmin;
+  /** Holds a request open on the admin socket until released (see core/gate/sandbox-routes.ts). */
+  readonly hold: (path: string) => Promise<{ release(): void }>;
   /** Reads a secret for `key_source = "secret:NAME"`. */
   readonly secret: (name: string) => Promise<string>;
   readonly env?: NodeJS.ProcessEnv;
@@ -149,6 +151,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
   let runtimeDir: string | undefined;
+  let held: { release(): void } | undefined;
   let peerId: string | undefined;
   let exited: SandboxEvent | undefined;
   try {
@@ -202,14 +205,17 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       const enrolled = run.admin<EnrollmentReply>('POST', '/api/v1/admin/sandboxes', {
         identity: { agentName: `sandbox-${profile.name}`.slice(0, 64), agentType: profile.name, workspaceId: 'sandbox', ttl: profile.ttl, policyPreset: profile.preset, publicJwk: dpop.publicJwk },
         started: { ...summary, ...state },
-      }).then((reply) => {
+        runtime: basename(dir),
+      }).then(async (reply) => {
         peerId = reply.peerId;
         writeFileSync(credentialFile, `${JSON.stringify(credentialFor(reply, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
+        // Held until the session closes: if this process dies instead, the gate revokes the identity at once.
+        held = await run.hold(`/api/v1/admin/sandboxes/${reply.peerId}/hold`);
         return reply.peerId;
       });
       // Both settle before either outcome counts, so a proxy that fails cannot leave an enrollment in flight.
       const [identity, proxies] = await Promise.allSettled([enrolled, run.network ? startProxies(dir, allowHosts, routes, keys, profile, onDecision, servers) : undefined]);
-      if (identity.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the command was not run: ${describeError(identity.reason)}`);
+      if (identity.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the gate could not open the sandbox session (enroll its identity, record the start, hold it), so the command was not run: ${describeError(identity.reason)}`);
       if (proxies.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the proxies could not start, so the command was not run: ${describeError(proxies.reason)}`);
       return identity.value;
     };
@@ -222,6 +228,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     // The runtime directory (sockets, credential file) goes while the gate records the end.
     await Promise.all([close(run, events, peerId, exited), runtimeDir === undefined ? undefined : rm(runtimeDir, { recursive: true, force: true })]);
+    held?.release(); // after the close: the gate sees the session closed, not abandoned
   }
 }
 

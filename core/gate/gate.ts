@@ -66,6 +66,8 @@ export interface RunningGate {
   readonly tcp: { readonly host: string; readonly port: number; readonly tls: boolean } | null;
   /** Resolves when the gate has stopped (by `stop()`, a signal handler, or the admin shutdown route). */
   readonly stopped: Promise<void>;
+  /** True from the moment `stop()` is called. */
+  readonly stopping: boolean;
   stop(reason: string): Promise<void>;
 }
 
@@ -149,6 +151,9 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
     webhooks: deliverer,
     tcp: null,
     stopped,
+    get stopping() {
+      return stopping !== undefined;
+    },
     stop(reason) {
       stopping ??= (async () => {
         clearInterval(reaper);

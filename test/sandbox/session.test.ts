@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateEd25519Jwks } from '../../core/crypto/index.ts';
@@ -33,6 +33,18 @@ function processesWith(marker: string): string[] {
     } catch {
       return false;
     }
+  });
+}
+
+/** GET a hold route: its status and first text once the gate answered, and a promise of the hold's end. */
+function hold(socketPath: string, path: string): Promise<{ status: number; text: string; ended: Promise<void>; release: () => void }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path, method: 'GET', agent: false }, (res) => {
+      const ended = new Promise<void>((done) => res.on('close', () => done()));
+      res.once('data', (chunk: Buffer) => resolve({ status: res.statusCode ?? 0, text: chunk.toString('utf8'), ended, release: () => req.destroy() }));
+    });
+    req.on('error', reject);
+    req.end();
   });
 }
 
@@ -63,6 +75,7 @@ describe('lattice sandbox sessions', () => {
     const missing = latticeAs(runner, sandbox(ws, '--', 'no-such-agent-binary'));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /cannot run no-such-agent-binary inside the sandbox/);
+    assert.equal(events(gate.home, 'sandbox.abandoned').some((e) => e.payload['peerId'] === status.peerId), false, 'a session that closed is not abandoned');
   });
 
   it('a session that fails after its helper started (an agent config it cannot update) stops the helper, says why and records nothing', () => {
@@ -140,6 +153,21 @@ describe('lattice sandbox sessions', () => {
     const quiet = await post('/api/v1/admin/sandboxes/close', { peerId, events: [] });
     assert.deepEqual([quiet.status, (quiet.body as { revoked: boolean }).revoked], [201, true]);
     assert.ok(events(gate.home, 'peer.revoked').some((e) => e.payload['peerId'] === peerId));
+    // A session is held by one open request: a closed session cannot be held, a second hold is refused, and closing
+    // the session ends its hold without abandoning it (a hold that ends first does: see the SIGKILL test).
+    const holdPath = (id: string) => `/api/v1/admin/sandboxes/${id}/hold`;
+    const late = await hold(admin.socketPath, holdPath(peerId));
+    assert.equal(late.status, 404, 'a closed session cannot be held');
+    const reopened = await post('/api/v1/admin/sandboxes', { identity: { ...identity, publicJwk: generateEd25519Jwks().publicJwk }, started: { note: 'held-by-test' } });
+    const heldId = String(reopened.body['peerId']);
+    const first = await hold(admin.socketPath, holdPath(heldId));
+    assert.equal(first.status, 200);
+    assert.match(first.text, /event: held/);
+    assert.equal((await hold(admin.socketPath, holdPath(heldId))).status, 409, 'a session is held once');
+    assert.equal((await post('/api/v1/admin/sandboxes/close', { peerId: heldId, events: [] })).status, 201);
+    await first.ended; // the gate ended the hold
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(events(gate.home, 'sandbox.abandoned').some((e) => e.payload['peerId'] === heldId), false, 'a closed session is not abandoned');
   });
 
   it('an interactive agent gets the terminal: raw keystrokes, resizes, ^C as a byte in raw mode and as one SIGINT in cooked mode', () => {
@@ -239,7 +267,8 @@ describe('lattice sandbox sessions', () => {
     assert.equal(await exited(term), 143);
 
     const marker = `lattice-survivor-${process.pid}-${Date.now()}`;
-    const killed = spawnLattice(runner, sandbox(ws, '--', '/bin/sh', '-c', `python3 -c 'import time; time.sleep(1000)' ${marker} & python3 -c 'import time; time.sleep(1000)' ${marker} & touch ${ws}/ready2; wait`));
+    const statusFile = join(ws, 'status-killed.json');
+    const killed = spawnLattice(runner, sandbox(ws, '--json-status', statusFile, '--', '/bin/sh', '-c', `python3 -c 'import time; time.sleep(1000)' ${marker} & python3 -c 'import time; time.sleep(1000)' ${marker} & touch ${ws}/ready2; wait`));
     await waitFor(join(ws, 'ready2'));
     for (let i = 0; i < 100 && processesWith(marker).length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     assert.equal(processesWith(marker).length, 2, 'the agent\'s children run');
@@ -248,6 +277,13 @@ describe('lattice sandbox sessions', () => {
     const deadline = Date.now() + 5000;
     while (processesWith(marker).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(processesWith(marker), [], 'processes survived SIGKILL of lattice sandbox');
+    // Nor does its identity: the gate saw the held session end unclosed, revoked it and removed its credential.
+    const { peerId } = JSON.parse(readFileSync(statusFile, 'utf8')) as { peerId: string };
+    const abandoned = () => events(gate.home, 'sandbox.abandoned').some((e) => e.payload['peerId'] === peerId);
+    for (let i = 0; i < 100 && !abandoned(); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(abandoned(), 'the gate records the abandoned session');
+    assert.ok(events(gate.home, 'peer.revoked').some((e) => e.payload['peerId'] === peerId), 'the sandbox identity is revoked');
+    assert.deepEqual(readdirSync(join(gate.home, 'run')).filter((f) => f.startsWith('sbx_')), [], 'the runtime directory (and its credential) is removed');
   });
 
   describe('proxies', () => {

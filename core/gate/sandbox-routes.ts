@@ -1,0 +1,168 @@
+/**
+ * The sandbox's session routes, on the admin socket only (its file mode is the authentication). `lattice sandbox`
+ * opens a session (enrolls its identity and records `sandbox.started`), holds it with a request it keeps open while
+ * the agent runs, sends proxy decisions, and closes it (revokes the identity and records `sandbox.exited`).
+ *
+ * The hold is how the identity's lifetime is the session's: if the held request ends before the session was closed
+ * (`lattice sandbox` was killed, and the kernel closed its socket), the gate revokes the identity, records
+ * `sandbox.abandoned` and removes the session's runtime directory (its credential file). A gate that is stopping
+ * abandons nothing: its sessions' requests end because the gate does.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
+import type { JsonObject } from '../canonical.ts';
+import { LatticeError, describeError } from '../errors.ts';
+import type { Route } from '../server/http.ts';
+import { validator } from '../server/validate.ts';
+import { MAX_SANDBOX_EVENTS } from './limits.ts';
+import type { RunningGate } from './gate.ts';
+
+const PEER_ID = '^peer_[A-Za-z0-9_-]{1,64}$';
+/** A runtime directory's name, as `lattice sandbox` makes it (mkdtemp of `run/sbx_`). */
+const RUNTIME_NAME = '^sbx_[A-Za-z0-9]{6}$';
+
+/** Events `lattice sandbox` records through the admin socket (it never opens the ledger beside a running gate). */
+export const SANDBOX_EVENT_TYPES = ['sandbox.started', 'sandbox.exited', 'sandbox.proxy', 'sandbox.refused'] as const;
+
+type SandboxEvent = { type: (typeof SANDBOX_EVENT_TYPES)[number]; decision?: 'allow' | 'deny'; payload: Record<string, unknown> };
+
+const EVENTS_SCHEMA = {
+  type: 'array',
+  minItems: 1,
+  maxItems: MAX_SANDBOX_EVENTS,
+  items: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['type', 'payload'],
+    properties: {
+      type: { type: 'string', enum: [...SANDBOX_EVENT_TYPES] },
+      decision: { type: 'string', enum: ['allow', 'deny'], nullable: true },
+      payload: { type: 'object', required: [] },
+    },
+  },
+} as const;
+
+const sandboxEvents = validator<{ events: SandboxEvent[] }>({ type: 'object', additionalProperties: false, required: ['events'], properties: { events: EVENTS_SCHEMA } });
+
+/**
+ * Opening a session: the identity to enroll (an enrollment body), the payload of its `sandbox.started`, and the name
+ * of its runtime directory under the gate's `run/` (removed by the gate if the session is abandoned).
+ */
+const sandboxOpen = validator<{ identity: Record<string, unknown>; started: Record<string, unknown>; runtime?: string }>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['identity', 'started'],
+  properties: { identity: { type: 'object', required: [] }, started: { type: 'object', required: [] }, runtime: { type: 'string', pattern: RUNTIME_NAME, nullable: true } },
+});
+
+/** Closing a session: the sandbox identity to revoke and the last events (proxy decisions, `sandbox.exited`). */
+const sandboxClose = validator<{ peerId: string; events: SandboxEvent[] }>({
+  type: 'object',
+  additionalProperties: false,
+  required: ['peerId', 'events'],
+  // No events is fine: a session that ends without one must still revoke its identity.
+  properties: { peerId: { type: 'string', pattern: PEER_ID }, events: { ...EVENTS_SCHEMA, minItems: 0 } },
+});
+
+
+/** A session this gate opened and has not closed: its runtime directory, and the request holding it, once held. */
+interface Session {
+  readonly runtime: string | null;
+  hold: ServerResponse | null;
+  closed: boolean;
+}
+
+export function sandboxRoutes(gate: RunningGate): Route[] {
+  const sessions = new Map<string, Session>();
+
+  /** The held request ended first: revoke the identity, record why, remove the runtime directory. */
+  const abandon = async (peerId: string, session: Session): Promise<void> => {
+    const [revoked] = await Promise.allSettled([
+      gate.identity.revoke(peerId),
+      gate.ledger.append({ type: 'sandbox.abandoned', principal: 'gate', decision: 'deny', payload: { peerId, reason: 'lattice sandbox ended without closing its session (killed, or lost its connection to the gate)' } }),
+      session.runtime === null ? undefined : rm(join(gate.run.dir, session.runtime), { recursive: true, force: true }),
+    ]);
+    if (revoked.status === 'rejected' && !(revoked.reason instanceof LatticeError && revoked.reason.code === 'PEER_NOT_FOUND')) throw revoked.reason;
+  };
+
+  return [
+    {
+      method: 'POST',
+      path: '/api/v1/admin/sandbox-events',
+      on: ['admin'],
+      async handle(ctx) {
+        const { events } = sandboxEvents(ctx.body);
+        return { status: 201, body: { seqs: await appendAll(gate, events) } };
+      },
+    },
+    {
+      // One round trip for the start of a session: the sandbox identity is enrolled, then its start recorded. The
+      // agent's command runs only after this answers (see sandbox/session.ts), so every run has its evidence.
+      method: 'POST',
+      path: '/api/v1/admin/sandboxes',
+      on: ['admin'],
+      async handle(ctx) {
+        const body = sandboxOpen(ctx.body);
+        const enrolled = await gate.identity.enroll(body.identity, 'operator');
+        const [seq] = await appendAll(gate, [{ type: 'sandbox.started', decision: 'allow', payload: { ...body.started, peerId: enrolled.peer.id } }]);
+        sessions.set(enrolled.peer.id, { runtime: body.runtime ?? null, hold: null, closed: false });
+        return {
+          status: 201,
+          body: { peerId: enrolled.peer.id, leaseId: enrolled.leaseId, enrollmentToken: enrolled.token, expiresAt: new Date(enrolled.peer.expiresAt).toISOString(), seq },
+        };
+      },
+    },
+    {
+      // One round trip for the end: the identity's revocation and the last events share one group commit. An
+      // identity already gone (its TTL ran out and the reaper removed it) is not an error.
+      method: 'POST',
+      path: '/api/v1/admin/sandboxes/close',
+      on: ['admin'],
+      async handle(ctx) {
+        const { peerId, events } = sandboxClose(ctx.body);
+        const session = sessions.get(peerId);
+        if (session !== undefined) session.closed = true; // from here on the hold's end is the session's, not an abandonment
+        const [revoked, appended] = await Promise.allSettled([gate.identity.revoke(peerId), appendAll(gate, events)]);
+        sessions.delete(peerId);
+        session?.hold?.end();
+        if (appended.status === 'rejected') throw appended.reason;
+        if (revoked.status === 'rejected' && !(revoked.reason instanceof LatticeError && revoked.reason.code === 'PEER_NOT_FOUND')) throw revoked.reason;
+        return { status: 201, body: { seqs: appended.value, revoked: revoked.status === 'fulfilled' } };
+      },
+    },
+    {
+      // Held by `lattice sandbox` from its start until it closes the session: an event `held` at once, then nothing.
+      method: 'GET',
+      path: '/api/v1/admin/sandboxes/:peerId/hold',
+      on: ['admin'],
+      handle(ctx) {
+        const peerId = ctx.params['peerId'] ?? '';
+        const session = new RegExp(PEER_ID).test(peerId) ? sessions.get(peerId) : undefined;
+        if (session === undefined) return Promise.reject(new LatticeError('NOT_FOUND', 'no open sandbox session has this identity'));
+        if (session.hold !== null) return Promise.reject(new LatticeError('SANDBOX_SESSION_HELD', 'this sandbox session is already held'));
+        return Promise.resolve({
+          status: 200,
+          stream: (out) => {
+            session.hold = out;
+            out.on('close', () => {
+              if (session.closed || gate.stopping) return;
+              sessions.delete(peerId);
+              abandon(peerId, session).catch((error: unknown) => process.stderr.write(`lattice gate: could not end the abandoned sandbox session ${peerId}: ${describeError(error)}\n`));
+            });
+            out.write('event: held\ndata: {}\n\n');
+          },
+        });
+      },
+    },
+  ];
+}
+
+/** Appends sandbox events in one tick, so they share one group commit; resolves with their sequence numbers. */
+async function appendAll(gate: RunningGate, events: readonly SandboxEvent[]): Promise<number[]> {
+  const appended = await Promise.all(
+    events.map((e) => gate.ledger.append({ type: e.type, principal: 'operator', decision: e.decision ?? null, payload: e.payload as JsonObject })),
+  );
+  return appended.map((a) => a.event.seq);
+}
+
