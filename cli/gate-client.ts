@@ -62,36 +62,45 @@ export async function admin<T>(home: string | undefined, method: string, path: s
   return reply.body;
 }
 
-/** A request held open on the admin socket; `release` ends it. */
-export interface Held {
+/** The first answer of a request held open on the admin socket; `release` ends the request. */
+export interface Held<T> {
+  readonly value: T;
   release(): void;
 }
 
 /**
- * GET `path` on the admin socket of the gate on `home` and keep the request open: resolves once the gate has sent
- * its first event (the request is then held), rejects with the gate's error if it refused. The connection ends on
- * `release()`, when the gate ends it, or when this process dies (the kernel closes the socket), which is what the
- * gate watches for (core/gate/sandbox-routes.ts).
+ * POST `body` to `path` on the admin socket of the gate on `home` and keep the request open: resolves with the data
+ * of the gate's first event (JSON), rejects with the gate's error if it refused. The request ends on `release()`,
+ * when the gate ends it, or when this process dies (the kernel closes the socket), which is what the gate watches
+ * for (core/gate/sandbox-routes.ts).
  */
-export function holdOpen(home: string | undefined, path: string, timeoutMs = 10_000): Promise<Held> {
+export function openHeld<T>(home: string | undefined, path: string, body: unknown, timeoutMs = 10_000): Promise<Held<T>> {
   const socketPath = runPaths(resolveHome(home)).adminSocket;
   if (!existsSync(socketPath)) return Promise.reject(notRunning(socketPath));
   const { request } = process.getBuiltinModule('node:http');
+  const payload = JSON.stringify(body);
   return new Promise((resolve, reject) => {
-    const req = request({ method: 'GET', path, createConnection: () => connect(socketPath), headers: { accept: 'text/event-stream' } }, (res) => {
-      // Once held, however the request ends (release, the gate ending it or going away) is not this side's error.
+    const headers = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), accept: 'text/event-stream' };
+    const req = request({ method: 'POST', path, createConnection: () => connect(socketPath), headers }, (res) => {
+      // Once answered, however the request ends (release, the gate ending it or going away) is not this side's error.
       res.on('error', () => undefined);
       let text = '';
       res.on('data', (chunk: Buffer) => {
         text += chunk.toString('utf8');
-        if (res.statusCode === 200 && text.includes('\n\n')) {
-          clearTimeout(timer);
-          resolve({ release: () => req.destroy() });
+        const end = text.indexOf('\n\n');
+        if (res.statusCode !== 200 || end === -1) return;
+        clearTimeout(timer);
+        const data = text.slice(0, end).split('\n').find((line) => line.startsWith('data: '));
+        try {
+          resolve({ value: JSON.parse(data?.slice(6) ?? '') as T, release: () => req.destroy() });
+        } catch (error) {
+          req.destroy();
+          reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} answered ${path} with an event that is not JSON`, { cause: error }));
         }
       });
       res.on('end', () => {
         clearTimeout(timer);
-        if (res.statusCode === 200) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} ended ${path} before holding it`));
+        if (res.statusCode === 200) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} ended ${path} without answering`));
         let error: { code?: string; message?: string } | undefined;
         try {
           error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
@@ -101,13 +110,13 @@ export function holdOpen(home: string | undefined, path: string, timeoutMs = 10_
         reject(new LatticeError((error?.code ?? 'INTERNAL') as ErrorCode, error?.message ?? `the gate answered ${res.statusCode ?? 0}`));
       });
     });
-    // The answer's first event must come soon; after that the request is held for as long as the session runs.
+    // The first answer must come in time; after it the request is held for as long as the session runs.
     const timer = setTimeout(() => req.destroy(new Error('timed out')), timeoutMs);
     req.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error }));
     });
-    req.end();
+    req.end(payload);
   });
 }
 

@@ -60,7 +60,7 @@ export type ActionErrorCode = 'MANIFEST_INVALID' | 'ACTION_NOT_FOUND' | 'ACTION_
 export type ProviderErrorCode = 'COMPONENT_INVALID' | 'COMPONENT_NOT_FOUND' | 'SIGNATURE_INVALID' | 'SIGNATURE_MISSING' | 'PUBLISHER_NOT_FOUND' | 'PUBLISHER_INVALID';
 
 /** The sandbox: profiles, and a kernel or helper that cannot give the isolation asked for. */
-export type SandboxErrorCode = 'PROFILE_INVALID' | 'PROFILE_NOT_FOUND' | 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED' | 'SANDBOX_SESSION_HELD';
+export type SandboxErrorCode = 'PROFILE_INVALID' | 'PROFILE_NOT_FOUND' | 'SANDBOX_UNAVAILABLE' | 'SANDBOX_FAILED';
 
 /**
  * The action pipeline: effects the host refused or could not perform, one-shot grants, approvals and idempotency.

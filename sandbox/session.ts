@@ -45,8 +45,8 @@ export interface SandboxRun {
   readonly jsonStatus?: string;
   readonly helper: string;
   readonly admin: GateAdmin;
-  /** Holds a request open on the admin socket until released (see core/gate/sandbox-routes.ts). */
-  readonly hold: (path: string) => Promise<{ release(): void }>;
+  /** POSTs to the admin socket and holds the request open until released: its first answer (core/gate/sandbox-routes.ts). */
+  readonly openHeld: <T>(path: string, body: unknown) => Promise<{ readonly value: T; release(): void }>;
   /** Reads a secret for `key_source = "secret:NAME"`. */
   readonly secret: (name: string) => Promise<string>;
   readonly env?: NodeJS.ProcessEnv;
@@ -202,20 +202,20 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     const dir = runtimeDir;
     const dpop = generateEd25519Jwks();
     const start = async (state: Record<string, unknown>): Promise<string> => {
-      const enrolled = run.admin<EnrollmentReply>('POST', '/api/v1/admin/sandboxes', {
+      // The request stays open until the session closes: if this process dies instead, the gate revokes the identity.
+      const enrolled = run.openHeld<EnrollmentReply>('/api/v1/admin/sandboxes', {
         identity: { agentName: `sandbox-${profile.name}`.slice(0, 64), agentType: profile.name, workspaceId: 'sandbox', ttl: profile.ttl, policyPreset: profile.preset, publicJwk: dpop.publicJwk },
         started: { ...summary, ...state },
         runtime: basename(dir),
-      }).then(async (reply) => {
-        peerId = reply.peerId;
-        writeFileSync(credentialFile, `${JSON.stringify(credentialFor(reply, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
-        // Held until the session closes: if this process dies instead, the gate revokes the identity at once.
-        held = await run.hold(`/api/v1/admin/sandboxes/${reply.peerId}/hold`);
-        return reply.peerId;
+      }).then((opened) => {
+        held = opened;
+        peerId = opened.value.peerId;
+        writeFileSync(credentialFile, `${JSON.stringify(credentialFor(opened.value, dpop, INSIDE.gateSocket), null, 2)}\n`, { mode: 0o600 });
+        return opened.value.peerId;
       });
       // Both settle before either outcome counts, so a proxy that fails cannot leave an enrollment in flight.
       const [identity, proxies] = await Promise.allSettled([enrolled, run.network ? startProxies(dir, allowHosts, routes, keys, profile, onDecision, servers) : undefined]);
-      if (identity.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the gate could not open the sandbox session (enroll its identity, record the start, hold it), so the command was not run: ${describeError(identity.reason)}`);
+      if (identity.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the gate could not record the sandbox start, so the command was not run: ${describeError(identity.reason)}`);
       if (proxies.status === 'rejected') throw new LatticeError('SANDBOX_FAILED', `the proxies could not start, so the command was not run: ${describeError(proxies.reason)}`);
       return identity.value;
     };

@@ -11,7 +11,7 @@ import { shippedFile } from '../../core/runtime.ts';
 import { ENV_NAME, HOST_NAME, listProfiles, loadProfile } from '../../sandbox/profile.ts';
 import { checkWorkspace, runSandbox } from '../../sandbox/session.ts';
 import { HOME_HELP, example } from '../common.ts';
-import { admin, holdOpen } from '../gate-client.ts';
+import { admin, openHeld } from '../gate-client.ts';
 import { printJson, table } from '../output.ts';
 
 interface SandboxOptions {
@@ -87,7 +87,7 @@ export function registerSandbox(program: Command): void {
         ...(opts.jsonStatus === undefined ? {} : { jsonStatus: opts.jsonStatus }),
         helper: shippedFile('lattice-sandbox'),
         admin: (method, path, body) => admin(opts.home, method, path, body),
-        hold: (path) => holdOpen(opts.home, path),
+        openHeld: (path, body) => openHeld(opts.home, path, body),
         // Only a profile with a `secret:` route needs the ledger's secret store: loaded then, not at every start.
         secret: async (name) => {
           const [{ openReadOnly }, { loadOrCreateMasterKey }, { SecretStore }] = await Promise.all([

@@ -1,13 +1,13 @@
 /**
  * The sandbox's session routes, on the admin socket only (its file mode is the authentication). `lattice sandbox`
- * opens a session (enrolls its identity and records `sandbox.started`), holds it with a request it keeps open while
- * the agent runs, sends proxy decisions, and closes it (revokes the identity and records `sandbox.exited`).
+ * opens a session with one request that enrolls its identity, records `sandbox.started` and answers with the
+ * enrollment as a first event, then stays open while the agent runs; proxy decisions go in batches; the close route
+ * revokes the identity, records `sandbox.exited` and ends the open request.
  *
- * The hold is how the identity's lifetime is the session's: if the held request ends before the session was closed
+ * The open request is how the identity's lifetime is the session's: if it ends before the session was closed
  * (`lattice sandbox` was killed, and the kernel closed its socket), the gate revokes the identity, records
  * `sandbox.abandoned` and removes the session's runtime directory (its credential file). A gate that is stopping
- * abandons nothing: its sessions' requests end because the gate does.
- */
+ * abandons nothing: its sessions' requests end because the gate does. */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
@@ -18,7 +18,6 @@ import { validator } from '../server/validate.ts';
 import { MAX_SANDBOX_EVENTS } from './limits.ts';
 import type { RunningGate } from './gate.ts';
 
-const PEER_ID = '^peer_[A-Za-z0-9_-]{1,64}$';
 /** A runtime directory's name, as `lattice sandbox` makes it (mkdtemp of `run/sbx_`). */
 const RUNTIME_NAME = '^sbx_[A-Za-z0-9]{6}$';
 
@@ -62,21 +61,20 @@ const sandboxClose = validator<{ peerId: string; events: SandboxEvent[] }>({
   additionalProperties: false,
   required: ['peerId', 'events'],
   // No events is fine: a session that ends without one must still revoke its identity.
-  properties: { peerId: { type: 'string', pattern: PEER_ID }, events: { ...EVENTS_SCHEMA, minItems: 0 } },
+  properties: { peerId: { type: 'string', pattern: '^peer_[A-Za-z0-9_-]{1,64}$' }, events: { ...EVENTS_SCHEMA, minItems: 0 } },
 });
 
-
-/** A session this gate opened and has not closed: its runtime directory, and the request holding it, once held. */
+/** A session this gate opened and has not closed: its runtime directory and its open request. */
 interface Session {
   readonly runtime: string | null;
-  hold: ServerResponse | null;
+  request: ServerResponse | null;
   closed: boolean;
 }
 
 export function sandboxRoutes(gate: RunningGate): Route[] {
   const sessions = new Map<string, Session>();
 
-  /** The held request ended first: revoke the identity, record why, remove the runtime directory. */
+  /** The open request ended first: revoke the identity, record why, remove the runtime directory. */
   const abandon = async (peerId: string, session: Session): Promise<void> => {
     const [revoked] = await Promise.allSettled([
       gate.identity.revoke(peerId),
@@ -97,7 +95,8 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       },
     },
     {
-      // One round trip for the start of a session: the sandbox identity is enrolled, then its start recorded. The
+      // The start of a session and its lifetime: the sandbox identity is enrolled, its start recorded, and the answer
+      // (the enrollment, as an `opened` event) sent on a response that stays open until the session closes. The
       // agent's command runs only after this answers (see sandbox/session.ts), so every run has its evidence.
       method: 'POST',
       path: '/api/v1/admin/sandboxes',
@@ -105,11 +104,25 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       async handle(ctx) {
         const body = sandboxOpen(ctx.body);
         const enrolled = await gate.identity.enroll(body.identity, 'operator');
-        const [seq] = await appendAll(gate, [{ type: 'sandbox.started', decision: 'allow', payload: { ...body.started, peerId: enrolled.peer.id } }]);
-        sessions.set(enrolled.peer.id, { runtime: body.runtime ?? null, hold: null, closed: false });
+        const peerId = enrolled.peer.id;
+        const [seq] = await appendAll(gate, [{ type: 'sandbox.started', decision: 'allow', payload: { ...body.started, peerId } }]);
+        const session: Session = { runtime: body.runtime ?? null, request: null, closed: false };
+        sessions.set(peerId, session);
+        const opened = { peerId, leaseId: enrolled.leaseId, enrollmentToken: enrolled.token, expiresAt: new Date(enrolled.peer.expiresAt).toISOString(), seq };
+        const ended = () => {
+          if (session.closed || gate.stopping) return;
+          sessions.delete(peerId);
+          abandon(peerId, session).catch((error: unknown) => process.stderr.write(`lattice gate: could not end the abandoned sandbox session ${peerId}: ${describeError(error)}\n`));
+        };
         return {
-          status: 201,
-          body: { peerId: enrolled.peer.id, leaseId: enrolled.leaseId, enrollmentToken: enrolled.token, expiresAt: new Date(enrolled.peer.expiresAt).toISOString(), seq },
+          status: 200,
+          stream: (out) => {
+            session.request = out;
+            // A client gone while the start was being recorded has already closed the socket: no 'close' is to come.
+            if (out.socket === null || out.socket.destroyed) return ended();
+            out.on('close', ended);
+            out.write(`event: opened\ndata: ${JSON.stringify(opened)}\n\n`);
+          },
         };
       },
     },
@@ -122,37 +135,13 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       async handle(ctx) {
         const { peerId, events } = sandboxClose(ctx.body);
         const session = sessions.get(peerId);
-        if (session !== undefined) session.closed = true; // from here on the hold's end is the session's, not an abandonment
+        if (session !== undefined) session.closed = true; // from here on its open request's end is no abandonment
         const [revoked, appended] = await Promise.allSettled([gate.identity.revoke(peerId), appendAll(gate, events)]);
         sessions.delete(peerId);
-        session?.hold?.end();
+        session?.request?.end();
         if (appended.status === 'rejected') throw appended.reason;
         if (revoked.status === 'rejected' && !(revoked.reason instanceof LatticeError && revoked.reason.code === 'PEER_NOT_FOUND')) throw revoked.reason;
         return { status: 201, body: { seqs: appended.value, revoked: revoked.status === 'fulfilled' } };
-      },
-    },
-    {
-      // Held by `lattice sandbox` from its start until it closes the session: an event `held` at once, then nothing.
-      method: 'GET',
-      path: '/api/v1/admin/sandboxes/:peerId/hold',
-      on: ['admin'],
-      handle(ctx) {
-        const peerId = ctx.params['peerId'] ?? '';
-        const session = new RegExp(PEER_ID).test(peerId) ? sessions.get(peerId) : undefined;
-        if (session === undefined) return Promise.reject(new LatticeError('NOT_FOUND', 'no open sandbox session has this identity'));
-        if (session.hold !== null) return Promise.reject(new LatticeError('SANDBOX_SESSION_HELD', 'this sandbox session is already held'));
-        return Promise.resolve({
-          status: 200,
-          stream: (out) => {
-            session.hold = out;
-            out.on('close', () => {
-              if (session.closed || gate.stopping) return;
-              sessions.delete(peerId);
-              abandon(peerId, session).catch((error: unknown) => process.stderr.write(`lattice gate: could not end the abandoned sandbox session ${peerId}: ${describeError(error)}\n`));
-            });
-            out.write('event: held\ndata: {}\n\n');
-          },
-        });
       },
     },
   ];

@@ -36,15 +36,15 @@ function processesWith(marker: string): string[] {
   });
 }
 
-/** GET a hold route: its status and first text once the gate answered, and a promise of the hold's end. */
-function hold(socketPath: string, path: string): Promise<{ status: number; text: string; ended: Promise<void>; release: () => void }> {
+/** Opens a sandbox session on the admin socket: the status and first answer, and a promise of the request's end. */
+function openSession(socketPath: string, body: unknown): Promise<{ status: number; text: string; ended: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path, method: 'GET', agent: false }, (res) => {
+    const req = request({ socketPath, path: '/api/v1/admin/sandboxes', method: 'POST', agent: false, headers: { 'content-type': 'application/json' } }, (res) => {
       const ended = new Promise<void>((done) => res.on('close', () => done()));
-      res.once('data', (chunk: Buffer) => resolve({ status: res.statusCode ?? 0, text: chunk.toString('utf8'), ended, release: () => req.destroy() }));
+      res.once('data', (chunk: Buffer) => resolve({ status: res.statusCode ?? 0, text: chunk.toString('utf8'), ended }));
     });
     req.on('error', reject);
-    req.end();
+    req.end(JSON.stringify(body));
   });
 }
 
@@ -146,28 +146,20 @@ describe('lattice sandbox sessions', () => {
     assert.ok(events(gate.home, 'sandbox.exited').some((e) => e.payload['note'] === 'closing-gone'));
     // A session that ends with nothing left to record still revokes its identity.
     const identity = { agentName: 'sandbox-test', agentType: 'default', workspaceId: 'sandbox', ttl: '1h', policyPreset: 'sandboxed', publicJwk: generateEd25519Jwks().publicJwk };
-    const opened = await post('/api/v1/admin/sandboxes', { identity, started: { note: 'opened-by-test' } });
-    assert.equal(opened.status, 201, JSON.stringify(opened.body));
-    const peerId = String(opened.body['peerId']);
+    const opened = await openSession(admin.socketPath, { identity, started: { note: 'opened-by-test' } });
+    assert.equal(opened.status, 200, opened.text);
+    const answer = /^event: opened\ndata: (.*)\n\n$/.exec(opened.text);
+    assert.ok(answer !== null, `the enrollment comes as the first event: ${opened.text}`);
+    const peerId = String((JSON.parse(answer[1] ?? '') as Record<string, unknown>)['peerId']);
     assert.ok(events(gate.home, 'sandbox.started').some((e) => e.payload['peerId'] === peerId && e.payload['note'] === 'opened-by-test'));
     const quiet = await post('/api/v1/admin/sandboxes/close', { peerId, events: [] });
     assert.deepEqual([quiet.status, (quiet.body as { revoked: boolean }).revoked], [201, true]);
     assert.ok(events(gate.home, 'peer.revoked').some((e) => e.payload['peerId'] === peerId));
-    // A session is held by one open request: a closed session cannot be held, a second hold is refused, and closing
-    // the session ends its hold without abandoning it (a hold that ends first does: see the SIGKILL test).
-    const holdPath = (id: string) => `/api/v1/admin/sandboxes/${id}/hold`;
-    const late = await hold(admin.socketPath, holdPath(peerId));
-    assert.equal(late.status, 404, 'a closed session cannot be held');
-    const reopened = await post('/api/v1/admin/sandboxes', { identity: { ...identity, publicJwk: generateEd25519Jwks().publicJwk }, started: { note: 'held-by-test' } });
-    const heldId = String(reopened.body['peerId']);
-    const first = await hold(admin.socketPath, holdPath(heldId));
-    assert.equal(first.status, 200);
-    assert.match(first.text, /event: held/);
-    assert.equal((await hold(admin.socketPath, holdPath(heldId))).status, 409, 'a session is held once');
-    assert.equal((await post('/api/v1/admin/sandboxes/close', { peerId: heldId, events: [] })).status, 201);
-    await first.ended; // the gate ended the hold
+    // Closing the session ends its open request, and that end is no abandonment (an end before the close is: see the
+    // SIGKILL test).
+    await opened.ended;
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal(events(gate.home, 'sandbox.abandoned').some((e) => e.payload['peerId'] === heldId), false, 'a closed session is not abandoned');
+    assert.equal(events(gate.home, 'sandbox.abandoned').some((e) => e.payload['peerId'] === peerId), false, 'a closed session is not abandoned');
   });
 
   it('an interactive agent gets the terminal: raw keystrokes, resizes, ^C as a byte in raw mode and as one SIGINT in cooked mode', () => {
