@@ -101,6 +101,7 @@ export function openHeld<T>(home: string | undefined, path: string, body: unknow
       res.on('end', () => {
         clearTimeout(timer);
         if (res.statusCode === 200) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} ended ${path} without answering`));
+        if ((res.statusCode ?? 0) < 300) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} answered ${path} without holding it open: it runs another version of lattice; restart it (\`lattice down\`, then \`lattice up\`)`));
         let error: { code?: string; message?: string } | undefined;
         try {
           error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
