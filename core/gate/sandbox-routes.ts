@@ -7,7 +7,8 @@
  * The open request is how the identity's lifetime is the session's: if it ends before the session was closed
  * (`lattice sandbox` was killed, and the kernel closed its socket), the gate revokes the identity, records
  * `sandbox.abandoned` and removes the session's runtime directory (its credential file). A gate that is stopping
- * abandons nothing: its sessions' requests end because the gate does. */
+ * abandons nothing: its sessions' requests end because the gate does.
+ */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ServerResponse } from 'node:http';
@@ -78,7 +79,7 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
   const abandon = async (peerId: string, session: Session): Promise<void> => {
     const [revoked] = await Promise.allSettled([
       gate.identity.revoke(peerId),
-      gate.ledger.append({ type: 'sandbox.abandoned', principal: 'gate', decision: 'deny', payload: { peerId, reason: 'lattice sandbox ended without closing its session (killed, or lost its connection to the gate)' } }),
+      gate.ledger.append({ type: 'sandbox.abandoned', principal: 'gate', payload: { peerId, reason: 'lattice sandbox ended without closing its session (killed, or lost its connection to the gate)' } }),
       session.runtime === null ? undefined : rm(join(gate.run.dir, session.runtime), { recursive: true, force: true }),
     ]);
     if (revoked.status === 'rejected' && !(revoked.reason instanceof LatticeError && revoked.reason.code === 'PEER_NOT_FOUND')) throw revoked.reason;
