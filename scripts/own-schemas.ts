@@ -7,7 +7,7 @@
 import '../core/actions/manifest.ts';
 import '../core/actions/routes.ts';
 import '../core/config/config.ts';
-import '../core/gate/admin-routes.ts';
+import '../core/gate/sandbox-routes.ts';
 import '../core/identity/delegations.ts';
 import '../core/identity/routes.ts';
 import '../core/pipeline/reports.ts';
