@@ -47,9 +47,7 @@ export function callSocket<T>(socketPath: string, method: string, path: string, 
       },
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error }));
-    });
+    req.on('error', (error: NodeJS.ErrnoException) => reject(unreachable(socketPath, error)));
     if (payload !== undefined) req.write(payload);
     req.end();
   });
@@ -57,8 +55,8 @@ export function callSocket<T>(socketPath: string, method: string, path: string, 
 
 /** A request to the admin socket of the gate on `home`; a refusal becomes a LatticeError carrying the gate's code. */
 export async function admin<T>(home: string | undefined, method: string, path: string, body?: unknown): Promise<T> {
-  const reply = await callSocket<T & { error?: { code: string; message: string } }>(runPaths(resolveHome(home)).adminSocket, method, path, body);
-  if (reply.status >= 400) throw new LatticeError((reply.body.error?.code ?? 'INTERNAL') as ErrorCode, reply.body.error?.message ?? `the gate answered ${reply.status}`);
+  const reply = await callSocket<T & WireError>(runPaths(resolveHome(home)).adminSocket, method, path, body);
+  if (reply.status >= 400) throw refusal(reply.status, reply.body);
   return reply.body;
 }
 
@@ -102,23 +100,36 @@ export function openHeld<T>(home: string | undefined, path: string, body: unknow
         clearTimeout(timer);
         if (res.statusCode === 200) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} ended ${path} without answering`));
         if ((res.statusCode ?? 0) < 300) return reject(new LatticeError('GATE_UNREACHABLE', `the gate at ${socketPath} answered ${path} without holding it open: it runs another version of lattice; restart it (\`lattice down\`, then \`lattice up\`)`));
-        let error: { code?: string; message?: string } | undefined;
+        let body: WireError | undefined;
         try {
-          error = (JSON.parse(text) as { error?: { code?: string; message?: string } }).error;
+          body = JSON.parse(text) as WireError;
         } catch {
           // not JSON: the status alone says what went wrong
         }
-        reject(new LatticeError((error?.code ?? 'INTERNAL') as ErrorCode, error?.message ?? `the gate answered ${res.statusCode ?? 0}`));
+        reject(refusal(res.statusCode ?? 0, body));
       });
     });
     // The first answer must come in time; after it the request is held for as long as the session runs.
     const timer = setTimeout(() => req.destroy(new Error('timed out')), timeoutMs);
     req.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      reject(error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error }));
+      reject(unreachable(socketPath, error));
     });
     req.end(payload);
   });
+}
+
+/** The gate's error answer: `{error: {code, message}}`. */
+type WireError = { error?: { code?: string; message?: string } };
+
+/** A refusal from the gate as a LatticeError carrying the gate's code. */
+function refusal(status: number, body: WireError | undefined): LatticeError {
+  return new LatticeError((body?.error?.code ?? 'INTERNAL') as ErrorCode, body?.error?.message ?? `the gate answered ${status}`);
+}
+
+/** A connection that failed: no gate (the command that starts one), or one that cannot be reached. */
+function unreachable(socketPath: string, error: NodeJS.ErrnoException): LatticeError {
+  return error.code === 'ECONNREFUSED' || error.code === 'ENOENT' ? notRunning(socketPath) : new LatticeError('GATE_UNREACHABLE', `cannot reach the gate at ${socketPath}: ${error.message}`, { cause: error });
 }
 
 /** No gate answers on this socket: the error that says how to start one. */
