@@ -203,7 +203,7 @@ function main(): void {
     // Per round, X − Y: both ran back to back, so whatever slowed the machine in that round slowed both; the
     // median of these differences is steadier than the difference of the medians on a noisy machine.
     const paired = (x: string, y: string) => (samples.has(x) && samples.has(y) ? summarize((samples.get(x) ?? []).map((v, i) => v - (samples.get(y)?.[i] ?? 0))) : undefined);
-    printTable(cases.map((c) => ({ label: c.label, command: c.command, summary: summary(c.key) as Summary })), runs);
+    printTable(cases.map((c) => ({ label: c.label, command: c.command, summary: summarize(samples.get(c.key) ?? []) })), runs);
     if (bwrapSkipped !== null) process.stdout.write(`  C skipped: ${bwrapSkipped}\n`);
     if (!existsSync(BINARY)) process.stdout.write('  A1/B1 skipped: no dist/lattice (npm run build:binary builds it)\n');
 
