@@ -103,17 +103,39 @@ export function sqliteBinding(): object | undefined {
   return addon;
 }
 
-/** The command that runs this lattice again: the binary itself, or node with the bundle it runs. */
+/**
+ * The command that runs this lattice again: the binary itself, or node with this package's entry script.
+ *
+ * How lattice was started decides nothing by itself: `npx lattice` runs it through a link in npm's exec cache
+ * (`…/_npx/<hash>/node_modules/.bin/lattice`, no extension), `npm link` through a link on the PATH, tests through
+ * tsx with a source file. So the started script counts only once its links are resolved and it is one of this
+ * package's two entry files (bin/lattice.mjs, dist/lattice.mjs); anything else runs the package's own bin file.
+ */
 export function selfCommand(): string[] {
   if (isSea()) return [process.execPath];
-  const script = process.argv[1];
-  return script !== undefined && /\.(m?js|cjs)$/.test(script) ? [process.execPath, realpathSync(script)] : [process.execPath];
+  const bin = realOrSelf(join(packageRoot(), 'bin', 'lattice.mjs'));
+  const started = process.argv[1] === undefined ? undefined : realOrSelf(resolve(process.argv[1]));
+  const startedEntry = started === bin || started === realOrSelf(join(distDir(), 'lattice.mjs'));
+  return [process.execPath, startedEntry && started !== undefined ? started : bin];
+}
+
+/** The package this module belongs to: dist/'s parent. */
+function packageRoot(): string {
+  return dirname(distDir());
+}
+
+function realOrSelf(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return path; // compared as it is; never run unless it is an entry file
+    throw error;
+  }
 }
 
 /** The directory lattice runs from: the checkout or install holding bin/, dist/ and node_modules/, or the binary's. */
 export function selfRoot(): string {
-  const command = selfCommand();
-  return command.length === 2 ? dirname(dirname(command[1] ?? '')) : dirname(realpathSync(process.execPath));
+  return isSea() ? dirname(realpathSync(process.execPath)) : packageRoot();
 }
 
 /** `$XDG_CACHE_HOME/lattice` (an absolute XDG_CACHE_HOME only, as the XDG spec says) or `~/.cache/lattice`. */

@@ -132,6 +132,9 @@ function webhookTables(webhooks: GateStatus['webhooks']): string {
 /** Starts `lattice up` again in the background, without --detach, and waits until its admin socket answers. */
 async function detach(opts: UpOptions, home: string): Promise<void> {
   ensureHome(resolveHome(home));
+  const run = runPaths(resolveHome(home));
+  const running = await gatePid(run.adminSocket);
+  if (running !== null) throw new LatticeError('GATE_ALREADY_RUNNING', `a gate is already running for ${home} (pid ${running}); stop it with \`lattice down\``);
   const log = join(home, 'gate.log');
   const fd = openSync(log, 'a', 0o600);
   const args = ['up', '--home', home, '--yes', ...(opts.config === undefined ? [] : ['--config', opts.config]), ...(opts.listen === undefined ? [] : ['--listen', opts.listen])];
@@ -143,14 +146,14 @@ async function detach(opts: UpOptions, home: string): Promise<void> {
   let exited: number | null = null;
   child.once('exit', (code) => (exited = code ?? 1));
   child.unref();
-  const run = runPaths(resolveHome(home));
   await waitUntil(
     async () => {
       if (exited !== null) {
         const tail = readFileSync(log, 'utf8').trim().split('\n').slice(-5).join('\n');
         throw new LatticeError('GATE_START_FAILED', `the gate exited (status ${exited}) before it was ready; ${log} says:\n${tail}`);
       }
-      return (await callSocket(run.adminSocket, 'GET', '/api/v1/health', undefined, 1000).then(() => true, () => false));
+      // Ready means this child answers: a gate started by someone else in the meantime is not it.
+      return (await gatePid(run.adminSocket)) === child.pid;
     },
     15_000,
     `the gate did not answer within 15 s; see ${log}`,
@@ -158,6 +161,17 @@ async function detach(opts: UpOptions, home: string): Promise<void> {
   const info = { pid: child.pid ?? null, home, sockets: { gate: run.gateSocket, admin: run.adminSocket }, log };
   if (opts.json === true) return printJson(info);
   process.stdout.write(`gate running in the background (pid ${child.pid ?? '?'})\n  agents    ${run.gateSocket}\n  operator  ${run.adminSocket}\n  log       ${log}\nstop with \`lattice down\`\n`);
+}
+
+/** The pid of the gate answering on the admin socket, or null when none answers. */
+async function gatePid(adminSocket: string): Promise<number | null> {
+  try {
+    const reply = await callSocket<GateStatus>(adminSocket, 'GET', '/api/v1/admin/status', undefined, 1000);
+    return reply.status === 200 ? reply.body.pid : null;
+  } catch (error) {
+    if (error instanceof LatticeError && (error.code === 'GATE_NOT_RUNNING' || error.code === 'GATE_UNREACHABLE')) return null;
+    throw error;
+  }
 }
 
 function readPid(file: string): number | null {

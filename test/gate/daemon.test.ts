@@ -87,6 +87,20 @@ describe('lattice up / status / down', () => {
     assert.equal(latticeJson<{ running: boolean }>(['status', '--home', home]).json.running, false);
   });
 
+  it('detach-over-running-gate: refuses to report a second gate as running when one already answers', () => {
+    const home = join(tempDir(), 'home');
+    const up = latticeJson<{ pid: number }>(['up', '--home', home, '--detach']);
+    assert.equal(up.status, 0, up.stderr);
+    try {
+      const second = lattice(['up', '--home', home, '--detach']);
+      assert.equal(second.status, 2, second.stdout);
+      assert.match(second.stderr, new RegExp(`a gate is already running for .* \\(pid ${up.json.pid}\\); stop it with \`lattice down\``));
+      assert.equal(latticeJson<{ pid: number }>(['status', '--home', home]).json.pid, up.json.pid, 'the first gate still runs');
+    } finally {
+      assert.equal(lattice(['down', '--home', home]).status, 0);
+    }
+  });
+
   it('listens on loopback TCP with --listen and refuses other addresses without TLS', async () => {
     const home = join(tempDir(), 'home');
     const refused = lattice(['up', '--home', home, '--yes', '--listen', '0.0.0.0:7443']);
