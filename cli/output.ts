@@ -55,7 +55,7 @@ export function reportError(error: unknown, json: boolean): number {
   const code = isLatticeError(error) ? error.code : 'INTERNAL';
   const message = isLatticeError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
   if (json) process.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
-  else process.stderr.write(`lattice: ${printable(message)}\n`);
+  else process.stderr.write(`lattice: ${printableLines(message)}\n`);
   return exitCodeFor(error);
 }
 
@@ -68,6 +68,14 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
 
 export function printable(text: string): string {
   return text.replace(CONTROL, (c) => (c === '\n' ? '\\n' : c === '\t' ? '\\t' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
+/**
+ * A message of several lines for a terminal: the line breaks it means stay line breaks (continuation lines
+ * indented, so nothing in them can pass for a line of its own), every other control character is escaped.
+ */
+export function printableLines(text: string): string {
+  return text.split(/\r?\n/).map(printable).join('\n  ');
 }
 
 /** A plain-text table with a header row; every cell is made printable and long cells are cut. */

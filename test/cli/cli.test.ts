@@ -1,9 +1,11 @@
 /** The command line as a user meets it: help, exit codes, output formats, and hostile text in ledger fields. */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { homePaths, type HomePaths } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
+import { printableLines } from '../../cli/output.ts';
 import { lattice, latticeJson, tempDir } from '../helpers.ts';
 
 const COMMANDS = [['init'], ['verify'], ['export'], ['audit'], ['keys', 'list'], ['keys', 'rotate']];
@@ -55,6 +57,22 @@ describe('lattice CLI', () => {
     const { status, json } = latticeJson<{ error: { code: string; message: string } }>(['audit', '--home', join(home.root, 'missing')]);
     assert.equal(status, 2);
     assert.equal(json.error.code, 'LEDGER_NOT_FOUND');
+  });
+
+  it('keeps the line breaks an error means, on a terminal and in --json', () => {
+    const policy = join(tempDir(), 'bad.cedar');
+    writeFileSync(policy, 'permit(principal, action, resource) when { x };\n');
+    const text = lattice(['policy', 'apply', policy, '--home', join(tempDir(), 'home')]);
+    assert.equal(text.status, 2, text.stderr);
+    assert.match(text.stderr, /^lattice: policy refused:\n {2}bad\.cedar:1:\d+: invalid variable: x/);
+    assert.ok(!text.stderr.includes('\\n'), `no literal \\n: ${text.stderr}`);
+    const json = latticeJson<{ error: { code: string; message: string } }>(['policy', 'apply', policy, '--home', join(tempDir(), 'home')]);
+    assert.equal(json.json.error.code, 'POLICY_INVALID');
+    assert.match(json.json.error.message, /^policy refused:\nbad\.cedar:1:/);
+  });
+
+  it('escapes every other control character of a multi-line message', () => {
+    assert.equal(printableLines('first\r\nsecond \u001b[2J\tthird\u2028fourth\n'), 'first\n  second \\u001b[2J\\tthird\\u2028fourth\n  ');
   });
 
   it('init is idempotent and reports what it found', () => {
