@@ -47,7 +47,7 @@ export async function runWizard(defaults: HomePaths, env: NodeJS.ProcessEnv = pr
 
   ensureHome(paths);
   const gate = port === null ? '' : `[gate]\nbase_url = "http://127.0.0.1:${port}"\nlisten = "127.0.0.1:${port}"\n`;
-  writeFileAtomic(configPath(paths), `# Written by lattice's first-run setup; every key is optional (see the README for all of them).\n${gate}`, 0o600);
+  writeFileAtomic(configPath(paths), `# Written by lattice's first-run setup; every key is optional (docs/commands.md lists them all).\n${gate}`, 0o600);
   const dir = policyDir(paths);
   if (!existsSync(dir)) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -9,7 +9,7 @@ import { HOME_HELP, example } from '../common.ts';
 import { LatticeError, type ErrorCode } from '../../core/errors.ts';
 import { resolveHome, runPaths } from '../../core/home.ts';
 import { admin, callSocket } from '../gate-client.ts';
-import { printJson, printable, table } from '../output.ts';
+import { printJson, printable, printableLines, table } from '../output.ts';
 
 type Answer = { status: string; receiptId?: string; output?: unknown; denialReason?: string; message?: string; error?: { code: string; message: string } };
 
@@ -55,7 +55,7 @@ export function registerApprovals(program: Command): void {
         `${a.approvalId} (${a.state})  ${a.action} for ${a.peerId} (workspace ${printable(a.workspace)}, preset ${a.preset})\n` +
           `  held by   ${a.policies.map(printable).join(', ') || '-'}${a.reason === null ? '' : `: ${printable(a.reason)}`}\n` +
           `  created   ${a.createdAt}, expires ${a.expiresAt ?? '-'}\n  request   sha256 ${a.requestHash}\n` +
-          `  plan      sha256 ${a.planSha256 ?? '-'}\n${printable(JSON.stringify(a.plan, null, 2))}\n`,
+          `  plan      sha256 ${a.planSha256 ?? '-'}\n  ${printableLines(JSON.stringify(a.plan, null, 2))}\n`,
       );
       if (a.state === 'held') process.stdout.write(`\napprove with: lattice approvals approve ${a.approvalId} --plan-sha256 ${a.planSha256 ?? ''}\n`);
     });
