@@ -57,9 +57,10 @@ describe('the README, as a newcomer runs it', () => {
     }
     readme = readFileSync(join(clone, 'README.md'), 'utf8');
     // A fresh user: a HOME of its own (so ~/.lattice and ~/.claude.json are new), nothing of lattice's in the
-    // environment; npm's download cache is the machine's, which changes no result.
-    const cache = spawnSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).stdout.trim();
-    env = { PATH: process.env['PATH'] ?? '', HOME: join(dir, 'home'), LANG: 'C.UTF-8', npm_config_cache: cache, npm_config_update_notifier: 'false' };
+    // environment. npm keeps the machine's configuration (where node-gyp finds Node's headers, the registry's CA)
+    // and its download cache, neither of which lattice's files can set.
+    const npm = (key: string) => spawnSync('npm', ['config', 'get', key], { encoding: 'utf8' }).stdout.trim();
+    env = { PATH: process.env['PATH'] ?? '', HOME: join(dir, 'home'), LANG: 'C.UTF-8', npm_config_userconfig: npm('userconfig'), npm_config_cache: npm('cache') };
     mkdirSync(env['HOME'] ?? '', { mode: 0o700 });
   });
 
