@@ -5,10 +5,11 @@
  * through the /proc/self/fd magic link of its parent directory's descriptor with O_NOFOLLOW, which resolves like
  * openat(2) on Linux. Nothing is ever opened by a path string that a swapped-in symlink could redirect.
  *
- * Fails closed. A path that is not relative and normalized, a symlink anywhere beneath the root, a write target that
- * is not a regular file or has other hard links: refused (SINK_DENIED). Without /proc the walk cannot be done, so
- * nothing is done. Content that does not match its declared bytes and SHA-256 is not written. A write is atomic
- * (temp file, fsync, rename, fsync of the directory) and leaves no temp file behind, whether it succeeds or fails.
+ * Fails closed. A path that is not relative and normalized, a symlink anywhere beneath the root, a file to read or
+ * to replace that has other hard links (another name for a file the sink may deny, or one outside the root), a write
+ * target that is not a regular file: refused (SINK_DENIED). Without /proc the walk cannot be done, so nothing is
+ * done. Content that does not match its declared bytes and SHA-256 is not written. A write is atomic (temp file,
+ * fsync, rename, fsync of the directory) and leaves no temp file behind, whether it succeeds or fails.
  */
 import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
@@ -39,6 +40,8 @@ function read(effect: FsReadEffect, manifest: ActionManifest, maxReadBytes: numb
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw failed(`${effect.path} is not a regular file`);
+      // Checked on the open descriptor: a denied file (.env) linked under an allowed name (notes.txt) is refused.
+      if (stat.nlink > 1) throw denied(`${effect.path} has other hard links; it is also a file elsewhere, which may be denied`);
       if (stat.size > maxReadBytes) throw failed(`${effect.path} is larger than the ${maxReadBytes} bytes an fs.read may return`);
       const data = readUpTo(fd, stat.size + 1);
       if (data.length > stat.size) throw failed(`${effect.path} grew while it was being read`);

@@ -168,6 +168,18 @@ describe('fs effects: what is refused', () => {
     assert.equal(readFileSync(join(f.root, 'hard'), 'utf8'), 'fine');
   });
 
+  it('fs-read-hardlink: refuses to read a file with another hard link (a .env linked as notes.txt); a single link is read', async () => {
+    const f = fixture();
+    writeFileSync(join(f.root, '.env'), 'API_KEY=hunter2\n');
+    linkSync(join(f.root, '.env'), join(f.root, 'notes.txt'));
+    await refused(perform(f, read('notes.txt')), 'SINK_DENIED', /notes\.txt has other hard links/);
+    linkSync(join(f.outside, 'secret.txt'), join(f.root, 'outside.txt'));
+    await refused(perform(f, read('outside.txt')), 'SINK_DENIED', /other hard links/);
+    unlinkSync(join(f.root, '.env'));
+    const read1 = await perform(f, read('notes.txt'));
+    assert.equal(read1.kind === 'fs.read' && read1.content, 'API_KEY=hunter2\n', 'once it is the only link, it is an ordinary file');
+  });
+
   it('refuses to write over a directory or a fifo; a regular file is replaced', async () => {
     const f = fixture();
     mkdirSync(join(f.root, 'dir'));
