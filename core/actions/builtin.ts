@@ -75,7 +75,12 @@ maxLength = 4096
 [sinks.fs]
 root = "\${fs_root}"
 allow = ["**"]
-deny = [".git/**", "**/.git/**", ".env*", "**/.env*", ".ssh/**", "**/.ssh/**", ".lattice/**"]
+# Denied at any depth and in any case (core/pipeline/fs-sink.ts): version control (its hooks run code), files and
+# directories that hold credentials, and lattice's own home.
+deny = [
+  ".git", ".git-credentials", ".env*", ".netrc", ".npmrc", ".pypirc", ".pgpass",
+  ".ssh", ".gnupg", ".aws", ".azure", ".docker", ".kube", "**/.config/gcloud", "**/.config/gh", ".lattice",
+]
 `;
 
 const FS_WRITE = FS_READ.replace('id = "fs.read"', 'id = "fs.write"')

@@ -7,22 +7,21 @@
  *   `*.` entry), port and method must all match one `[[sinks.http]]` entry; headers must be plain tokens without
  *   CR/LF, never framing or hop-by-hop headers, and never one the manifest injects a secret into (an agent must not
  *   choose the value of its own credential header). Only secrets the manifest declares may be named.
- * - fs: the path must be relative, without `..`, NUL or backslashes, and match an allow glob and no deny glob of
- *   `[sinks.fs]` (globs match dotfiles). Symlinks are the host's to refuse: they are never followed (effects).
+ * - fs: the path must be relative and normalized, match an allow glob and no deny glob of `[sinks.fs]` (fs-sink.ts
+ *   says how deny globs match). Symlinks and hard links are the host's to refuse (effects).
  *
  * The host re-checks what only it can see when it performs the effect (the addresses a name resolves to, the
  * files actually on the path).
  */
 import { isIP } from 'node:net';
-import picomatch from 'picomatch';
 import type { ActionManifest, HttpSink } from '../actions/manifest.ts';
-import type { Effect, FsReadEffect, FsWriteEffect, HttpEffect } from './effects.ts';
+import type { Effect, HttpEffect } from './effects.ts';
+import { checkFsPath } from './fs-sink.ts';
 
 export type SinkCheck = { readonly ok: true } | { readonly ok: false; readonly effect: number; readonly message: string };
 
 const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'expect', 'cookie']);
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
-const MAX_PATH = 4096;
 
 export function checkSinks(manifest: ActionManifest, effects: readonly Effect[]): SinkCheck {
   for (const [index, effect] of effects.entries()) {
@@ -39,7 +38,7 @@ function checkEffect(manifest: ActionManifest, effect: Effect): string | null {
       return checkHttp(manifest, effect);
     case 'fs.read':
     case 'fs.write':
-      return checkFs(manifest, effect);
+      return checkFsPath(manifest, effect.path);
   }
 }
 
@@ -83,43 +82,4 @@ function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null 
     if (!manifest.secrets.some((s) => s.name === name)) return `secret ${JSON.stringify(name.slice(0, 64))} is not declared by ${manifest.id}`;
   }
   return null;
-}
-
-function checkFs(manifest: ActionManifest, effect: FsReadEffect | FsWriteEffect): string | null {
-  const fs = manifest.sinks.fs;
-  if (fs === null) return `${manifest.id} has no filesystem sink`;
-  const path = effect.path;
-  if (path.length === 0 || path.length > MAX_PATH) return 'the path is empty or too long';
-  if (path.includes('\0') || path.includes('\\')) return 'the path contains NUL or a backslash';
-  if (path.startsWith('/')) return 'absolute paths are refused; paths are relative to the root';
-  const segments = path.split('/');
-  if (segments.some((s) => s === '..')) return 'paths with .. are refused';
-  if (segments.some((s) => s === '' || s === '.')) return 'the path is not normalized';
-  if (!fs.allow.some((glob) => globMatcher(glob)(path))) return `${path} matches none of ${manifest.id}'s allowed paths`;
-  const denied = fs.deny.find((glob) => globMatcher(glob)(path) || segments.some((_, i) => globMatcher(glob)(segments.slice(0, i + 1).join('/'))));
-  if (denied !== undefined) return `${path} is denied by ${JSON.stringify(denied)}`;
-  return null;
-}
-
-const matchers = new Map<string, (path: string) => boolean>();
-
-function globMatcher(glob: string): (path: string) => boolean {
-  let matcher = matchers.get(glob);
-  if (matcher === undefined) {
-    matcher = picomatch(glob, { dot: true, nobrace: false, noextglob: true });
-    matchers.set(glob, matcher);
-  }
-  return matcher;
-}
-
-/**
- * Normalizes a relative path the way planners should: drops `.` and empty segments. Keeps what the check refuses
- * (`..`, a leading `/`) so that normalizing can never turn a refused path into an allowed one.
- */
-export function normalizeRelative(path: string): string {
-  if (path.startsWith('/')) return path;
-  return path
-    .split('/')
-    .filter((s) => s !== '' && s !== '.')
-    .join('/');
 }

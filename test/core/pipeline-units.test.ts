@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseManifest } from '../../core/actions/manifest.ts';
+import { ActionRegistry } from '../../core/actions/registry.ts';
 import { homePaths } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { Budgets } from '../../core/pipeline/budgets.ts';
@@ -108,6 +109,35 @@ describe('sink checks', () => {
     }
     assert.equal(checkSinks(http, [post('https://api.example.com/', { 'x-trace': 'ok' })]).ok, true);
     assert.equal(checkSinks(http, [post('https://api.example.com/', {}, ['undeclared'])]).ok, false);
+  });
+
+  describe('the built-in fs deny list', () => {
+    const builtin = ActionRegistry.load(homePaths(tempDir()), { fsRoot: '/srv/ws', httpHosts: [] });
+    const denied = (path: string) => checkSinks(builtin.get('fs.read'), [{ kind: 'fs.read', path }]).ok === false;
+    const legitimate = ['README.md', 'src/environment.ts', '.gitignore', '.github/workflows/ci.yml', 'docs/ssh.md', 'aws/notes.md', 'config/gh.md', '.config/nvim/init.lua'];
+
+    it('nested-credential-file: refuses credential files and stores at any depth; ordinary files are allowed', () => {
+      const credentials = [
+        '.env', 'app/.env', 'services/api/.env.production', 'pkg/.envrc', 'a/.git/config', 'vendor/lib/.git/hooks/pre-commit',
+        '.git-credentials', 'home/.git-credentials', 'home/.netrc', 'home/.npmrc', 'home/.pypirc', 'home/.pgpass',
+        'home/.ssh/id_ed25519', 'x/.gnupg/private-keys-v1.d/k.key', 'x/.aws/credentials', '.aws/config', 'x/.azure/msal_token_cache.json',
+        'x/.docker/config.json', 'x/.kube/config', 'x/.config/gcloud/credentials.db', '.config/gh/hosts.yml', 'x/.lattice/config.toml',
+      ];
+      for (const path of credentials) assert.equal(denied(path), true, path);
+      for (const path of legitimate) assert.equal(denied(path), false, path);
+    });
+
+    it('deny-case-variant: refuses a denied name in any case (a case-insensitive directory opens the same file)', () => {
+      for (const path of ['.ENV', 'app/.Env.local', '.GIT/config', 'x/.SSH/id_rsa', 'x/.Aws/credentials', '.CONFIG/GH/hosts.yml', 'X/.NETRC']) {
+        assert.equal(denied(path), true, path);
+      }
+      for (const path of legitimate) assert.equal(denied(path.toUpperCase()), false, path.toUpperCase());
+    });
+
+    it('matches allow globs case-sensitively (an allow never reaches another directory)', () => {
+      assert.equal(checkSinks(fs, [write('SRC/a.ts')]).ok, false);
+      assert.equal(checkSinks(fs, [write('src/a.ts')]).ok, true);
+    });
   });
 
   it('keeps fs paths relative, normalized, allowed and not denied', () => {

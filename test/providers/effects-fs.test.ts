@@ -24,7 +24,7 @@ interface Fixture {
 
 const ORIGINAL = 'outside the root, must not change\n';
 
-function fixture(): Fixture {
+function fixture(sinkLines = ''): Fixture {
   const root = tempDir();
   const outside = tempDir();
   writeFileSync(join(outside, 'secret.txt'), ORIGINAL);
@@ -39,6 +39,7 @@ builtin = "fs.write"
 type = "object"
 [sinks.fs]
 root = ${JSON.stringify(root)}
+${sinkLines}
 `;
   return { root, outside, manifest: parseManifest(toml, 'test') };
 }
@@ -178,6 +179,18 @@ describe('fs effects: what is refused', () => {
     unlinkSync(join(f.root, '.env'));
     const read1 = await perform(f, read('notes.txt'));
     assert.equal(read1.kind === 'fs.read' && read1.content, 'API_KEY=hunter2\n', 'once it is the only link, it is an ordinary file');
+  });
+
+  it('sink-recheck: refuses a path the deny globs refuse, even when no planner checked it; an allowed one is read', async () => {
+    const f = fixture('deny = [".env*"]');
+    writeFileSync(join(f.root, 'ok.txt'), 'fine');
+    mkdirSync(join(f.root, 'app'));
+    writeFileSync(join(f.root, 'app', '.ENV'), 'API_KEY=hunter2\n');
+    await refused(perform(f, read('app/.ENV')), 'SINK_DENIED', /denied by "\.env\*"/);
+    await refused(perform(f, write('app/.env.local', 'x')), 'SINK_DENIED', /denied by/);
+    assert.equal(existsSync(join(f.root, 'app', '.env.local')), false);
+    const ok = await perform(f, read('ok.txt'));
+    assert.equal(ok.kind === 'fs.read' && ok.content, 'fine');
   });
 
   it('refuses to write over a directory or a fifo; a regular file is replaced', async () => {
