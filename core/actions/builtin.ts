@@ -110,7 +110,8 @@ type = "string"
 pattern = "^[A-Za-z0-9-]{1,39}$"
 [request.schema.properties.repo]
 type = "string"
-pattern = "^[A-Za-z0-9._-]{1,100}$"
+# Not "." or "..": a URL path segment the parser would remove, so the request would name another repository.
+pattern = "^(?![.][.]?$)[A-Za-z0-9._-]{1,100}$"
 [[sinks.http]]
 host = "api.github.com"
 methods = ["${method}"]

@@ -3,8 +3,10 @@
  * policy sees it. Plans are derived from attacker-controlled params, so anything not positively allowed is refused:
  *
  * - any: its kind must be one the manifest declares (a provider's capabilities are the manifest's, not its own).
- * - http: the URL must parse, carry no credentials or fragment, and its scheme, host (exact, or a subdomain of a
- *   `*.` entry), port and method must all match one `[[sinks.http]]` entry; headers must be plain tokens without
+ * - http: the URL must parse, carry no credentials or fragment, be sent as written (no `.`/`..` segment, also as
+ *   `%2e`, no backslash or whitespace), in a template action have no encoded slash in its path (a param may not add
+ *   a segment), and its scheme, host (exact, or a subdomain of a `*.` entry), port and method must all match one
+ *   `[[sinks.http]]` entry; headers must be plain tokens without
  *   CR/LF, never framing or hop-by-hop headers, and never one the manifest injects a secret into (an agent must not
  *   choose the value of its own credential header). Only secrets the manifest declares may be named.
  * - fs: the path must be relative and normalized, match an allow glob and no deny glob of `[sinks.fs]` (fs-sink.ts
@@ -59,6 +61,31 @@ function hostMatches(pattern: string, host: string): boolean {
   return host.endsWith(suffix) && host.length > suffix.length;
 }
 
+/** `scheme://authority` and the path as written (up to `?` or `#`), for a URL free of backslashes and whitespace. */
+const RAW_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]+([^?#]*)/i;
+/** `.`, `..` and their `%2e` spellings: the segments the URL parser removes. */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * Why the URL's path would not be sent as written, or could name another resource than its params say; null when
+ * neither. The WHATWG parser (and so undici) removes `.` and `..` segments, `%2e` spellings included, reads a
+ * backslash as a slash and drops tabs and line breaks: the URL policy saw would not be the URL sent. In a template
+ * action every `/` of the path is the template's own: a param that carried one (filled in as `%2F`, a backslash as
+ * `%5C`) would add a segment at a server that decodes before it routes. Exported for the host's re-check.
+ */
+export function checkUrlPath(manifest: ActionManifest, raw: string): string | null {
+  if (/[\0-\x20\x7f\\]/.test(raw)) return 'the URL contains a space, a control character or a backslash; percent-encode it';
+  const path = RAW_PATH.exec(raw)?.[1];
+  if (path === undefined) return 'the URL is not written as scheme://host/path';
+  if (path.split('/').some((segment) => DOT_SEGMENT.test(segment))) {
+    return 'the URL path has a . or .. segment (or a %2e spelling of one), which would be removed before sending';
+  }
+  if (manifest.template !== null && /%(?:2f|5c)/i.test(path)) {
+    return `the URL path has an encoded slash (%2F or %5C); each path param of ${manifest.id}'s template must be one segment`;
+  }
+  return null;
+}
+
 function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null {
   let url: URL;
   try {
@@ -68,6 +95,8 @@ function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null 
   }
   if (url.username !== '' || url.password !== '') return 'URLs with credentials are refused';
   if (url.hash !== '') return 'URLs with a fragment are refused';
+  const path = checkUrlPath(manifest, effect.url);
+  if (path !== null) return path;
   if (matchHttpSink(manifest.sinks.http, url, effect.method) === undefined) {
     return `${effect.method} ${url.protocol}//${url.host} is not allowed by ${manifest.id}'s http sinks`;
   }
