@@ -1,7 +1,8 @@
 /**
- * The fs effect executor: reads and writes beneath the root, never through a symlink (final or intermediate, even
- * one swapped in mid-write), never into a hard-linked or non-regular file, never with content that does not match
- * its declared hash, and never leaving a temp file behind.
+ * The fs effect executor: reads and writes beneath the root, never through a symlink (final, intermediate or
+ * dangling, even one swapped in mid-read or mid-write), never a hard-linked file, never into a non-regular file,
+ * never a path the sink's deny globs refuse, never with content that does not match its declared hash, and never
+ * leaving a temp file behind.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -159,6 +160,15 @@ describe('fs effects: what is refused', () => {
     assert.equal(readFileSync(join(f.root, 'real/new.txt'), 'utf8'), 'fine');
   });
 
+  it('refuses to create a directory through a dangling symlink; nothing appears at its target', async () => {
+    const f = fixture();
+    symlinkSync(join(f.outside, 'made'), join(f.root, 'dangling'));
+    await refused(perform(f, write('dangling/new.txt', 'pwned')), 'SINK_DENIED', /dangling is a symlink/);
+    assertOutsideUnchanged(f);
+    await perform(f, write('fresh/new.txt', 'fine'));
+    assert.equal(readFileSync(join(f.root, 'fresh/new.txt'), 'utf8'), 'fine');
+  });
+
   it('refuses a file with another hard link; once it has one link it is written', async () => {
     const f = fixture();
     linkSync(join(f.outside, 'secret.txt'), join(f.root, 'hard'));
@@ -253,6 +263,24 @@ describe('fs effects: atomic writes', () => {
     }, () => perform(f, write('target', 'new')).then(() => undefined));
     assertOutsideUnchanged(f);
     assert.equal(readFileSync(join(f.root, 'target'), 'utf8'), 'new');
+  });
+
+  it('symlink-swap: a read whose directory is swapped for a symlink after it was walked reads inside the root', async (t) => {
+    const f = fixture();
+    mkdirSync(join(f.root, 'sub'));
+    writeFileSync(join(f.root, 'sub', 'secret.txt'), 'inside');
+    const open = fs.openSync.bind(fs);
+    await withMock(t, 'openSync', (path: string, flags: number, mode?: number) => {
+      if (path.endsWith('/secret.txt') && existsSync(join(f.root, 'sub')) && !existsSync(join(f.root, 'moved'))) {
+        renameSync(join(f.root, 'sub'), join(f.root, 'moved'));
+        symlinkSync(f.outside, join(f.root, 'sub'));
+      }
+      return open(path, flags, mode);
+    }, async () => {
+      const result = await perform(f, read('sub/secret.txt'));
+      assert.equal(result.kind === 'fs.read' && result.content, 'inside', 'read through the walked descriptor, not the new link');
+    });
+    assert.ok(existsSync(join(f.root, 'moved')), 'the swap happened');
   });
 
   it('symlink-swap: a directory swapped for a symlink after it was walked is not followed', async (t) => {
