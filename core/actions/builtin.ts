@@ -75,7 +75,12 @@ maxLength = 4096
 [sinks.fs]
 root = "\${fs_root}"
 allow = ["**"]
-deny = [".git/**", "**/.git/**", ".env*", "**/.env*", ".ssh/**", "**/.ssh/**", ".lattice/**"]
+# Denied at any depth and in any case (core/pipeline/fs-sink.ts): version control (its hooks run code), files and
+# directories that hold credentials, and lattice's own home.
+deny = [
+  ".git", ".git-credentials", ".env*", ".netrc", ".npmrc", ".pypirc", ".pgpass",
+  ".ssh", ".gnupg", ".aws", ".azure", ".docker", ".kube", "**/.config/gcloud", "**/.config/gh", ".lattice",
+]
 `;
 
 const FS_WRITE = FS_READ.replace('id = "fs.read"', 'id = "fs.write"')
@@ -105,7 +110,8 @@ type = "string"
 pattern = "^[A-Za-z0-9-]{1,39}$"
 [request.schema.properties.repo]
 type = "string"
-pattern = "^[A-Za-z0-9._-]{1,100}$"
+# Not "." or "..": a URL path segment the parser would remove, so the request would name another repository.
+pattern = "^(?![.][.]?$)[A-Za-z0-9._-]{1,100}$"
 [[sinks.http]]
 host = "api.github.com"
 methods = ["${method}"]

@@ -10,7 +10,8 @@
  *   [request.schema]  JSON Schema of the params (objects refuse unknown members unless the schema allows them)
  *   [[sinks.http]]    host, methods, scheme ("https", or "http" for a local service), ports (default [443], or [80]
  *                     for http), allow_private (default false: addresses the name resolves to must be public)
- *   [sinks.fs]        root, allow (globs), deny (globs)
+ *   [sinks.fs]        root, allow (globs, case-sensitive), deny (globs in any case; one without `/` names a file
+ *                     or directory at any depth, as in .gitignore; see pipeline/fs-sink.ts)
  *   [[secrets]]       name, header, format ("Bearer {secret}"), secret (a name in the secret store)
  *   [template]        method, url, headers, body: for "http.template" providers, `{params.x}` placeholders
  *

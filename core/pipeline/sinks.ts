@@ -3,26 +3,27 @@
  * policy sees it. Plans are derived from attacker-controlled params, so anything not positively allowed is refused:
  *
  * - any: its kind must be one the manifest declares (a provider's capabilities are the manifest's, not its own).
- * - http: the URL must parse, carry no credentials or fragment, and its scheme, host (exact, or a subdomain of a
- *   `*.` entry), port and method must all match one `[[sinks.http]]` entry; headers must be plain tokens without
+ * - http: the URL must parse, carry no credentials or fragment, be sent as written (no `.`/`..` segment, also as
+ *   `%2e`, no backslash or whitespace), in a template action have no encoded slash in its path (a param may not add
+ *   a segment), and its scheme, host (exact, or a subdomain of a `*.` entry), port and method must all match one
+ *   `[[sinks.http]]` entry; headers must be plain tokens without
  *   CR/LF, never framing or hop-by-hop headers, and never one the manifest injects a secret into (an agent must not
  *   choose the value of its own credential header). Only secrets the manifest declares may be named.
- * - fs: the path must be relative, without `..`, NUL or backslashes, and match an allow glob and no deny glob of
- *   `[sinks.fs]` (globs match dotfiles). Symlinks are the host's to refuse: they are never followed (effects).
+ * - fs: the path must be relative and normalized, match an allow glob and no deny glob of `[sinks.fs]` (fs-sink.ts
+ *   says how deny globs match). Symlinks and hard links are the host's to refuse (effects).
  *
  * The host re-checks what only it can see when it performs the effect (the addresses a name resolves to, the
  * files actually on the path).
  */
 import { isIP } from 'node:net';
-import picomatch from 'picomatch';
 import type { ActionManifest, HttpSink } from '../actions/manifest.ts';
-import type { Effect, FsReadEffect, FsWriteEffect, HttpEffect } from './effects.ts';
+import type { Effect, HttpEffect } from './effects.ts';
+import { checkFsPath } from './fs-sink.ts';
 
 export type SinkCheck = { readonly ok: true } | { readonly ok: false; readonly effect: number; readonly message: string };
 
 const FORBIDDEN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'keep-alive', 'expect', 'cookie']);
 const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$/;
-const MAX_PATH = 4096;
 
 export function checkSinks(manifest: ActionManifest, effects: readonly Effect[]): SinkCheck {
   for (const [index, effect] of effects.entries()) {
@@ -39,7 +40,7 @@ function checkEffect(manifest: ActionManifest, effect: Effect): string | null {
       return checkHttp(manifest, effect);
     case 'fs.read':
     case 'fs.write':
-      return checkFs(manifest, effect);
+      return checkFsPath(manifest, effect.path);
   }
 }
 
@@ -60,6 +61,31 @@ function hostMatches(pattern: string, host: string): boolean {
   return host.endsWith(suffix) && host.length > suffix.length;
 }
 
+/** `scheme://authority` and the path as written (up to `?` or `#`), for a URL free of backslashes and whitespace. */
+const RAW_PATH = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]+([^?#]*)/i;
+/** `.`, `..` and their `%2e` spellings: the segments the URL parser removes. */
+const DOT_SEGMENT = /^(?:\.|%2e){1,2}$/i;
+
+/**
+ * Why the URL's path would not be sent as written, or could name another resource than its params say; null when
+ * neither. The WHATWG parser (and so undici) removes `.` and `..` segments, `%2e` spellings included, reads a
+ * backslash as a slash and drops tabs and line breaks: the URL policy saw would not be the URL sent. In a template
+ * action every `/` of the path is the template's own: a param that carried one (filled in as `%2F`, a backslash as
+ * `%5C`) would add a segment at a server that decodes before it routes. Exported for the host's re-check.
+ */
+export function checkUrlPath(manifest: ActionManifest, raw: string): string | null {
+  if (/[\0-\x20\x7f\\]/.test(raw)) return 'the URL contains a space, a control character or a backslash; percent-encode it';
+  const path = RAW_PATH.exec(raw)?.[1];
+  if (path === undefined) return 'the URL is not written as scheme://host/path';
+  if (path.split('/').some((segment) => DOT_SEGMENT.test(segment))) {
+    return 'the URL path has a . or .. segment (or a %2e spelling of one), which would be removed before sending';
+  }
+  if (manifest.template !== null && /%(?:2f|5c)/i.test(path)) {
+    return `the URL path has an encoded slash (%2F or %5C); each path param of ${manifest.id}'s template must be one segment`;
+  }
+  return null;
+}
+
 function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null {
   let url: URL;
   try {
@@ -69,6 +95,8 @@ function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null 
   }
   if (url.username !== '' || url.password !== '') return 'URLs with credentials are refused';
   if (url.hash !== '') return 'URLs with a fragment are refused';
+  const path = checkUrlPath(manifest, effect.url);
+  if (path !== null) return path;
   if (matchHttpSink(manifest.sinks.http, url, effect.method) === undefined) {
     return `${effect.method} ${url.protocol}//${url.host} is not allowed by ${manifest.id}'s http sinks`;
   }
@@ -83,43 +111,4 @@ function checkHttp(manifest: ActionManifest, effect: HttpEffect): string | null 
     if (!manifest.secrets.some((s) => s.name === name)) return `secret ${JSON.stringify(name.slice(0, 64))} is not declared by ${manifest.id}`;
   }
   return null;
-}
-
-function checkFs(manifest: ActionManifest, effect: FsReadEffect | FsWriteEffect): string | null {
-  const fs = manifest.sinks.fs;
-  if (fs === null) return `${manifest.id} has no filesystem sink`;
-  const path = effect.path;
-  if (path.length === 0 || path.length > MAX_PATH) return 'the path is empty or too long';
-  if (path.includes('\0') || path.includes('\\')) return 'the path contains NUL or a backslash';
-  if (path.startsWith('/')) return 'absolute paths are refused; paths are relative to the root';
-  const segments = path.split('/');
-  if (segments.some((s) => s === '..')) return 'paths with .. are refused';
-  if (segments.some((s) => s === '' || s === '.')) return 'the path is not normalized';
-  if (!fs.allow.some((glob) => globMatcher(glob)(path))) return `${path} matches none of ${manifest.id}'s allowed paths`;
-  const denied = fs.deny.find((glob) => globMatcher(glob)(path) || segments.some((_, i) => globMatcher(glob)(segments.slice(0, i + 1).join('/'))));
-  if (denied !== undefined) return `${path} is denied by ${JSON.stringify(denied)}`;
-  return null;
-}
-
-const matchers = new Map<string, (path: string) => boolean>();
-
-function globMatcher(glob: string): (path: string) => boolean {
-  let matcher = matchers.get(glob);
-  if (matcher === undefined) {
-    matcher = picomatch(glob, { dot: true, nobrace: false, noextglob: true });
-    matchers.set(glob, matcher);
-  }
-  return matcher;
-}
-
-/**
- * Normalizes a relative path the way planners should: drops `.` and empty segments. Keeps what the check refuses
- * (`..`, a leading `/`) so that normalizing can never turn a refused path into an allowed one.
- */
-export function normalizeRelative(path: string): string {
-  if (path.startsWith('/')) return path;
-  return path
-    .split('/')
-    .filter((s) => s !== '' && s !== '.')
-    .join('/');
 }

@@ -5,10 +5,12 @@
  * through the /proc/self/fd magic link of its parent directory's descriptor with O_NOFOLLOW, which resolves like
  * openat(2) on Linux. Nothing is ever opened by a path string that a swapped-in symlink could redirect.
  *
- * Fails closed. A path that is not relative and normalized, a symlink anywhere beneath the root, a write target that
- * is not a regular file or has other hard links: refused (SINK_DENIED). Without /proc the walk cannot be done, so
- * nothing is done. Content that does not match its declared bytes and SHA-256 is not written. A write is atomic
- * (temp file, fsync, rename, fsync of the directory) and leaves no temp file behind, whether it succeeds or fails.
+ * Fails closed. A path that is not relative and normalized or that the sink's globs refuse (checked again here,
+ * core/pipeline/fs-sink.ts), a symlink anywhere beneath the root, a file to read or to replace that has other hard
+ * links (another name for a file the sink may deny, or one outside the root), a write target that is not a regular
+ * file: refused (SINK_DENIED). Without /proc the walk cannot be done, so nothing is done. Content that does not
+ * match its declared bytes and SHA-256 is not written. A write is atomic (temp file, fsync, rename, fsync of the
+ * directory) and leaves no temp file behind, whether it succeeds or fails.
  */
 import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
@@ -16,6 +18,7 @@ import type { ActionManifest } from '../../core/actions/manifest.ts';
 import { randomToken, sha256Hex } from '../../core/crypto/index.ts';
 import { LatticeError, isLatticeError } from '../../core/errors.ts';
 import type { EffectResult, FsReadEffect, FsWriteEffect } from '../../core/pipeline/effects.ts';
+import { checkFsPath } from '../../core/pipeline/fs-sink.ts';
 
 export const DEFAULT_MAX_READ_BYTES = 1024 * 1024;
 
@@ -32,6 +35,7 @@ export function writeFile(effect: FsWriteEffect, manifest: ActionManifest): Effe
 
 function read(effect: FsReadEffect, manifest: ActionManifest, maxReadBytes: number): EffectResult {
   const { dirs, leaf } = segments(effect.path);
+  allowedBySink(manifest, effect.path);
   const dirFd = openDirectory(manifest, effect.path, dirs, false);
   try {
     // O_NONBLOCK: opening a FIFO must not hang waiting for a writer; it is refused below like any non-regular file.
@@ -39,6 +43,8 @@ function read(effect: FsReadEffect, manifest: ActionManifest, maxReadBytes: numb
     try {
       const stat = fstatSync(fd);
       if (!stat.isFile()) throw failed(`${effect.path} is not a regular file`);
+      // Checked on the open descriptor: a denied file (.env) linked under an allowed name (notes.txt) is refused.
+      if (stat.nlink > 1) throw denied(`${effect.path} has other hard links; it is also a file elsewhere, which may be denied`);
       if (stat.size > maxReadBytes) throw failed(`${effect.path} is larger than the ${maxReadBytes} bytes an fs.read may return`);
       const data = readUpTo(fd, stat.size + 1);
       if (data.length > stat.size) throw failed(`${effect.path} grew while it was being read`);
@@ -53,6 +59,7 @@ function read(effect: FsReadEffect, manifest: ActionManifest, maxReadBytes: numb
 
 function write(effect: FsWriteEffect, manifest: ActionManifest): EffectResult {
   const { dirs, leaf } = segments(effect.path);
+  allowedBySink(manifest, effect.path);
   const data = Buffer.from(effect.content, 'utf8');
   const sha256 = sha256Hex(data);
   if (data.length !== effect.bytes || sha256 !== effect.sha256) {
@@ -102,6 +109,12 @@ function segments(path: string): { dirs: string[]; leaf: string } {
   const bad = path.includes('\0') || [...names, leaf].some((n) => n === '' || n === '.' || n === '..');
   if (bad) throw denied(`${JSON.stringify(path)} is not a normalized relative path (no leading /, empty, . or .. segments, NUL)`);
   return { dirs: names, leaf };
+}
+
+/** The planner checked the sink already; the host checks again where it acts, so no caller can skip the deny list. */
+function allowedBySink(manifest: ActionManifest, path: string): void {
+  const problem = checkFsPath(manifest, path);
+  if (problem !== null) throw denied(problem);
 }
 
 /** Opens the root, then each directory of `dirs` beneath it without following symlinks; creates missing ones if asked. */

@@ -2,7 +2,8 @@
  * Performs an http effect: the one place a secret's plaintext enters a request.
  *
  * Fails closed. The effect is checked again against the manifest's `[[sinks.http]]` (scheme, host, port, method)
- * and refused (SINK_DENIED) when nothing matches, when it sets a hop-by-hop or framing header, or when its host
+ * and refused (SINK_DENIED) when nothing matches, when its URL would not be sent as written or a template's path
+ * param added a segment (sinks.ts, checkUrlPath), when it sets a hop-by-hop or framing header, or when its host
  * resolves to a non-public address and the sink does not `allow_private`. The connection goes to exactly the
  * addresses that were checked (the Agent's lookup returns only them), so a DNS answer that changes between the
  * check and the connect cannot redirect the request. Redirects are returned, never followed. A secret that would
@@ -17,7 +18,7 @@ import type { ActionManifest, HttpSink } from '../../core/actions/manifest.ts';
 import { sha256Hex } from '../../core/crypto/index.ts';
 import { LatticeError, describeError } from '../../core/errors.ts';
 import type { EffectContext, EffectResult, HttpEffect } from '../../core/pipeline/effects.ts';
-import { matchHttpSink } from '../../core/pipeline/sinks.ts';
+import { checkUrlPath, matchHttpSink } from '../../core/pipeline/sinks.ts';
 import { isPublicAddress } from './address.ts';
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -51,6 +52,8 @@ const systemResolver: Resolver = (host) => lookup(host, { all: true });
 
 export async function performHttp(effect: HttpEffect, ctx: EffectContext, options: HttpOptions): Promise<EffectResult> {
   const target = parseTarget(effect.url);
+  const pathProblem = checkUrlPath(ctx.manifest, effect.url);
+  if (pathProblem !== null) throw denied(pathProblem);
   const sink = matchSink(ctx.manifest.sinks.http, target, effect.method);
   const { headers, secrets } = requestHeaders(effect, ctx);
   const addresses = await vetAddresses(target.host, sink.allowPrivate, ctx.signal, options.resolve ?? systemResolver);

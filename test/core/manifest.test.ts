@@ -95,7 +95,13 @@ describe('action manifests', () => {
       'http.request is offered only when hosts are allowed',
     );
     assert.equal(registry.get('fs.write').sinks.fs?.root, '/srv/ws');
-    assert.ok(registry.get('fs.read').sinks.fs?.deny.includes('.git/**'));
+    // The fs deny list, pinned: removing an entry must be a deliberate change to this literal.
+    const deny = [
+      '.git', '.git-credentials', '.env*', '.netrc', '.npmrc', '.pypirc', '.pgpass',
+      '.ssh', '.gnupg', '.aws', '.azure', '.docker', '.kube', '**/.config/gcloud', '**/.config/gh', '.lattice',
+    ];
+    assert.deepEqual(registry.get('fs.read').sinks.fs?.deny, deny);
+    assert.deepEqual(registry.get('fs.write').sinks.fs?.deny, deny);
     assert.deepEqual(ActionRegistry.load(paths, { fsRoot: '/srv/ws', httpHosts: ['api.example.com'] }).get('http.request').sinks.http.map((h) => h.host), ['api.example.com']);
     assert.throws(() => registry.add(VALID.replace('id = "jira.issue.create"', 'id = "echo"'), 'x'), (e: unknown) => e instanceof LatticeError && e.code === 'ACTION_CONFLICT');
     registry.add(VALID, 'jira.toml');

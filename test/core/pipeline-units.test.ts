@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parseManifest } from '../../core/actions/manifest.ts';
+import { ActionRegistry } from '../../core/actions/registry.ts';
 import { homePaths } from '../../core/home.ts';
 import { Ledger } from '../../core/ledger/ledger.ts';
 import { Budgets } from '../../core/pipeline/budgets.ts';
@@ -108,6 +109,65 @@ describe('sink checks', () => {
     }
     assert.equal(checkSinks(http, [post('https://api.example.com/', { 'x-trace': 'ok' })]).ok, true);
     assert.equal(checkSinks(http, [post('https://api.example.com/', {}, ['undeclared'])]).ok, false);
+  });
+
+  it('url-dot-segment: refuses a URL the parser would rewrite before sending (policy saw another path); one sent as written is allowed', () => {
+    const rewritten = [
+      'https://api.example.com/public/../admin', 'https://api.example.com/public/..', 'https://api.example.com/a/./b', 'https://api.example.com/a/.',
+      'https://api.example.com/public/%2e%2E/admin', 'https://api.example.com/public/.%2e/admin', 'https://api.example.com/public/%2E./admin',
+      'https://api.example.com/public/%2e/admin', 'https://api.example.com/public\\..\\admin', 'https://api.example.com/public/.\t./admin',
+      'https://api.example.com/public/.\n./admin', ' https://api.example.com/x', 'https:api.example.com/x', 'https:/api.example.com/x',
+    ];
+    for (const url of rewritten) assert.equal(checkSinks(http, [post(url)]).ok, false, JSON.stringify(url));
+    for (const url of ['https://api.example.com/a/.../b', 'https://api.example.com/a/..b/.c', 'https://api.example.com/.well-known/x', 'https://api.example.com/a?next=../b', 'https://api.example.com/']) {
+      assert.equal(checkSinks(http, [post(url)]).ok, true, url);
+      assert.equal(new URL(url).href, url, 'the allowed URLs are sent exactly as written');
+    }
+  });
+
+  it('template-encoded-slash: a template action refuses %2F or %5C in its URL path (a param adding a segment); in the query, or for http.request, it passes', () => {
+    const template = parseManifest(
+      `id = "t.tpl"\nversion = "1.0.0"\ndescription = "t"\nrisk = "low"\n[provider]\nbuiltin = "http.template"\n[request.schema]\ntype = "object"\n[[sinks.http]]\nhost = "api.example.com"\nmethods = ["POST"]\n[template]\nmethod = "POST"\nurl = "https://api.example.com/repos/{params.owner}/{params.repo}/issues"\n`,
+      'test',
+    );
+    const planned = (url: string) => checkSinks(template, [post(url, {}, [])]);
+    for (const path of ['/repos/o/a%2Fb/issues', '/repos/o/a%2fb/issues', '/repos/a%5Cb/r/issues', '/repos/o/..%2F..%2Fadmin/issues']) {
+      const check = planned(`https://api.example.com${path}`);
+      assert.equal(check.ok, false, path);
+      assert.match(check.ok ? '' : check.message, /encoded slash/, path);
+    }
+    assert.equal(planned('https://api.example.com/repos/o/r/issues').ok, true);
+    assert.equal(planned('https://api.example.com/repos/o/r/issues?labels=a%2Fb').ok, true, 'the query is not a path');
+    assert.equal(checkSinks(http, [post('https://api.example.com/projects/group%2Fproject')]).ok, true, 'http.request: the agent wrote the whole URL and policy saw it');
+  });
+
+  describe('the built-in fs deny list', () => {
+    const builtin = ActionRegistry.load(homePaths(tempDir()), { fsRoot: '/srv/ws', httpHosts: [] });
+    const denied = (path: string) => checkSinks(builtin.get('fs.read'), [{ kind: 'fs.read', path }]).ok === false;
+    const legitimate = ['README.md', 'src/environment.ts', '.gitignore', '.github/workflows/ci.yml', 'docs/ssh.md', 'aws/notes.md', 'config/gh.md', '.config/nvim/init.lua'];
+
+    it('nested-credential-file: refuses credential files and stores at any depth; ordinary files are allowed', () => {
+      const credentials = [
+        '.env', 'app/.env', 'services/api/.env.production', 'pkg/.envrc', 'a/.git/config', 'vendor/lib/.git/hooks/pre-commit',
+        '.git-credentials', 'home/.git-credentials', 'home/.netrc', 'home/.npmrc', 'home/.pypirc', 'home/.pgpass',
+        'home/.ssh/id_ed25519', 'x/.gnupg/private-keys-v1.d/k.key', 'x/.aws/credentials', '.aws/config', 'x/.azure/msal_token_cache.json',
+        'x/.docker/config.json', 'x/.kube/config', 'x/.config/gcloud/credentials.db', '.config/gh/hosts.yml', 'x/.lattice/config.toml',
+      ];
+      for (const path of credentials) assert.equal(denied(path), true, path);
+      for (const path of legitimate) assert.equal(denied(path), false, path);
+    });
+
+    it('deny-case-variant: refuses a denied name in any case (a case-insensitive directory opens the same file)', () => {
+      for (const path of ['.ENV', 'app/.Env.local', '.GIT/config', 'x/.SSH/id_rsa', 'x/.Aws/credentials', '.CONFIG/GH/hosts.yml', 'X/.NETRC']) {
+        assert.equal(denied(path), true, path);
+      }
+      for (const path of legitimate) assert.equal(denied(path.toUpperCase()), false, path.toUpperCase());
+    });
+
+    it('matches allow globs case-sensitively (an allow never reaches another directory)', () => {
+      assert.equal(checkSinks(fs, [write('SRC/a.ts')]).ok, false);
+      assert.equal(checkSinks(fs, [write('src/a.ts')]).ok, true);
+    });
   });
 
   it('keeps fs paths relative, normalized, allowed and not denied', () => {

@@ -1,11 +1,12 @@
 /**
  * Effects performed by the host, end to end through the gate: an HTTP call with an injected secret that reaches
- * the test server and nothing else; hosts off the allowlist and names resolving to loopback refused; fs.write
- * traversal, absolute paths, deny globs and symlink escapes refused. Every target is a loopback listener or a
- * directory the test made.
+ * the test server and nothing else; hosts off the allowlist and names resolving to loopback refused; URLs whose
+ * path a param or the parser would change refused; fs.write traversal, absolute paths, deny globs and symlink
+ * escapes refused, and so is an fs.read of a hard-linked file. Every target is a loopback listener or a directory
+ * the test made.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -153,6 +154,70 @@ describe('host effects through the gate', () => {
     }
   });
 
+  it('template-dotdot-repo: a path param cannot make the URL sent differ from the one policy saw; an ordinary one is sent', async () => {
+    const urls: string[] = [];
+    const server = createServer((req, res) => {
+      urls.push(req.url ?? '');
+      res.end('{}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const g = await gate();
+    try {
+      // Like github.issue.create, but without the repo pattern: the sink check alone must hold.
+      const template = `
+id = "local.issue"
+version = "1.0.0"
+description = "Open an issue on a local service."
+risk = "low"
+[provider]
+builtin = "http.template"
+[request.schema]
+type = "object"
+required = ["owner", "repo"]
+[request.schema.properties.owner]
+type = "string"
+[request.schema.properties.repo]
+type = "string"
+[[sinks.http]]
+host = "127.0.0.1"
+scheme = "http"
+ports = [${port}]
+methods = ["POST"]
+allow_private = true
+[template]
+method = "POST"
+url = "http://127.0.0.1:${port}/repos/{params.owner}/{params.repo}/issues"
+[template.body]
+title = "t"
+`;
+      await install(g, template);
+      await install(g, manifest('local.raw', '127.0.0.1', port, true, 'http.request'));
+      await permitAll(g, ['local.issue', 'local.raw']);
+      const agent = await newAgent(g.admin);
+      const refused: [string, unknown, RegExp][] = [
+        ['local.issue', { owner: 'acme', repo: '..' }, /\. or \.\. segment/],
+        ['local.issue', { owner: '.', repo: 'r' }, /\. or \.\. segment/],
+        ['local.issue', { owner: 'acme', repo: '../../admin' }, /encoded slash/],
+        ['local.raw', { method: 'POST', url: `http://127.0.0.1:${port}/public/../admin` }, /\. or \.\. segment/],
+        ['local.raw', { method: 'POST', url: `http://127.0.0.1:${port}/public/%2e%2e/admin` }, /\. or \.\. segment/],
+      ];
+      for (const [action, params, why] of refused) {
+        const reply = await execute(g, agent, action, params);
+        assert.equal(reply.status, 403, `${JSON.stringify(params)}: ${JSON.stringify(reply.body)}`);
+        assert.equal(reply.body['denialReason'], 'SINK_DENIED');
+        assert.match(String(reply.body['message']), why);
+      }
+      assert.deepEqual(urls, [], 'no refused request reached the server');
+      const ok = await execute(g, agent, 'local.issue', { owner: 'acme', repo: '.github' });
+      assert.equal(ok.status, 200, JSON.stringify(ok.body));
+      assert.deepEqual(urls, ['/repos/acme/.github/issues']);
+      assert.equal(lattice(['down', '--home', g.home]).status, 0);
+    } finally {
+      server.close();
+    }
+  });
+
   it('refuses fs.write traversal, absolute paths, deny globs and symlink escapes, and writes inside the root', async () => {
     const g = await gate();
     await permitAll(g, ['fs.write', 'fs.read']);
@@ -171,6 +236,8 @@ describe('host effects through the gate', () => {
       ['.git/config', /denied by/],
       ['src/.env.local', /denied by/],
       ['.ssh/authorized_keys', /denied by/],
+      ['pkg/.aws/credentials', /denied by/],
+      ['app/.ENV', /denied by/],
       ['escape/pwned.txt', /symlink/],
       ['link.txt', /symlink|not a regular file/],
     ];
@@ -190,6 +257,11 @@ describe('host effects through the gate', () => {
     const read = await execute(g, agent, 'fs.read', { path: 'src/new/file.txt' });
     assert.equal((read.body['output'] as { content: string }).content, 'inside');
     assert.equal((await execute(g, agent, 'fs.read', { path: 'link.txt' })).body['denialReason'], 'SINK_DENIED');
+    writeFileSync(join(root, 'src', '.env'), 'API_KEY=hunter2\n');
+    linkSync(join(root, 'src', '.env'), join(root, 'src', 'notes.txt'));
+    const linked = await execute(g, agent, 'fs.read', { path: 'src/notes.txt' });
+    assert.equal(linked.body['denialReason'], 'SINK_DENIED', `fs-read-hardlink: ${JSON.stringify(linked.body)}`);
+    assert.ok(!JSON.stringify(linked.body).includes('hunter2'));
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
     assert.equal(lattice(['verify', '--home', g.home]).status, 0);
   });

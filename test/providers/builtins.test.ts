@@ -14,7 +14,7 @@ import type { JsonObject, JsonValue } from '../../core/canonical.ts';
 import { loadConfig } from '../../core/config/config.ts';
 import { homePaths } from '../../core/home.ts';
 import type { EffectResult } from '../../core/pipeline/effects.ts';
-import { normalizeRelative } from '../../core/pipeline/sinks.ts';
+import { normalizeRelative } from '../../core/pipeline/fs-sink.ts';
 import { providerRunner } from '../../providers/index.ts';
 import { ROOT, tempDir } from '../helpers.ts';
 

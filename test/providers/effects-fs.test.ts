@@ -1,7 +1,8 @@
 /**
- * The fs effect executor: reads and writes beneath the root, never through a symlink (final or intermediate, even
- * one swapped in mid-write), never into a hard-linked or non-regular file, never with content that does not match
- * its declared hash, and never leaving a temp file behind.
+ * The fs effect executor: reads and writes beneath the root, never through a symlink (final, intermediate or
+ * dangling, even one swapped in mid-read or mid-write), never a hard-linked file, never into a non-regular file,
+ * never a path the sink's deny globs refuse, never with content that does not match its declared hash, and never
+ * leaving a temp file behind.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -24,7 +25,7 @@ interface Fixture {
 
 const ORIGINAL = 'outside the root, must not change\n';
 
-function fixture(): Fixture {
+function fixture(sinkLines = ''): Fixture {
   const root = tempDir();
   const outside = tempDir();
   writeFileSync(join(outside, 'secret.txt'), ORIGINAL);
@@ -39,6 +40,7 @@ builtin = "fs.write"
 type = "object"
 [sinks.fs]
 root = ${JSON.stringify(root)}
+${sinkLines}
 `;
   return { root, outside, manifest: parseManifest(toml, 'test') };
 }
@@ -158,6 +160,15 @@ describe('fs effects: what is refused', () => {
     assert.equal(readFileSync(join(f.root, 'real/new.txt'), 'utf8'), 'fine');
   });
 
+  it('refuses to create a directory through a dangling symlink; nothing appears at its target', async () => {
+    const f = fixture();
+    symlinkSync(join(f.outside, 'made'), join(f.root, 'dangling'));
+    await refused(perform(f, write('dangling/new.txt', 'pwned')), 'SINK_DENIED', /dangling is a symlink/);
+    assertOutsideUnchanged(f);
+    await perform(f, write('fresh/new.txt', 'fine'));
+    assert.equal(readFileSync(join(f.root, 'fresh/new.txt'), 'utf8'), 'fine');
+  });
+
   it('refuses a file with another hard link; once it has one link it is written', async () => {
     const f = fixture();
     linkSync(join(f.outside, 'secret.txt'), join(f.root, 'hard'));
@@ -166,6 +177,30 @@ describe('fs effects: what is refused', () => {
     unlinkSync(join(f.outside, 'secret.txt'));
     await perform(f, write('hard', 'fine'));
     assert.equal(readFileSync(join(f.root, 'hard'), 'utf8'), 'fine');
+  });
+
+  it('fs-read-hardlink: refuses to read a file with another hard link (a .env linked as notes.txt); a single link is read', async () => {
+    const f = fixture();
+    writeFileSync(join(f.root, '.env'), 'API_KEY=hunter2\n');
+    linkSync(join(f.root, '.env'), join(f.root, 'notes.txt'));
+    await refused(perform(f, read('notes.txt')), 'SINK_DENIED', /notes\.txt has other hard links/);
+    linkSync(join(f.outside, 'secret.txt'), join(f.root, 'outside.txt'));
+    await refused(perform(f, read('outside.txt')), 'SINK_DENIED', /other hard links/);
+    unlinkSync(join(f.root, '.env'));
+    const read1 = await perform(f, read('notes.txt'));
+    assert.equal(read1.kind === 'fs.read' && read1.content, 'API_KEY=hunter2\n', 'once it is the only link, it is an ordinary file');
+  });
+
+  it('sink-recheck: refuses a path the deny globs refuse, even when no planner checked it; an allowed one is read', async () => {
+    const f = fixture('deny = [".env*"]');
+    writeFileSync(join(f.root, 'ok.txt'), 'fine');
+    mkdirSync(join(f.root, 'app'));
+    writeFileSync(join(f.root, 'app', '.ENV'), 'API_KEY=hunter2\n');
+    await refused(perform(f, read('app/.ENV')), 'SINK_DENIED', /denied by "\.env\*"/);
+    await refused(perform(f, write('app/.env.local', 'x')), 'SINK_DENIED', /denied by/);
+    assert.equal(existsSync(join(f.root, 'app', '.env.local')), false);
+    const ok = await perform(f, read('ok.txt'));
+    assert.equal(ok.kind === 'fs.read' && ok.content, 'fine');
   });
 
   it('refuses to write over a directory or a fifo; a regular file is replaced', async () => {
@@ -228,6 +263,24 @@ describe('fs effects: atomic writes', () => {
     }, () => perform(f, write('target', 'new')).then(() => undefined));
     assertOutsideUnchanged(f);
     assert.equal(readFileSync(join(f.root, 'target'), 'utf8'), 'new');
+  });
+
+  it('symlink-swap: a read whose directory is swapped for a symlink after it was walked reads inside the root', async (t) => {
+    const f = fixture();
+    mkdirSync(join(f.root, 'sub'));
+    writeFileSync(join(f.root, 'sub', 'secret.txt'), 'inside');
+    const open = fs.openSync.bind(fs);
+    await withMock(t, 'openSync', (path: string, flags: number, mode?: number) => {
+      if (path.endsWith('/secret.txt') && existsSync(join(f.root, 'sub')) && !existsSync(join(f.root, 'moved'))) {
+        renameSync(join(f.root, 'sub'), join(f.root, 'moved'));
+        symlinkSync(f.outside, join(f.root, 'sub'));
+      }
+      return open(path, flags, mode);
+    }, async () => {
+      const result = await perform(f, read('sub/secret.txt'));
+      assert.equal(result.kind === 'fs.read' && result.content, 'inside', 'read through the walked descriptor, not the new link');
+    });
+    assert.ok(existsSync(join(f.root, 'moved')), 'the swap happened');
   });
 
   it('symlink-swap: a directory swapped for a symlink after it was walked is not followed', async (t) => {

@@ -237,6 +237,29 @@ describe('http effects: sinks', () => {
     assert.equal(seen.at(-1)?.method, 'POST');
   });
 
+  it('url-dot-segment: refuses at the host a URL the parser would rewrite, sending nothing; one written as sent is sent', async () => {
+    const before = seen.length;
+    for (const path of ['/public/../echo', '/public/%2e%2e/echo', '/./echo', '/public\\..\\echo']) {
+      await rejected(perform(effect(path, { secrets: ['api'] }), context(manifest())), 'SINK_DENIED', /\. or \.\. segment|backslash/);
+    }
+    assert.equal(seen.length, before, 'nothing reached the server');
+    await perform(effect('/public/...'), context(manifest()));
+    assert.equal(seen.at(-1)?.url, '/public/...');
+  });
+
+  it('template-encoded-slash: refuses at the host a template URL whose path carries %2F; in the query it is sent', async () => {
+    const template = parseManifest(
+      `id = "test.template"\nversion = "1.0.0"\ndescription = "test"\nrisk = "low"\n[provider]\nbuiltin = "http.template"\n[request.schema]\ntype = "object"\n` +
+        `[[sinks.http]]\nhost = "127.0.0.1"\nscheme = "http"\nports = [${port}]\nmethods = ["GET"]\nallow_private = true\n[template]\nmethod = "GET"\nurl = "http://127.0.0.1:${port}/items/{params.id}"\n`,
+      'test',
+    );
+    const before = seen.length;
+    await rejected(perform(effect('/items/a%2F..%2Fadmin'), context(template)), 'SINK_DENIED', /encoded slash/);
+    assert.equal(seen.length, before, 'nothing reached the server');
+    await perform(effect('/items/a?next=b%2Fc'), context(template));
+    assert.equal(seen.at(-1)?.url, '/items/a?next=b%2Fc');
+  });
+
   it('refuses localhost when private addresses are not allowed, and allows it when they are', async () => {
     const url = `http://localhost:${port}/`;
     await rejected(perform(effect('/', { url }), context(manifest({ host: 'localhost', allowPrivate: false }))), 'SINK_DENIED', /localhost resolves to 127\.0\.0\.1/);
