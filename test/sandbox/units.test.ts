@@ -22,7 +22,7 @@ describe('seccomp', () => {
       'acct', 'add_key', 'adjtimex', 'bpf', 'chroot', 'clock_adjtime', 'clock_settime', 'delete_module', 'fanotify_init',
       'finit_module', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'init_module', 'io_uring_enter', 'io_uring_register',
       'io_uring_setup', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie', 'migrate_pages',
-      'mount', 'mount_setattr', 'move_mount', 'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'open_tree',
+      'modify_ldt', 'mount', 'mount_setattr', 'move_mount', 'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'open_tree',
       'open_tree_attr', 'perf_event_open', 'pidfd_getfd', 'pivot_root', 'process_madvise', 'process_vm_readv', 'process_vm_writev',
       'ptrace', 'quotactl', 'quotactl_fd', 'reboot', 'request_key', 'setns', 'settimeofday', 'swapoff', 'swapon', 'syslog',
       'umount2', 'unshare', 'uselib', 'userfaultfd', 'vhangup',
