@@ -15,6 +15,7 @@ import { computePlan, serializePlan } from '../../sandbox/plan.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
 import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
+import { clientHello, records } from './tls-records.ts';
 
 describe('seccomp', () => {
   it('denies exactly the pinned list', () => {
@@ -93,8 +94,14 @@ describe('CONNECT proxy address check', () => {
       const status = await new Promise<number>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port, method: 'CONNECT', path: `${host}:443` });
         req.on('connect', (res, socket) => {
-          socket.destroy();
-          resolve(res.statusCode ?? 0);
+          // An open tunnel is decided once its ClientHello has named the host (see proxy.test.ts for the SNI rule).
+          if (res.statusCode === 200) socket.write(records(clientHello({ names: [host] })));
+          const done = () => {
+            socket.destroy();
+            resolve(res.statusCode ?? 0);
+          };
+          const wait = () => (decisions.length > 0 ? done() : setTimeout(wait, 5));
+          wait();
         });
         req.on('error', reject);
         req.end();
