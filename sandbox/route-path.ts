@@ -5,8 +5,8 @@
  * Fail closed: dot segments are resolved (RFC 3986 §5.2.4), counting percent-encoded dots (`%2e`) as dots, and a
  * target that climbs above its root is refused, never clamped. Refused outright, because servers disagree on what
  * they mean: percent-encoded `/`, `\` or NUL, a literal `\`, anything still percent-encoded after one decoding
- * (double encoding), a dot segment with `;` parameters (`..;/`), malformed percent-encoding, a fragment, and any
- * target that is not origin-form. Other segments are forwarded as the agent wrote them.
+ * (double encoding), a dot segment with `;` parameters (`..;/`), malformed percent-encoding, a fragment, a byte
+ * outside printable ASCII, and any target that is not origin-form. Other segments are forwarded as written.
  * By hand: WHATWG URL (node:url) would resolve `..` but clamps at the root instead of refusing, and it decodes
  * neither `%2e` nor `%2f`, so it cannot say whether a path leaves the base.
  */
