@@ -12,6 +12,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { inBinary } from '../core/runtime.ts';
 import type { SandboxProfile } from './profile.ts';
 import { seccompProgram } from './seccomp.ts';
+import { initProgram, relayProgram } from './seccomp-helper.ts';
 
 /** Where lattice's own files appear inside. */
 export const INSIDE = {
@@ -77,6 +78,8 @@ export interface SandboxPlan {
     readonly allowDegraded: boolean;
   };
   readonly seccomp: Buffer;
+  /** The helper's own processes inside, once set up: PID 1 and the relays (sandbox/seccomp-helper.ts). */
+  readonly helperSeccomp: { readonly init: Buffer; readonly relay: Buffer };
   readonly cwd: string;
   readonly env: readonly string[];
   readonly argv: readonly string[];
@@ -193,6 +196,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       allowDegraded: input.allowDegraded,
     },
     seccomp: seccompProgram(),
+    helperSeccomp: { init: initProgram(), relay: relayProgram() },
     cwd: input.workspace,
     env: environment(input, relays),
     argv: input.argv,
@@ -283,6 +287,8 @@ export function serializePlan(plan: SandboxPlan): Buffer {
   for (const r of l.rules) op('ll', r.path, r.access.toString(16));
   op('degraded', l.allowDegraded ? 1 : 0);
   op('seccomp', plan.seccomp.toString('hex'));
+  op('seccomp-init', plan.helperSeccomp.init.toString('hex'));
+  op('seccomp-relay', plan.helperSeccomp.relay.toString('hex'));
   op('cwd', plan.cwd);
   for (const e of plan.env) op('env', e);
   for (const a of plan.argv) op('argv', a);

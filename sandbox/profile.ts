@@ -32,6 +32,8 @@ export interface CredentialRoute {
   readonly base_url_env?: string;
   /** Set inside to a placeholder that is not the key, for CLIs that insist on having one. */
   readonly placeholder_env?: string;
+  /** Whether the agent may upgrade requests to another protocol (WebSocket) through the route; off by default. */
+  readonly allow_upgrade?: boolean;
 }
 
 export interface SandboxProfile {
@@ -117,6 +119,7 @@ const SCHEMA = {
                   key_source: { type: 'string', pattern: '^(env:[A-Za-z_][A-Za-z0-9_]*|secret:[A-Za-z_][A-Za-z0-9_.-]*)$' },
                   base_url_env: { type: 'string', pattern: ENV_NAME },
                   placeholder_env: { type: 'string', pattern: ENV_NAME },
+                  allow_upgrade: { type: 'boolean' },
                 },
               },
             },

@@ -6,16 +6,22 @@
  *    host, and no address it resolves to may reach this host or its networks (loopback, private, link-local, CGNAT,
  *    multicast, reserved: see reachesHostNetworks); the tunnel goes to the address checked, so a second lookup
  *    cannot rebind it. Raw IPs and hosts that have a credential route are refused (those can only be reached
- *    through the credential proxy, so a key of the agent's own cannot be used to send data there).
+ *    through the credential proxy, so a key of the agent's own cannot be used to send data there). Nothing goes
+ *    upstream before the tunnel's TLS ClientHello is read (client-hello.ts) and names exactly the CONNECT host: a
+ *    different server name (domain fronting through an allowlisted CDN), none, or no TLS at all closes the tunnel.
  * 2. A credential proxy per route: plain HTTP from the agent, every auth header it sent stripped, the configured
- *    credential injected, forwarded over TLS to the route's upstream; responses stream back unbuffered (SSE).
+ *    credential injected, forwarded over TLS to the route's upstream; responses stream back unbuffered (SSE). The
+ *    path is normalised below the route's base path (route-path.ts), and a protocol upgrade (WebSocket) is refused
+ *    unless the route allows one.
  * Every decision is reported through `onDecision` (the caller records it in the ledger).
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { reachesHostNetworks } from '../providers/effects/address.ts';
+import { awaitClientHello, type HelloOutcome } from './client-hello.ts';
+import { routePath } from './route-path.ts';
 
 export interface ProxyDecision {
   readonly kind: 'connect' | 'credential' | 'http';
@@ -42,6 +48,22 @@ export interface ConnectProxyOptions {
   readonly lookup?: Lookup;
   /** Where an allowed tunnel connects (tests point it at a loopback listener; the address check has run). */
   readonly connectTo?: (address: string, port: number) => Socket;
+  /** How long a tunnel may wait for the client's TLS ClientHello (default HELLO_TIMEOUT_MS). */
+  readonly helloTimeoutMs?: number;
+}
+
+export const HELLO_TIMEOUT_MS = 10_000;
+/** A TLS fatal alert, access_denied (RFC 8446 §6): what a client that spoke TLS gets when its tunnel is refused. */
+const TLS_ACCESS_DENIED = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x31]);
+
+/**
+ * The tunnel's server name rule. CONNECT targets are host names only (IP literals are refused before this), so the
+ * ClientHello must name exactly that host; one without a name is refused, as TLS (RFC 6066) puts none for an IP.
+ */
+function serverNameRefusal(host: string, serverName: string | null): string | undefined {
+  if (serverName === null) return `the TLS ClientHello names no server (SNI); a tunnel to ${host} must name ${host}`;
+  if (serverName !== host) return `the TLS server name ${serverName} is not the CONNECT host ${host} (domain fronting is refused)`;
+  return undefined;
 }
 
 /** Parses a CONNECT target `host:port`; IPv6 literals come bracketed. */
@@ -82,11 +104,26 @@ export function connectProxy(options: ConnectProxyOptions): Server {
         let established = false;
         upstream.once('connect', () => {
           established = true;
-          options.onDecision({ kind: 'connect', host: t.host, port: t.port, decision: 'allow', reason: 'allowlisted host', address: first.address });
           client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-          if (head.length > 0) upstream.write(head);
-          upstream.pipe(client);
-          client.pipe(upstream);
+          void awaitClientHello(client, head, options.helloTimeoutMs ?? HELLO_TIMEOUT_MS).then((hello: HelloOutcome) => {
+            const decide = (decision: 'allow' | 'deny', reason: string) => options.onDecision({ kind: 'connect', host: t.host, port: t.port, decision, reason, address: first.address });
+            if (!hello.ok) {
+              decide('deny', hello.reason);
+              upstream.destroy();
+              return void client.destroy();
+            }
+            const refusal = serverNameRefusal(t.host, hello.serverName);
+            if (refusal !== undefined) {
+              decide('deny', refusal);
+              upstream.destroy();
+              return void client.end(TLS_ACCESS_DENIED);
+            }
+            decide('allow', 'allowlisted host; the TLS server name matches');
+            upstream.write(hello.bytes);
+            upstream.pipe(client);
+            client.pipe(upstream);
+            client.resume();
+          });
         });
         upstream.on('error', (error) => {
           if (established) client.destroy();
@@ -105,6 +142,8 @@ export interface CredentialRouteOptions {
   readonly upstream: URL;
   readonly header: string;
   readonly value: string;
+  /** Whether the agent may upgrade a request to another protocol (WebSocket) through this route; off by default. */
+  readonly allowUpgrade?: boolean;
   readonly onDecision: (d: ProxyDecision) => void;
 }
 
@@ -126,6 +165,17 @@ function forwardHeaders(headers: IncomingHttpHeaders, inject: { header: string; 
   return out;
 }
 
+/** A response head written by hand, for an upgrade request's socket (node:http has no response object there). */
+function responseHead(answer: IncomingMessage, extra: readonly string[]): string {
+  const drop = new Set(['set-cookie', ...(answer.statusCode === 101 ? [] : ['connection', 'keep-alive', 'transfer-encoding', 'content-length'])]);
+  const lines = [`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`];
+  for (let i = 0; i + 1 < answer.rawHeaders.length; i += 2) {
+    const [name, value] = [answer.rawHeaders[i] ?? '', answer.rawHeaders[i + 1] ?? ''];
+    if (!drop.has(name.toLowerCase())) lines.push(`${name}: ${value}`);
+  }
+  return `${[...lines, ...extra].join('\r\n')}\r\n\r\n`;
+}
+
 /** A route's proxy; node:https (TLS: ~5 ms of a cold start) is loaded only for a route to an https upstream. */
 export async function credentialProxy(options: CredentialRouteOptions): Promise<Server> {
   const { upstream } = options;
@@ -133,33 +183,55 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
   const send = upstream.protocol === 'https:' ? (await import('node:https')).request : httpRequest;
   const port = Number(upstream.port || (upstream.protocol === 'https:' ? 443 : 80));
   const header = options.header.toLowerCase();
-  return createServer((req, res) => {
-    const path = req.url ?? '/';
-    const decide = (decision: 'allow' | 'deny', reason: string, status: number) =>
-      options.onDecision({ kind: 'credential', route: options.route, host: upstream.hostname, port, decision, reason, method: req.method ?? '', path: path.split('?')[0]?.slice(0, 200) ?? '', status });
-    if (!path.startsWith('/')) {
-      decide('deny', 'only origin-form request targets (a path) are forwarded', 400);
-      return void res.writeHead(400, { 'content-type': 'text/plain' }).end('lattice credential proxy: send requests with a path, not a full URL\n');
+  const upgradeRefusal = `route '${options.route}' does not allow protocol upgrades (WebSocket); set allow_upgrade = true on the route if the agent needs them`;
+
+  /**
+   * Checks one request and starts it upstream; on a refusal answers it (through `refuse`), records why and returns
+   * undefined. Only an upgrade request (`upgrading`) carries its Upgrade header on; elsewhere it is stripped.
+   */
+  const admit = (req: IncomingMessage, upgrading: boolean, refuse: (status: number, text: string) => void) => {
+    const target = req.url ?? '/';
+    const decide = (decision: 'allow' | 'deny', reason: string, status: number, path = target.split('?')[0] ?? '') =>
+      options.onDecision({ kind: 'credential', route: options.route, host: upstream.hostname, port, decision, reason, method: req.method ?? '', path: path.slice(0, 200), status });
+    const path = routePath(base, target);
+    if (!path.ok) {
+      decide('deny', path.reason, 400);
+      refuse(400, `lattice credential proxy: ${path.reason}\n`);
+      return undefined;
     }
-    const out = send(
-      {
-        protocol: upstream.protocol,
-        hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
-        port,
-        method: req.method,
-        path: `${base}${path}`,
-        headers: forwardHeaders(req.headers, { header, value: options.value }, upstream.host),
-        servername: isIP(upstream.hostname) === 0 ? upstream.hostname : undefined,
+    if (req.headers.upgrade !== undefined && options.allowUpgrade !== true) {
+      decide('deny', upgradeRefusal, 403);
+      refuse(403, `lattice credential proxy: ${upgradeRefusal}\n`);
+      return undefined;
+    }
+    const out = send({
+      protocol: upstream.protocol,
+      hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
+      port,
+      method: req.method,
+      path: path.forward,
+      headers: {
+        ...forwardHeaders(req.headers, { header, value: options.value }, upstream.host),
+        ...(upgrading && req.headers.upgrade !== undefined ? { connection: 'Upgrade', upgrade: req.headers.upgrade } : {}),
       },
-      (answer) => {
-        decide('allow', 'credential injected', answer.statusCode ?? 0);
-        const headers = { ...answer.headers };
-        delete headers['set-cookie'];
-        res.writeHead(answer.statusCode ?? 502, headers);
-        res.flushHeaders();
-        answer.pipe(res);
-      },
-    );
+      servername: isIP(upstream.hostname) === 0 ? upstream.hostname : undefined,
+    });
+    return { out, decide: (decision: 'allow' | 'deny', reason: string, status: number) => decide(decision, reason, status, path.path) };
+  };
+
+  const server = createServer((req, res) => {
+    const admitted = admit(req, false, (status, text) => res.writeHead(status, { 'content-type': 'text/plain' }).end(text));
+    if (admitted === undefined) return void req.resume();
+    const { out, decide } = admitted;
+    out.on('response', (answer) => {
+      decide('allow', 'credential injected', answer.statusCode ?? 0);
+      const headers = { ...answer.headers };
+      // The upstream's cookies stay out; its hop-by-hop headers are its connection's, not the agent's.
+      for (const name of ['set-cookie', 'connection', 'keep-alive']) delete headers[name];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      res.flushHeaders();
+      answer.pipe(res);
+    });
     out.on('error', (error) => {
       decide('deny', `upstream failed: ${error.message}`, 502);
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
@@ -167,4 +239,34 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
     });
     req.pipe(out);
   });
+
+  // An upgrade request (Connection: upgrade) comes here, not to the request handler: refused unless the route
+  // allows upgrades; if it does, the upstream's 101 and then both byte streams are relayed as they are.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const admitted = admit(req, true, (status, text) => socket.end(`HTTP/1.1 ${status} ${status === 400 ? 'Bad Request' : 'Forbidden'}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${text}`));
+    if (admitted === undefined) return;
+    const { out, decide } = admitted;
+    out.on('upgrade', (answer: IncomingMessage, upstreamSocket: Duplex, upstreamHead: Buffer) => {
+      decide('allow', 'credential injected; protocol upgraded', 101);
+      upstreamSocket.on('error', () => socket.destroy()).on('close', () => socket.destroy());
+      socket.on('close', () => upstreamSocket.destroy());
+      socket.write(responseHead(answer, []));
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      if (head.length > 0) upstreamSocket.write(head);
+      upstreamSocket.pipe(socket);
+      socket.pipe(upstreamSocket);
+    });
+    out.on('response', (answer) => {
+      decide('allow', 'credential injected; the upstream declined the upgrade', answer.statusCode ?? 0);
+      socket.write(responseHead(answer, ['connection: close']));
+      answer.pipe(socket);
+    });
+    out.on('error', (error) => {
+      decide('deny', `upstream failed: ${error.message}`, 502);
+      socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nlattice credential proxy: the upstream ${upstream.host} failed: ${error.message}\n`);
+    });
+    out.end();
+  });
+  return server;
 }

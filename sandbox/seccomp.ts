@@ -6,11 +6,11 @@
  *   1. architecture check: anything but x86-64 (e.g. a 32-bit `int 0x80` syscall) kills the process;
  *   2. x32 system calls (nr ≥ 0x40000000) kill the process;
  *   3. DENIED syscalls fail with EPERM; clone3 fails with ENOSYS so libc falls back to clone, whose flags can be read;
- *   4. clone with any CLONE_NEW* flag, ioctl TIOCSTI/TIOCLINUX (keystroke injection into the host terminal), and
- *      socket families other than unix/inet/inet6/netlink-route fail.
- * Written by hand because no maintained npm library generates seccomp BPF; the program is small and a literal test
- * pins it.
+ *   4. clone with any CLONE_NEW* flag, ioctl TIOCSTI/TIOCLINUX (keystroke injection into the host terminal),
+ *      personality other than a query or the default persona, and socket families other than
+ *      unix/inet/inet6/netlink-route fail.
  */
+import { ALLOW, EAFNOSUPPORT, ENOSYS, EPERM, JEQ, JSET, KILL_PROCESS, LD_ABS, RET, arg, archCheck, assemble, errno, type Insn } from './bpf.ts';
 
 /** x86-64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 export const DENIED: Readonly<Record<string, number>> = {
@@ -63,6 +63,7 @@ export const DENIED: Readonly<Record<string, number>> = {
   reboot: 169,
   iopl: 172,
   ioperm: 173,
+  modify_ldt: 154, // 16-bit segments: a history of kernel leaks, needed by no 64-bit program (Docker, Flatpak deny it)
   acct: 163,
   quotactl: 179,
   quotactl_fd: 443,
@@ -76,66 +77,23 @@ export const DENIED: Readonly<Record<string, number>> = {
   adjtimex: 159,
 };
 
-export const SYSCALL = { clone: 56, clone3: 435, ioctl: 16, socket: 41 } as const;
+export const SYSCALL = { clone: 56, clone3: 435, ioctl: 16, socket: 41, personality: 135 } as const;
 export const CLONE_NEW_FLAGS = 0x7e020080; // NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
+/**
+ * personality(2) arguments the agent may pass: a query (0xffffffff) and PER_LINUX, the default persona. Any other
+ * (READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO, …) turns off memory protections for what the process
+ * runs next. Docker's default profile allows only these and the 32-bit personas; Flatpak (bubblewrap's --seccomp)
+ * only the default persona. Only the low 32 bits are compared: the kernel takes the argument as an unsigned int.
+ */
+export const PERSONALITY_ALLOWED = [0xffffffff, 0] as const;
 /** Socket families the agent may open: unix, inet, inet6, and netlink with protocol 0 (route: getifaddrs). */
 export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16 } as const;
 
-const AUDIT_ARCH_X86_64 = 0xc000003e;
-const X32_SYSCALL_BIT = 0x40000000;
-const EPERM = 1;
-const ENOSYS = 38;
-const EAFNOSUPPORT = 97;
-
-// BPF opcodes (linux/filter.h) and seccomp return values (linux/seccomp.h).
-const LD_ABS = 0x20; // BPF_LD | BPF_W | BPF_ABS
-const JEQ = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-const JGE = 0x35; // BPF_JMP | BPF_JGE | BPF_K
-const JSET = 0x45; // BPF_JMP | BPF_JSET | BPF_K
-const RET = 0x06; // BPF_RET | BPF_K
-const KILL_PROCESS = 0x80000000;
-const ALLOW = 0x7fff0000;
-const errno = (n: number) => 0x00050000 | n;
-
-// struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8i (the low 32 bits first on little-endian).
-const NR = 0;
-const ARCH = 4;
-const arg = (i: number) => 16 + 8 * i;
-
-type Target = string | number; // a label, or "the next instruction" (0)
-interface Insn { code: number; k: number; jt?: Target; jf?: Target; label?: string }
-
-/** Resolves label jumps into BPF's forward offsets; a backwards or too-long jump is a generator bug. */
-function assemble(program: Insn[]): Buffer {
-  const at = new Map<string, number>();
-  program.forEach((insn, i) => insn.label !== undefined && at.set(insn.label, i));
-  const out = Buffer.alloc(program.length * 8);
-  program.forEach((insn, i) => {
-    const offset = (t: Target | undefined) => {
-      if (t === undefined || typeof t === 'number') return t ?? 0;
-      const to = at.get(t);
-      if (to === undefined || to <= i || to - i - 1 > 255) throw new Error(`seccomp: bad jump to ${t}`);
-      return to - i - 1;
-    };
-    out.writeUInt16LE(insn.code, i * 8);
-    out.writeUInt8(offset(insn.jt), i * 8 + 2);
-    out.writeUInt8(offset(insn.jf), i * 8 + 3);
-    out.writeUInt32LE(insn.k >>> 0, i * 8 + 4);
-  });
-  return out;
-}
-
 /** The program for this machine, as the helper expects it (struct sock_filter array, little-endian). */
 export function seccompProgram(): Buffer {
-  if (process.arch !== 'x64') throw new Error(`lattice sandbox supports x86-64 only (this is ${process.arch})`);
-  const p: Insn[] = [
-    { code: LD_ABS, k: ARCH },
-    { code: JEQ, k: AUDIT_ARCH_X86_64, jt: 0, jf: 'kill' },
-    { code: LD_ABS, k: NR },
-    { code: JGE, k: X32_SYSCALL_BIT, jt: 'kill', jf: 0 },
-  ];
+  const p: Insn[] = archCheck();
   for (const nr of Object.values(DENIED)) p.push({ code: JEQ, k: nr, jt: 'eperm', jf: 0 });
   p.push(
     { code: JEQ, k: SYSCALL.clone3, jt: 'enosys', jf: 0 },
@@ -146,7 +104,11 @@ export function seccompProgram(): Buffer {
     { code: LD_ABS, k: arg(1) },
     { code: JEQ, k: TIOCSTI, jt: 'eperm', jf: 0 },
     { code: JEQ, k: TIOCLINUX, jt: 'eperm', jf: 'allow' },
-    { code: JEQ, k: SYSCALL.socket, jt: 0, jf: 'allow', label: 'not-ioctl' },
+    { code: JEQ, k: SYSCALL.personality, jt: 0, jf: 'not-personality', label: 'not-ioctl' },
+    { code: LD_ABS, k: arg(0) },
+    ...PERSONALITY_ALLOWED.map((persona): Insn => ({ code: JEQ, k: persona, jt: 'allow', jf: 0 })),
+    { code: RET, k: errno(EPERM) },
+    { code: JEQ, k: SYSCALL.socket, jt: 0, jf: 'allow', label: 'not-personality' },
     { code: LD_ABS, k: arg(0) },
     { code: JEQ, k: AF.UNIX, jt: 'allow', jf: 0 },
     { code: JEQ, k: AF.INET, jt: 'allow', jf: 0 },

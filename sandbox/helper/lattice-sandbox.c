@@ -12,6 +12,9 @@
  *                 are built while lattice enrolls the sandbox identity, and nothing runs before the evidence.
  * Process tree:  helper (outside, waits) -> init (PID 1 of the new pid namespace: reaps, forwards signals)
  *                -> relays (loopback TCP -> unix socket) and the agent.
+ * Once set up, PID 1 and each relay confine themselves too: no_new_privs, a Landlock domain of their own with no
+ * filesystem access and no TCP bind or connect, and a seccomp allowlist of the calls they still make (the plan's
+ * seccomp-init and seccomp-relay programs); they never execve, so nothing they start escapes it.
  * Exit status: the agent's, or 128+n when a signal ended it. Every process dies with its parent (PDEATHSIG), and
  * when init exits the kernel kills whatever is left in the namespace.
  */
@@ -102,7 +105,7 @@ static void read_plan(void) {
 static const struct { const char *name; int arity; } OPS[] = {
     {"uid", 2},     {"gid", 2},      {"host", 1},   {"tmpfs", 2}, {"dir", 2},  {"bind", 3},     {"proc", 1},
     {"devpts", 1},  {"symlink", 2},  {"file", 3},   {"relay", 2}, {"ll", 2},   {"llhandle", 3}, {"llnet", 2},
-    {"degraded", 1}, {"seccomp", 1}, {"cwd", 1},    {"env", 1},   {"argv", 1},
+    {"degraded", 1}, {"seccomp", 1}, {"seccomp-init", 1}, {"seccomp-relay", 1}, {"cwd", 1}, {"env", 1}, {"argv", 1},
 };
 
 static int op_arity(const char *name) {
@@ -302,6 +305,10 @@ static void loopback_up(void) {
 
 /* ---- relays: 127.0.0.1:PORT inside -> a unix socket of lattice's, bind-mounted in ---------------------------- */
 
+#define LL_SCOPE_ABSTRACT_UNIX 1ULL
+#define LL_SCOPE_SIGNAL 2ULL
+static void confine_self(const char *program_op, uint64_t scope);
+
 static void drop_all_caps(void) {
   struct { uint32_t version; int pid; } hdr = {0x20080522, 0}; /* _LINUX_CAPABILITY_VERSION_3 */
   struct { uint32_t effective, permitted, inheritable; } data[2];
@@ -347,6 +354,8 @@ static void op_relay(char **a) {
   close(GO_FD);
   drop_all_caps();
   signal(SIGCHLD, SIG_IGN);
+  /* It reads bytes the agent wrote: from here on it may accept, fork, reach lattice's unix socket and copy bytes. */
+  confine_self("seccomp-relay", LL_SCOPE_ABSTRACT_UNIX | LL_SCOPE_SIGNAL);
   for (;;) {
     int c = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
     if (c < 0) continue;
@@ -430,11 +439,29 @@ static void op_seccomp(char **a) {
   filter_len = (unsigned short)(len / 16);
 }
 
-static void apply_seccomp(void) {
-  each("seccomp", op_seccomp);
-  if (filter_len == 0) { errno = 0; fail("plan has no seccomp program"); }
+/* Installs the program of the plan op `name` (the agent's "seccomp", or the helper's own) on this process. */
+static void apply_seccomp(const char *name) {
+  filter_len = 0;
+  each(name, op_seccomp);
+  if (filter_len == 0) { errno = 0; fail("plan has no %s program", name); }
   struct sock_fprog prog = {.len = filter_len, .filter = filter};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail("installing the seccomp filter");
+  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail("installing the %s filter", name);
+}
+
+/* PID 1 and the relays, once set up: a Landlock domain of their own that handles every right the kernel knows and
+ * grants none (no file opened, no TCP bound or connected; their sockets are open already), with `scope`; then
+ * their seccomp allowlist. Without Landlock only the seccomp part applies: the agent's own apply_landlock refuses
+ * to run then unless --allow-degraded. They never execve, so no_new_privs costs them nothing. */
+static void confine_self(const char *program_op, uint64_t scope) {
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs for %s", program_op);
+  if (ll_abi > 0) {
+    struct ll_ruleset_attr attr = {fs_known(), ll_abi >= 4 ? 3 : 0, ll_abi >= 6 ? scope : 0};
+    int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (fd < 0) fail("landlock_create_ruleset for %s", program_op);
+    if (syscall(SYS_landlock_restrict_self, fd, 0) != 0) fail("landlock_restrict_self for %s", program_op);
+    close(fd);
+  }
+  apply_seccomp(program_op);
 }
 
 /* ---- the agent --------------------------------------------------------------------------------------------- */
@@ -458,7 +485,7 @@ static void __attribute__((noreturn)) exec_agent(void) {
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("no_new_privs");
   each("degraded", op_degraded);
   apply_landlock();
-  apply_seccomp();
+  apply_seccomp("seccomp");
   environ = agent_env;
   dprintf(STATUS_FD, "ready\n");
   char go = 0;
@@ -527,9 +554,12 @@ static void __attribute__((noreturn)) init_main(void) {
     exec_agent();
   }
   forward_to = agent;
-  close(STATUS_FD);
   close(GO_FD);
   drop_all_caps();
+  /* Forked before this, the agent has its own domain and program. No signal scope here: PID 1 signals the agent,
+   * which is outside its domain. A failure is reported on the status pipe, so it is closed only afterwards. */
+  confine_self("seccomp-init", LL_SCOPE_ABSTRACT_UNIX);
+  close(STATUS_FD);
   _exit(wait_for(agent));
 }
 

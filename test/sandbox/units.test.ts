@@ -15,6 +15,7 @@ import { computePlan, serializePlan } from '../../sandbox/plan.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
 import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
+import { clientHello, records } from './tls-records.ts';
 
 describe('seccomp', () => {
   it('denies exactly the pinned list', () => {
@@ -22,7 +23,7 @@ describe('seccomp', () => {
       'acct', 'add_key', 'adjtimex', 'bpf', 'chroot', 'clock_adjtime', 'clock_settime', 'delete_module', 'fanotify_init',
       'finit_module', 'fsconfig', 'fsmount', 'fsopen', 'fspick', 'init_module', 'io_uring_enter', 'io_uring_register',
       'io_uring_setup', 'ioperm', 'iopl', 'kcmp', 'kexec_file_load', 'kexec_load', 'keyctl', 'lookup_dcookie', 'migrate_pages',
-      'mount', 'mount_setattr', 'move_mount', 'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'open_tree',
+      'modify_ldt', 'mount', 'mount_setattr', 'move_mount', 'move_pages', 'name_to_handle_at', 'nfsservctl', 'open_by_handle_at', 'open_tree',
       'open_tree_attr', 'perf_event_open', 'pidfd_getfd', 'pivot_root', 'process_madvise', 'process_vm_readv', 'process_vm_writev',
       'ptrace', 'quotactl', 'quotactl_fd', 'reboot', 'request_key', 'setns', 'settimeofday', 'swapoff', 'swapon', 'syslog',
       'umount2', 'unshare', 'uselib', 'userfaultfd', 'vhangup',
@@ -93,8 +94,14 @@ describe('CONNECT proxy address check', () => {
       const status = await new Promise<number>((resolve, reject) => {
         const req = request({ host: '127.0.0.1', port, method: 'CONNECT', path: `${host}:443` });
         req.on('connect', (res, socket) => {
-          socket.destroy();
-          resolve(res.statusCode ?? 0);
+          // An open tunnel is decided once its ClientHello has named the host (see proxy.test.ts for the SNI rule).
+          if (res.statusCode === 200) socket.write(records(clientHello({ names: [host] })));
+          const done = () => {
+            socket.destroy();
+            resolve(res.statusCode ?? 0);
+          };
+          const wait = () => (decisions.length > 0 ? done() : setTimeout(wait, 5));
+          wait();
         });
         req.on('error', reject);
         req.end();
