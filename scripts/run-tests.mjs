@@ -19,7 +19,8 @@ delete env.NODE_OPTIONS; // a developer's NODE_OPTIONS must not change what the 
 const result = spawnSync(
   process.execPath,
   // A per-test timeout turns a hang (e.g. Node 20's loader-hooks deadlock under load) into a failure, not a stall.
-  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${Math.max(2, availableParallelism())}`, '--test-timeout=300000', ...files],
+  // It also bounds each file, and the newcomer test's fresh `npm ci` (a native build) takes minutes on a loaded machine.
+  ['--import', 'tsx', '--test', '--test-reporter=spec', `--test-concurrency=${Math.max(2, availableParallelism())}`, '--test-timeout=900000', ...files],
   { stdio: 'inherit', env },
 );
 process.exit(result.status ?? 1);
