@@ -29,15 +29,15 @@ export function registerKeys(program: Command): void {
     .description('make a new signing key; old public keys stay in the key set so old signatures still verify')
     .option('--home <dir>', HOME_HELP)
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { home?: string; json?: boolean }) => {
+    .action((opts: { home?: string; json?: boolean }) => {
       const paths = resolveHome(opts.home);
       if (!existsSync(paths.db)) throw new LatticeError('LEDGER_NOT_FOUND', `no ledger at ${paths.db}; run \`lattice init\` first`);
       const ledger = Ledger.open(paths, ONE_SHOT);
       try {
-        const { previousKeyId, key, event } = await ledger.rotateKeys();
-        const result = { previousKeyId, keyId: key.keyId, publicKey: key.publicKey, seq: event.seq };
+        const { previousKeyId, key, event, deletedKeyFiles } = ledger.rotateKeys();
+        const result = { previousKeyId, keyId: key.keyId, publicKey: key.publicKey, seq: event.seq, deletedKeyFiles };
         if (opts.json === true) return printJson(result);
-        process.stdout.write(`rotated: ${previousKeyId} → ${key.keyId} (recorded as event ${event.seq})\n`);
+        process.stdout.write(`rotated: ${previousKeyId} → ${key.keyId} (recorded as event ${event.seq})\n${deletedKeyFiles.map((f) => `  deleted ${f}\n`).join('')}`);
       } finally {
         ledger.close();
       }
