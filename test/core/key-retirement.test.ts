@@ -180,10 +180,15 @@ describe('key sets written before retirement points', () => {
     assert.deepEqual(legacy.report.unboundedKeys, [oldKeyId]);
     assert.match(lattice(['verify', '--home', paths.root]).stdout, new RegExp(`${oldKeyId}.*no retirement seq`));
 
+    // An earlier lattice kept retired private keys; the next rotation deletes them.
+    const lingering = join(paths.keys, `${oldKeyId}.pem`);
+    writeFileSync(lingering, stolenPem, { mode: 0o600 });
     const ledger = Ledger.open(paths, { checkpointEvery: 5, checkpointIntervalMs: 0 });
-    const { event } = ledger.rotateKeys();
+    const { event, deletedKeyFiles } = ledger.rotateKeys();
     await ledger.append({ type: 'test.later', payload: {} });
     ledger.close();
+    assert.ok(deletedKeyFiles.includes(lingering));
+    assert.equal(existsSync(lingering), false);
     const keys = readKeySet(paths.keyset).document.keys;
     assert.equal(keys.find((k) => k.keyId === oldKeyId)?.retiredAtSeq, event.seq, 'the legacy key is retired at the migration');
     assert.equal(keys.find((k) => k.keyId === newKeyId)?.retiredAtSeq, event.seq);

@@ -1,6 +1,6 @@
 /** Signing keys: creation, rotation that keeps old keys verifiable, and a strict key set parser. */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { generateEd25519, loadEd25519PrivateKey, signEd25519 } from '../../core/crypto/index.ts';
@@ -59,6 +59,25 @@ describe('key rotation', () => {
     assert.equal(status, 1);
     assert.equal(json.failure?.code, 'BAD_SIGNATURE');
     assert.equal(json.failure?.seq, 5);
+  });
+
+  it('puts the previous key set back when the rotation does not commit, and keeps signing with the old key', async () => {
+    const paths = homePaths(join(tempDir(), 'home'));
+    const ledger = Ledger.open(paths, { checkpointEvery: 5, checkpointIntervalMs: 0 });
+    const oldKeyId = ledger.keys.active.keyId;
+    await ledger.append({ type: 'test.before', payload: {} });
+    const before = readFileSync(paths.keyset, 'utf8');
+    const keyFiles = () => readdirSync(paths.keys).filter((f) => f.endsWith('.pem'));
+    const db = attackerOpen(paths.db); // makes the keys.rotated insert fail, as a full disk would
+    db.exec(`CREATE TRIGGER refuse_rotation BEFORE INSERT ON events WHEN NEW.type = 'keys.rotated' BEGIN SELECT RAISE(ABORT, 'refused'); END;`);
+    db.close();
+    assert.throws(() => ledger.rotateKeys(), (e: unknown) => e instanceof LatticeError && e.code === 'LEDGER_WRITE_FAILED' && /previous key stays active/.test(e.message));
+    assert.equal(readFileSync(paths.keyset, 'utf8'), before, 'the key set is as it was');
+    assert.deepEqual(keyFiles(), [`${oldKeyId}.pem`], 'the new private key is removed, the old one kept');
+    assert.equal(ledger.keys.active.keyId, oldKeyId);
+    await ledger.append({ type: 'test.after', payload: {} });
+    ledger.close();
+    assert.equal(latticeJson<Report>(['verify', '--home', paths.root]).status, 0);
   });
 
   it('keeps the previous key set intact when the active private key is unreadable', () => {
