@@ -6,6 +6,10 @@
  *   cursor       project: .cursor/mcp.json         user: ~/.cursor/mcp.json          {"mcpServers": {"lattice": {command, args}}}
  *   codex        project: .codex/config.toml       user: ~/.codex/config.toml        [mcp_servers.lattice] command, args
  *   opencode     project: opencode.json            user: ~/.config/opencode/opencode.json  {"mcp": {"lattice": {type: "local", command: [...]}}}
+ *
+ * With `http`, the client connects to `lattice mcp --http` instead of starting it: a URL and the header
+ * `Authorization: Bearer <secret>` (claude-code {type: "http", url, headers}, cursor {url, headers}, codex
+ * {url, http_headers}, opencode {type: "remote", url, headers}). The file then holds that secret.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -26,6 +30,8 @@ export interface InstallInput {
   readonly home: string;
   /** How to start lattice (default: this process's own command). */
   readonly command?: readonly string[];
+  /** Connect to `lattice mcp --http` on `listen` (loopback HOST:PORT) with the bearer secret in `tokenFile`. */
+  readonly http?: { readonly listen: string; readonly tokenFile: string; readonly token: string };
 }
 
 
@@ -46,8 +52,10 @@ export function configFile(client: McpClient, scope: 'user' | 'project', project
 
 export function installMcp(input: InstallInput): { file: string; client: McpClient; scope: string; command: string[] } {
   const file = configFile(input.client, input.scope, input.projectDir, input.home);
-  const [command, ...args] = [...(input.command ?? selfCommand()), 'mcp', '--credential', input.credential];
+  const serve = input.http === undefined ? [] : ['--http', input.http.listen, '--token-file', input.http.tokenFile];
+  const [command, ...args] = [...(input.command ?? selfCommand()), 'mcp', '--credential', input.credential, ...serve];
   if (command === undefined) throw new Error('no command');
+  const remote = input.http === undefined ? null : { url: `http://${input.http.listen}/mcp`, headers: { Authorization: `Bearer ${input.http.token}` } };
   const existing = existsSync(file) ? readFileSync(file, 'utf8') : null;
   const refuse = (error: unknown) => new LatticeError('INVALID_ARGUMENT', `${file} is not valid ${input.client === 'codex' ? 'TOML' : 'JSON'} (${describeError(error)}); fix or move it, nothing was written`);
   let text: string;
@@ -59,7 +67,7 @@ export function installMcp(input: InstallInput): { file: string; client: McpClie
       throw refuse(error);
     }
     const servers = objectAt(config, 'mcp_servers', file);
-    servers['lattice'] = { command, args };
+    servers['lattice'] = remote === null ? { command, args } : { url: remote.url, http_headers: remote.headers };
     text = stringifyToml(config) + '\n';
   } else {
     let config: Record<string, unknown>;
@@ -72,9 +80,11 @@ export function installMcp(input: InstallInput): { file: string; client: McpClie
     }
     if (input.client === 'opencode') {
       config['$schema'] ??= 'https://opencode.ai/config.json';
-      objectAt(config, 'mcp', file)['lattice'] = { type: 'local', command: [command, ...args], enabled: true };
-    } else {
+      objectAt(config, 'mcp', file)['lattice'] = remote === null ? { type: 'local', command: [command, ...args], enabled: true } : { type: 'remote', ...remote, enabled: true };
+    } else if (remote === null) {
       objectAt(config, 'mcpServers', file)['lattice'] = { type: 'stdio', command, args };
+    } else {
+      objectAt(config, 'mcpServers', file)['lattice'] = input.client === 'claude-code' ? { type: 'http', ...remote } : { ...remote };
     }
     text = `${JSON.stringify(config, null, 2)}\n`;
   }

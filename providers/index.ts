@@ -9,6 +9,7 @@ import type { KeyRing } from '../core/keys/keyring.ts';
 import type { ProviderHostFactory } from '../core/pipeline/provider.ts';
 import { RELEASE_KEY } from '../core/trust/release-key.ts';
 import { ProviderRunner } from './runner/runner.ts';
+import type { CacheKeys } from './runner/transpile.ts';
 
 export interface ProviderLocations {
   readonly workerUrl: URL;
@@ -19,7 +20,7 @@ export function providerRunner(locations: ProviderLocations, context: { readonly
   const { config } = context;
   return new ProviderRunner({
     paths: context.paths,
-    keys: context.keys === null ? null : { signer: context.keys.active, publicKeys: context.keys.publicKeys },
+    keys: context.keys === null ? null : liveKeys(context.keys),
     builtinDir: locations.builtinDir,
     releaseKeys: [RELEASE_KEY],
     workerUrl: locations.workerUrl,
@@ -30,6 +31,18 @@ export function providerRunner(locations: ProviderLocations, context: { readonly
     maxQueue: config.providers.queue,
     loadDeadlineMs: config.providers.loadTimeoutMs,
   });
+}
+
+/** The ring's keys as they are at each use: after a rotation the cache is signed by the new key, never the retired one. */
+function liveKeys(ring: KeyRing): CacheKeys {
+  return {
+    get signer() {
+      return ring.active;
+    },
+    get publicKeys() {
+      return ring.publicKeys;
+    },
+  };
 }
 
 export function componentProviders(locations: ProviderLocations): ProviderHostFactory {

@@ -27,10 +27,14 @@ export function registerExport(program: Command): void {
         db.exec('BEGIN');
         const since = opts.since ?? 1;
         const bar = progress('exporting');
+        const checkpoints = checkpointsIn(db, since);
+        // Read once the snapshot is taken: a rotation writes the key set before it commits, so this set knows
+        // every key that signed what the snapshot holds.
+        ledger.keys.refresh();
         const contents = {
           keyset: ledger.keys.publicKeys.document,
           since,
-          checkpoints: checkpointsIn(db, since),
+          checkpoints,
           events: countEvents(db, since),
           chunks: eventChunks(db, since),
         };

@@ -1,17 +1,21 @@
 /**
- * `lattice mcp`: the MCP server for an agent (stdio, or Streamable HTTP on loopback), and `lattice mcp install`,
- * which writes an MCP client's configuration to start it with the agent's credential.
+ * `lattice mcp`: the MCP server for an agent (stdio, or Streamable HTTP on loopback with a bearer secret), and
+ * `lattice mcp install`, which writes an MCP client's configuration to start it with the agent's credential (or,
+ * with --http, to connect to it with the secret).
  */
 import type { Command } from 'commander';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { resolve } from 'node:path';
 import { LatticeError } from '../../core/errors.ts';
+import { serveHttp } from '../../mcp/http.ts';
 import { LatticeTools } from '../../mcp/server.ts';
+import { defaultTokenFile, loadOrCreateToken } from '../../mcp/token.ts';
 import { CREDENTIAL_HELP, agentClient } from '../agent.ts';
 import { example } from '../common.ts';
 import { printJson } from '../output.ts';
 import { VERSION } from '../version.ts';
 import { MCP_CLIENTS, installMcp, type McpClient } from '../../mcp/install.ts';
+
+const TOKEN_FILE_HELP = 'the bearer secret --http clients must send (default: beside the credential, cred.json → cred.mcp-token; made if missing)';
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/;
 
@@ -20,19 +24,22 @@ export function registerMcp(program: Command): void {
     .command('mcp')
     .description('serve the actions this agent may use as MCP tools (stdio by default); every call goes through the gate')
     .option('--credential <file>', CREDENTIAL_HELP)
-    .option('--http <host:port>', 'serve Streamable HTTP on this loopback address instead of stdio')
-    .action(async (opts: { credential?: string; http?: string }) => {
+    .option('--http <host:port>', 'serve Streamable HTTP on this loopback address instead of stdio; every request must carry the bearer secret')
+    .option('--token-file <file>', TOKEN_FILE_HELP)
+    .action(async (opts: { credential?: string; http?: string; tokenFile?: string }) => {
       const log = (line: string) => process.stderr.write(`lattice mcp: ${line}\n`);
       const listen = opts.http === undefined ? null : loopbackAddress(opts.http); // refused before anything connects
-      const tools = new LatticeTools(agentClient(opts.credential, { retries: 3 }), { version: VERSION, log });
+      const client = agentClient(opts.credential, { retries: 3 });
+      const secret = listen === null ? null : bearerSecret(opts.tokenFile, opts.credential, log);
+      const tools = new LatticeTools(client, { version: VERSION, log });
       try {
         await tools.start();
       } catch (error) {
         await tools.close();
         throw error;
       }
-      if (listen === null) return serveStdio(tools);
-      return serveHttp(tools, listen, log);
+      if (listen === null || secret === null) return serveStdio(tools);
+      return serveHttp(tools, { ...listen, token: secret, log });
     });
   example(mcp, 'LATTICE_CREDENTIAL=cred.json lattice mcp', 'lattice mcp --credential cred.json --http 127.0.0.1:7801');
 
@@ -43,18 +50,43 @@ export function registerMcp(program: Command): void {
     .option('--scope <scope>', 'user (your home) or project (this directory)', 'project')
     .option('--credential <file>', CREDENTIAL_HELP)
     .option('--dir <dir>', 'the project directory for --scope project (default: the current directory)')
+    .option('--http <host:port>', 'have the client connect to `lattice mcp --http` on this loopback address, with the bearer secret, instead of starting it')
+    .option('--token-file <file>', TOKEN_FILE_HELP)
     .option('--json', 'print what was written as JSON')
-    .action((opts: { client: string; scope: string; credential?: string; dir?: string; json?: boolean }) => {
+    .action((opts: { client: string; scope: string; credential?: string; dir?: string; http?: string; tokenFile?: string; json?: boolean }) => {
       if (!MCP_CLIENTS.includes(opts.client as McpClient)) throw new LatticeError('INVALID_ARGUMENT', `--client must be one of ${MCP_CLIENTS.join(', ')}`);
       if (opts.scope !== 'user' && opts.scope !== 'project') throw new LatticeError('INVALID_ARGUMENT', '--scope must be user or project');
       const credential = opts.credential ?? process.env['LATTICE_CREDENTIAL'];
       if (credential === undefined || credential === '') throw new LatticeError('INVALID_ARGUMENT', 'pass --credential FILE or set LATTICE_CREDENTIAL (made by `lattice enroll`)');
       agentClient(credential); // refuses a file that is not a credential before anything is written
-      const written = installMcp({ client: opts.client as McpClient, scope: opts.scope, credential: resolve(credential), projectDir: resolve(opts.dir ?? '.'), home: process.env['HOME'] ?? '' });
+      const http = opts.http === undefined ? undefined : remoteServer(opts.http, opts.tokenFile, resolve(credential));
+      const written = installMcp({ client: opts.client as McpClient, scope: opts.scope, credential: resolve(credential), projectDir: resolve(opts.dir ?? '.'), home: process.env['HOME'] ?? '', ...(http !== undefined && { http }) });
       if (opts.json === true) return printJson(written);
       process.stdout.write(`wrote the lattice MCP server into ${written.file} (${opts.client}, ${opts.scope} scope)\n  command: ${written.command.join(' ')}\n`);
+      if (http !== undefined) {
+        process.stdout.write(
+          `  the client connects to http://${http.listen}/mcp with the bearer secret in ${http.tokenFile}; start the server with the command above\n` +
+            (opts.scope === 'project' ? `  ${written.file} now holds that secret: keep it out of version control\n` : ''),
+        );
+      }
     });
-  example(install, 'lattice mcp install --client claude-code --credential cred.json', 'lattice mcp install --client codex --scope user');
+  example(install, 'lattice mcp install --client claude-code --credential cred.json', 'lattice mcp install --client codex --scope user', 'lattice mcp install --client cursor --scope user --http 127.0.0.1:7801');
+}
+
+/** The secret `lattice mcp --http` requires, from --token-file or beside the credential; made if missing. */
+function bearerSecret(tokenFile: string | undefined, credential: string | undefined, log: (line: string) => void): string {
+  const file = resolve(tokenFile ?? defaultTokenFile(credential ?? process.env['LATTICE_CREDENTIAL'] ?? ''));
+  const { token, created } = loadOrCreateToken(file);
+  log(`${created ? 'made a new' : 'using the'} bearer secret in ${file}: clients must send \`Authorization: Bearer <it>\` (\`lattice mcp install --http\` writes it into their configuration)`);
+  return token;
+}
+
+/** What `mcp install --http` writes: the address, and the secret (made if missing) the server will require. */
+function remoteServer(address: string, tokenFile: string | undefined, credential: string): { listen: string; tokenFile: string; token: string } {
+  const { host, port } = loopbackAddress(address);
+  if (port === 0) throw new LatticeError('INVALID_ARGUMENT', `--http ${JSON.stringify(address)} needs a fixed port for the client to connect to, e.g. 127.0.0.1:7801`);
+  const file = resolve(tokenFile ?? defaultTokenFile(credential));
+  return { listen: `${host.includes(':') ? `[${host}]` : host}:${port}`, tokenFile: file, token: loadOrCreateToken(file).token };
 }
 
 async function serveStdio(tools: LatticeTools): Promise<void> {
@@ -67,75 +99,10 @@ async function serveStdio(tools: LatticeTools): Promise<void> {
   await tools.close();
 }
 
-/** Streamable HTTP, one MCP session per client; loopback only, with Host checks against DNS rebinding. */
+/** `--http`'s HOST:PORT, loopback only (the server also checks Host headers against DNS rebinding). */
 function loopbackAddress(address: string): { host: string; port: number } {
   const m = /^(.+):(\d{1,5})$/.exec(address);
   if (m === null || !LOOPBACK.test(m[1] ?? '') || Number(m[2]) > 65535) throw new LatticeError('INVALID_ARGUMENT', `--http ${JSON.stringify(address)} must be a loopback HOST:PORT, e.g. 127.0.0.1:7801`);
   return { host: (m[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
-async function serveHttp(tools: LatticeTools, listen: { host: string; port: number }, log: (line: string) => void): Promise<void> {
-  const { host } = listen;
-  const { StreamableHTTPServerTransport } = await import('@modelcontextprotocol/sdk/server/streamableHttp.js');
-  const { isInitializeRequest } = await import('@modelcontextprotocol/sdk/types.js');
-  const sessions = new Map<string, InstanceType<typeof StreamableHTTPServerTransport>>();
-  let port = listen.port;
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-    void (async () => {
-      if (new URL(req.url ?? '/', 'http://mcp.invalid').pathname !== '/mcp') return reply(res, 404, 'the MCP endpoint is /mcp');
-      const body = req.method === 'POST' ? await readJson(req) : undefined;
-      const id = req.headers['mcp-session-id'];
-      let transport = typeof id === 'string' ? sessions.get(id) : undefined;
-      if (transport === undefined) {
-        if (req.method !== 'POST' || !isInitializeRequest(body)) return reply(res, 400, 'no such MCP session; initialize first');
-        const allowedHosts = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
-        const created = new StreamableHTTPServerTransport({ sessionIdGenerator: () => globalThis.crypto.randomUUID(), enableDnsRebindingProtection: true, allowedHosts, onsessioninitialized: (sid) => void sessions.set(sid, created) });
-        created.onclose = () => {
-          if (created.sessionId !== undefined) sessions.delete(created.sessionId);
-        };
-        await tools.server().connect(created);
-        transport = created;
-      }
-      await transport.handleRequest(req, res, body);
-    })().catch((error: unknown) => {
-      log(`request failed: ${String(error)}`);
-      if (!res.headersSent) reply(res, 500, 'internal error');
-    });
-  });
-  await new Promise<void>((done, fail) => {
-    http.once('error', fail);
-    http.listen(port, host, () => done());
-  });
-  const bound = http.address();
-  if (typeof bound === 'object' && bound !== null) port = bound.port;
-  log(`serving MCP (Streamable HTTP) at http://${host.includes(':') ? `[${host}]` : host}:${port}/mcp`);
-  await new Promise<void>((done) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => done());
-  });
-  http.close();
-  await tools.close();
-}
-
-function reply(res: ServerResponse, status: number, message: string): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32000, message }, id: null }));
-}
-
-function readJson(req: IncomingMessage): Promise<unknown> {
-  return new Promise((done, fail) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > 4 * 1024 * 1024) req.destroy(new Error('the request body exceeds 4 MiB'));
-      else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      try {
-        done(JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown);
-      } catch {
-        done(undefined); // not JSON: the transport answers it with a parse error
-      }
-    });
-    req.on('error', fail);
-  });
-}

@@ -93,6 +93,9 @@ function describe(r: VerifyReport, label: string): string {
     `  checkpoints  ${signed}\n` +
     `  receipts     ${n(r.receipts)} verified\n` +
     `  signed by    ${r.keyIds.length > 0 ? r.keyIds.join(', ') : '-'}\n` +
-    (r.anchored ? '' : `  note         this partial bundle starts at seq ${n(r.firstSeq)} and no checkpoint in it vouches for that start\n`)
+    (r.anchored ? '' : `  note         this partial bundle starts at seq ${n(r.firstSeq)} and no checkpoint in it vouches for that start\n`) +
+    r.unboundedKeys
+      .map((keyId) => `  note         retired key ${keyId} has no retirement seq in this key set (written before lattice recorded one): its signatures count at any seq until \`lattice keys rotate\` records one\n`)
+      .join('')
   );
 }

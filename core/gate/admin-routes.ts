@@ -1,11 +1,13 @@
 /**
- * Operator routes on the admin socket only: status, shutdown and the sandbox's session routes (sandbox-routes.ts).
+ * Operator routes on the admin socket only: status, shutdown, key rotation (key-routes.ts) and the sandbox's session
+ * routes (sandbox-routes.ts).
  * Health is also on the agent socket (it says nothing but "alive"). The admin socket's file mode is the authentication: only the
  * gate's own user reaches it.
  */
 import type { Route } from '../server/http.ts';
 import { webhookStatus, type WebhookStatus } from '../webhooks/routes.ts';
 import type { RunningGate } from './gate.ts';
+import { keyRoutes } from './key-routes.ts';
 import { sandboxRoutes } from './sandbox-routes.ts';
 
 export interface GateStatus {
@@ -45,6 +47,7 @@ export function adminRoutes(gate: RunningGate): Route[] {
         return Promise.resolve({ status: 202, body: { stopping: true, pid: gate.pid } });
       },
     },
+    ...keyRoutes(gate),
     ...sandboxRoutes(gate),
   ];
 }

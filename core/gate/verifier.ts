@@ -46,6 +46,7 @@ export class GateVerifier {
   }
 
   private async run(): Promise<Verification> {
+    this.keys.refresh(); // a rotation by another process: its new key signs what follows
     // forceParallel keeps even a small ledger off this thread; two ranges are enough for that.
     const report = await verifyDatabase(this.ledger.paths.db, this.keys.publicKeys, {
       workers: Math.max(2, Math.min(4, availableParallelism())),

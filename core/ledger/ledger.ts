@@ -13,13 +13,15 @@
  * around key rotation, before export) copies all of them, so the unindexed tail stays short in events and time.
  *
  * The head is read inside each write transaction, so another process appending to the same file (the CLI
- * while the gate runs) extends the same chain instead of forking it.
+ * while the gate runs) extends the same chain instead of forking it. For the same reason every signature is made
+ * inside a write transaction after the key ring has caught up with the key set on disk: a key another process
+ * retired is never used for a seq at or after its retirement.
  */
 import { canonicalize, type JsonObject } from '../canonical.ts';
 import { randomId } from '../crypto/index.ts';
 import { LatticeError, describeError } from '../errors.ts';
 import { ensureHome, type HomePaths } from '../home.ts';
-import { KeyRing } from '../keys/keyring.ts';
+import { KeyRing, type PendingRotation } from '../keys/keyring.ts';
 import type { KeyRecord } from '../keys/keyset.ts';
 import { signCheckpoint, type Checkpoint } from './checkpoint.ts';
 import { openWritable, type LedgerDatabase } from './database.ts';
@@ -57,6 +59,15 @@ export interface AppendOptions {
 export interface Appended {
   readonly event: LedgerEvent;
   readonly receipt: StoredReceipt | null;
+}
+
+export interface KeyRotation {
+  readonly previousKeyId: string;
+  readonly key: KeyRecord;
+  /** The `keys.rotated` event; its seq is where the previous key was retired. */
+  readonly event: LedgerEvent;
+  /** The retired private key files that were deleted. */
+  readonly deletedKeyFiles: readonly string[];
 }
 
 
@@ -201,18 +212,42 @@ export class Ledger {
   }
 
   /**
-   * Rotates the signing key: checkpoints the chain with the old key, switches keys, records `keys.rotated`
-   * and checkpoints again with the new key, so both keys are bound into the chain.
+   * Rotates the signing key in one write transaction: the old key checkpoints the head, the key set retires it at
+   * the next seq (written while this transaction holds the write lock, so no other writer signs in between),
+   * `keys.rotated` takes that seq and the new key checkpoints it, so both keys are bound into the chain. If the
+   * transaction does not commit, the previous key set is put back. Once it has, the retired private key files are
+   * deleted. Whatever was queued before is committed first, under the old key.
    */
-  async rotateKeys(): Promise<{ previousKeyId: string; key: KeyRecord; event: LedgerEvent }> {
-    this.checkpoint();
-    const { previousKeyId, key } = this.keys.rotate();
-    const { event } = await this.append({
-      type: 'keys.rotated',
-      payload: { previousKeyId, keyId: key.keyId, publicKey: key.publicKey },
-    });
-    this.checkpoint();
-    return { previousKeyId, key, event };
+  rotateKeys(): KeyRotation {
+    if (this.closed) throw new LatticeError('LEDGER_CLOSED', 'the ledger is closed');
+    this.flush();
+    let pending: PendingRotation | undefined;
+    let event: LedgerEvent;
+    try {
+      event = this.db
+        .transaction(() => {
+          this.indexThrough(this.stmt.head().seq);
+          this.checkpointIfBehind();
+          const head = this.stmt.head();
+          const seq = head.seq + 1;
+          pending = this.keys.rotate(seq);
+          const { previousKeyId, key, legacyKeyIds } = pending;
+          const payload = { previousKeyId, keyId: key.keyId, publicKey: key.publicKey, ...(legacyKeyIds.length > 0 && { legacyKeyIds: [...legacyKeyIds] }) };
+          const sealed = sealEvent(validateDraft({ type: 'keys.rotated', principal: 'operator', payload }), seq, new Date().toISOString(), head.hash);
+          this.stmt.insertEvents([sealed]);
+          this.checkpointIfBehind();
+          return sealed;
+        })
+        .immediate();
+    } catch (error) {
+      this.indexedThrough = this.stmt.indexedThrough(); // a copy made inside the failed transaction was rolled back
+      pending?.undo();
+      throw new LatticeError('LEDGER_WRITE_FAILED', `the key rotation was not recorded, and the previous key stays active: ${describeError(error)}`, { cause: error });
+    }
+    const rotation = pending;
+    if (rotation === undefined) throw new Error('the rotation committed without a new key');
+    this.notify([event]);
+    return { previousKeyId: rotation.previousKeyId, key: rotation.key, event, deletedKeyFiles: this.keys.deleteRetiredPrivateKeys() };
   }
 
   /** Commits everything queued, writes a final checkpoint and closes the file. */
@@ -340,6 +375,7 @@ export class Ledger {
     let event = item.event;
     let receipt: StoredReceipt | null = null;
     if (item.options?.receipt !== undefined) {
+      this.keys.refresh();
       const signed = signReceipt(this.keys.active, randomId('rcpt'), seq, item.options.receipt);
       receipt = signed.receipt;
       const payload = JSON.parse(event.payload) as JsonObject;
@@ -356,6 +392,7 @@ export class Ledger {
   private checkpointIfBehind(): Checkpoint | null {
     const head = this.stmt.head();
     if (head.seq === 0 || head.seq <= this.stmt.lastCheckpoint()) return null;
+    this.keys.refresh();
     const checkpoint = signCheckpoint(this.keys.active, head.seq, head.hash, new Date().toISOString());
     this.stmt.insertCheckpoint(checkpoint);
     return checkpoint;

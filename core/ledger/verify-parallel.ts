@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PublicKeySet } from '../keys/keyset.ts';
-import { checkCheckpoint, type Checkpoint } from './checkpoint.ts';
+import { checkCheckpoint, signatureProblem, type Checkpoint } from './checkpoint.ts';
 import { openReadOnly } from './database.ts';
 import { databaseSource } from './sources.ts';
 import { verifyLedger, type VerifyFailure, type VerifyReport } from './verify.ts';
@@ -104,7 +104,7 @@ function combine(
     failures.push(
       check === 'ok'
         ? { code: 'TRUNCATED', seq: hi + 1, message: `a signed checkpoint claims ${c.seq} events but the ledger ends at ${hi} (truncated)` }
-        : { code: check, seq: c.seq, message: `checkpoint at seq ${c.seq} ${check === 'UNKNOWN_KEY' ? `is signed by key ${c.keyId}, which is not in the key set` : 'has a signature that does not verify'}` },
+        : { code: check, seq: c.seq, message: `checkpoint at seq ${c.seq} ${signatureProblem(check, keys, c.keyId, c.seq)}` },
     );
   }
   if (stray !== undefined) failures.push({ code: 'RECEIPT_ORPHAN', seq: stray.seq, message: `receipt ${stray.id} names event ${stray.seq}, which does not reference it` });
@@ -131,6 +131,7 @@ function combine(
     unsignedTail: lastCheckpointSeq === null ? lastSeq : lastSeq - lastCheckpointSeq,
     anchored: true,
     keyIds: [...new Set(counted.flatMap((r) => r.keyIds))],
+    unboundedKeys: keys.unboundedKeys,
     failure,
   };
 }

@@ -13,14 +13,17 @@
  *   TRUNCATED             a signed checkpoint claims more events than exist
  *   UNKNOWN_KEY           a checkpoint or receipt is signed by a key not in the key set
  *   BAD_SIGNATURE         a checkpoint or receipt signature does not verify
+ *   KEY_RETIRED           a checkpoint or receipt is signed by a key at or after the seq the key set retired it at
  *   RECEIPT_MISSING / RECEIPT_MISMATCH / RECEIPT_ORPHAN   a receipt was deleted, altered or planted
  *   BUNDLE_MALFORMED      a bundle line is not a well-formed record
- * Anything it cannot establish is a failure; nothing unverifiable is reported as valid.
+ * Anything it cannot establish is a failure; nothing unverifiable is reported as valid. What it cannot see is not
+ * covered: events after the newest checkpoint that remains are only chained (`unsignedTail`), so deleting
+ * checkpoints lets whoever can write the file rewrite everything after the last one left (SECURITY.md).
  */
 import { parseCanonical } from '../canonical.ts';
 import { sha256Hex } from '../crypto/index.ts';
 import type { PublicKeySet } from '../keys/keyset.ts';
-import { checkCheckpoint, checkSignature, type Checkpoint } from './checkpoint.ts';
+import { checkCheckpoint, checkSignatureAt, signatureProblem, type Checkpoint } from './checkpoint.ts';
 import { GENESIS_HASH, canonicalEventText, type LedgerEvent } from './event.ts';
 import type { StoredReceipt } from './receipt.ts';
 
@@ -34,6 +37,7 @@ export type VerifyFailureCode =
   | 'TRUNCATED'
   | 'UNKNOWN_KEY'
   | 'BAD_SIGNATURE'
+  | 'KEY_RETIRED'
   | 'RECEIPT_MISSING'
   | 'RECEIPT_MISMATCH'
   | 'RECEIPT_ORPHAN'
@@ -114,6 +118,11 @@ export interface VerifyReport {
   /** False for a partial bundle whose starting point no signed checkpoint vouches for. */
   readonly anchored: boolean;
   readonly keyIds: readonly string[];
+  /**
+   * Retired keys for which the key set records no retirement seq (written before lattice recorded one): their
+   * signatures are accepted at any seq. Empty once a rotation has recorded the point.
+   */
+  readonly unboundedKeys: readonly string[];
   readonly failure: VerifyFailure | null;
 }
 
@@ -134,7 +143,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
       checkpoints.set(c.seq, c);
       keyIds.add(c.keyId);
     } else {
-      fail(check, c.seq, `checkpoint at seq ${c.seq} ${signatureProblem(check, c.keyId)}`);
+      fail(check, c.seq, `checkpoint at seq ${c.seq} ${signatureProblem(check, source.keys, c.keyId, c.seq)}`);
     }
   }
 
@@ -229,6 +238,7 @@ export async function verifyLedger(source: LedgerSource, options: VerifyOptions 
     unsignedTail: lastCheckpointSeq === null ? count : lastSeq - lastCheckpointSeq,
     anchored: source.firstSeq === 1 || lastCheckpointSeq !== null,
     keyIds: [...keyIds],
+    unboundedKeys: source.keys.unboundedKeys,
     failure,
   };
 }
@@ -261,8 +271,8 @@ function checkReceipts(
   if (!isRecord(body) || body['id'] !== ref.id || body['eventSeq'] !== seq || body['keyId'] !== receipt.keyId || receipt.eventSeq !== seq) {
     return failure('RECEIPT_MISMATCH', `receipt ${ref.id} does not describe event ${seq}`);
   }
-  const check = checkSignature(keys, receipt.keyId, receipt.body, receipt.signature);
-  if (check !== 'ok') return failure(check, `receipt ${ref.id} ${signatureProblem(check, receipt.keyId)}`);
+  const check = checkSignatureAt(keys, receipt.keyId, seq, receipt.body, receipt.signature);
+  if (check !== 'ok') return failure(check, `receipt ${ref.id} ${signatureProblem(check, keys, receipt.keyId, seq)}`);
   keyIds.add(receipt.keyId);
   return null;
 }
@@ -273,10 +283,6 @@ function receiptRef(payload: unknown): { id: string; sha256: string } | null | u
   const ref = payload['receipt'];
   if (!isRecord(ref) || typeof ref['id'] !== 'string' || typeof ref['sha256'] !== 'string') return null;
   return { id: ref['id'], sha256: ref['sha256'] };
-}
-
-function signatureProblem(check: 'UNKNOWN_KEY' | 'BAD_SIGNATURE', keyId: string): string {
-  return check === 'UNKNOWN_KEY' ? `is signed by key ${keyId}, which is not in the key set` : `has a signature that does not verify`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

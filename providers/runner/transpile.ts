@@ -4,8 +4,9 @@
  * `$LATTICE_HOME/cache/providers/<sha256>/`.
  *
  * The glue is JavaScript that runs in the provider worker, so a cache entry is trusted only when its index (file
- * names and hashes) carries a valid signature by this home's signing key, every file matches the index, and every
- * core module is a byte range of the component itself. Anything else is discarded and transpiled again.
+ * names and hashes) carries a valid signature by this home's active signing key, every file matches the index,
+ * and every core module is a byte range of the component itself. Anything else is discarded and transpiled again
+ * (after a key rotation, every entry once).
  *
  * jco is pinned to 1.10.2: its glue costs ~88 ns per host call, where later versions read process.env on each
  * call (~20 µs). Only the bindings generator is loaded, and only on a cache miss.
@@ -139,7 +140,7 @@ export class ComponentCache {
     if (!existsSync(join(dir, 'index.json'))) return null;
     try {
       const indexText = readFileSync(join(dir, 'index.json'), 'utf8');
-      if (signed && !this.signedByHome(indexText, readFileSync(join(dir, 'index.sig'), 'utf8'))) return this.discard(dir, 'its signature does not verify');
+      if (signed && !this.signedByHome(indexText, readFileSync(join(dir, 'index.sig'), 'utf8'))) return this.discard(dir, 'it is not signed by the active key (or its signature does not verify)');
       const index = JSON.parse(indexText) as CacheIndex;
       if (index.v !== 1 || index.component !== sha256) return this.discard(dir, 'it is for another component');
       const files = new Map<string, Uint8Array>();
@@ -162,7 +163,8 @@ export class ComponentCache {
 
   private signedByHome(indexText: string, sigText: string): boolean {
     const sig = JSON.parse(sigText) as { keyId?: unknown; signature?: unknown };
-    const key = typeof sig.keyId === 'string' ? this.keys?.publicKeys.key(sig.keyId) : undefined;
+    // Only the active key counts: a retired key signs nothing after its retirement, and an entry it signed is made again.
+    const key = typeof sig.keyId === 'string' && sig.keyId === this.keys?.publicKeys.activeKeyId ? this.keys.publicKeys.key(sig.keyId) : undefined;
     return key !== undefined && typeof sig.signature === 'string' && verifyEd25519(key, indexText, sig.signature);
   }
 

@@ -167,6 +167,22 @@ describe('lattice verify', () => {
     assertTampered(paths, 'CHECKPOINT_MISMATCH', 50);
   });
 
+  it('documented limit (SECURITY.md): a rewritten middle with every checkpoint deleted verifies, and says none of it is signed', () => {
+    const paths = copy();
+    const db = attackerOpen(paths.db);
+    db.prepare(`UPDATE events SET payload = '{"n":9999}' WHERE seq = 37`).run();
+    rehashFrom(db, 37);
+    db.prepare('DELETE FROM checkpoints').run();
+    db.close();
+    for (const workers of ['1', '3']) {
+      const { status, report } = verify(paths, '--workers', workers);
+      assert.equal(status, 0, 'verify cannot know of checkpoints it is not shown');
+      assert.equal(report.checkpoints, 0);
+      assert.equal((report as Report & { unsignedTail: number }).unsignedTail, 100, 'every event is reported as not vouched for');
+    }
+    assert.match(lattice(['verify', '--home', paths.root]).stdout, /checkpoints {2}none \(no event is vouched for by a signature yet\)/);
+  });
+
   it('detects a checkpoint signed by a key not in the key set', () => {
     const paths = copy();
     const db = attackerOpen(paths.db);

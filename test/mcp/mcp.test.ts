@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { parse as parseToml } from 'smol-toml';
-import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
+import { CLI, freePort, lattice, latticeJson, tempDir } from '../helpers.ts';
 import { asOperator, exited, gate, type TestGate } from '../gate/harness.ts';
 
 const POLICY = `@id("echo")
@@ -136,34 +136,71 @@ describe('lattice mcp over stdio', () => {
   });
 });
 
+/** Starts `lattice mcp --http` on `address` and resolves with its URL once it serves. */
+async function httpServer(args: readonly string[]): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
+  const child = spawn(process.execPath, [CLI, 'mcp', '--credential', credential, ...args], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`lattice mcp exited ${code}: ${stderr}`)));
+  });
+  return { child, url };
+}
+
+/** A raw POST of an MCP initialize, with the headers given (fetch may not set Host; this can). */
+function rawInitialize(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
+  const target = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: target.port, path: '/mcp', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers });
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
+  });
+}
+
+/** Connects the official SDK's Streamable HTTP client with these extra headers; resolves with it or the error. */
+async function httpClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
+  const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
+  return client;
+}
+
+const tokenBeside = (file: string) => `${file.replace(/\.json$/, '')}.mcp-token`;
+
 describe('lattice mcp over Streamable HTTP', () => {
-  it('serves the same tools on loopback and refuses other hosts', async () => {
-    const child = spawn(process.execPath, [CLI, 'mcp', '--credential', credential, '--http', '127.0.0.1:0'], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+  it('mcp-http-no-secret: refuses a client without the bearer secret or with a wrong one, and serves the one that has it', async () => {
+    const { child, url } = await httpServer(['--http', '127.0.0.1:0']);
     try {
-      let stderr = '';
-      const url = await new Promise<string>((resolve, reject) => {
-        child.stderr.on('data', (c: Buffer) => {
-          stderr += c.toString();
-          const m = /at (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr);
-          if (m?.[1] !== undefined) resolve(m[1]);
-        });
-        child.once('exit', (code) => reject(new Error(`lattice mcp exited ${code}: ${stderr}`)));
-      });
-      const client = new Client({ name: 'lattice-test', version: '1.0.0' });
-      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      // Any local process, with nothing but the address.
+      await assert.rejects(httpClient(url), (e: unknown) => (e as { code?: number }).code === 401, 'a client without the secret is refused');
+      const tokenFile = tokenBeside(credential);
+      assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the secret is made beside the credential, private');
+      const token = readFileSync(tokenFile, 'utf8').trim();
+      assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+
+      // A wrong secret, the secret under another scheme.
+      for (const headers of [{ Authorization: `Bearer ${token.slice(0, -1)}A` }, { Authorization: `Basic ${token}` }]) {
+        await assert.rejects(httpClient(url, headers), (e: unknown) => (e as { code?: number }).code === 401, `refused: ${JSON.stringify(headers)}`);
+      }
+      const wrong = await rawInitialize(url, { authorization: 'Bearer not-the-secret' });
+      assert.equal(wrong.status, 401);
+      assert.match(String(wrong.headers['www-authenticate']), /^Bearer realm="lattice mcp", error="invalid_token"$/);
+      assert.match(String((await rawInitialize(url, {})).headers['www-authenticate']), /^Bearer realm="lattice mcp"$/);
+
+      const client = await httpClient(url, { Authorization: `Bearer ${token}` });
       assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
       assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'over http' } })), /over http/);
       await client.close();
-      // fetch() may not set Host; a raw request can, as a page reached through DNS rebinding would.
+
+      // With the secret, a foreign Host header is still refused (DNS rebinding).
       const target = new URL(url);
-      const rebinding = await new Promise<{ status: number }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port: target.port, path: '/mcp', method: 'POST', headers: { host: `evil.example:${target.port}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' } }, (res) => {
-          res.resume();
-          resolve({ status: res.statusCode ?? 0 });
-        });
-        req.on('error', reject);
-        req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
-      });
+      const rebinding = await rawInitialize(url, { host: `evil.example:${target.port}`, authorization: `Bearer ${token}` });
       assert.equal(rebinding.status, 403, 'a foreign Host header is refused (DNS rebinding)');
       const outside = lattice(['mcp', '--credential', credential, '--http', '0.0.0.0:7801']);
       assert.notEqual(outside.status, 0);
@@ -171,6 +208,27 @@ describe('lattice mcp over Streamable HTTP', () => {
     } finally {
       child.kill('SIGTERM');
       await exited(child);
+    }
+  });
+
+  it('mcp-http-token-file: refuses a secret file others may read, a symbolic link, or one that holds no secret', () => {
+    const dir = tempDir();
+    const open = join(dir, 'open.token');
+    writeFileSync(open, `${'A'.repeat(43)}\n`, { mode: 0o644 });
+    const linked = join(dir, 'linked.token');
+    symlinkSync(open, linked);
+    const short = join(dir, 'short.token');
+    writeFileSync(short, 'secret\n', { mode: 0o600 });
+    const cases: [string, RegExp][] = [
+      [open, /accessible to group or others \(mode 0644\); run `chmod 600/],
+      [linked, /is a symbolic link/],
+      [short, /is not an MCP bearer secret/],
+    ];
+    for (const [file, message] of cases) {
+      const r = lattice(['mcp', '--credential', credential, '--http', '127.0.0.1:0', '--token-file', file]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /A{43}/, 'the secret is never printed');
     }
   });
 });
@@ -203,6 +261,47 @@ describe('lattice mcp install', () => {
     const oc = JSON.parse(readFileSync(opencode.file, 'utf8')) as { mcp: { lattice: { type: string; command: string[] } } };
     assert.equal(oc.mcp.lattice.type, 'local');
     assert.deepEqual(oc.mcp.lattice.command.slice(-3), ['mcp', '--credential', credential]);
+  });
+
+  it('with --http, writes each client the URL and the bearer secret, and the server it names accepts that configuration', async () => {
+    const project = tempDir();
+    const tokenFile = join(tempDir(), 'mcp.token');
+    const port = await freePort();
+    const run = (client: string, scope = 'project', home = tempDir()) => {
+      const r = lattice(['mcp', 'install', '--client', client, '--scope', scope, '--credential', credential, '--dir', project, '--http', `127.0.0.1:${port}`, '--token-file', tokenFile, '--json'], { HOME: home });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { file: string; command: string[] };
+    };
+    const claude = run('claude-code');
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    assert.equal(statSync(tokenFile).mode & 0o777, 0o600);
+    const url = `http://127.0.0.1:${port}/mcp`;
+    const authorization = `Bearer ${token}`;
+    const entry = (JSON.parse(readFileSync(claude.file, 'utf8')) as { mcpServers: Record<string, unknown> }).mcpServers['lattice'];
+    assert.deepEqual(entry, { type: 'http', url, headers: { Authorization: authorization } });
+    assert.deepEqual(claude.command.slice(-7), ['mcp', '--credential', credential, '--http', `127.0.0.1:${port}`, '--token-file', tokenFile]);
+    assert.equal(statSync(claude.file).mode & 0o777, 0o600, 'the configuration holds the secret');
+
+    const cursor = run('cursor'); // the same secret: one server serves every client
+    assert.deepEqual((JSON.parse(readFileSync(cursor.file, 'utf8')) as { mcpServers: Record<string, unknown> }).mcpServers['lattice'], { url, headers: { Authorization: authorization } });
+    const codex = run('codex', 'user');
+    const codexEntry = (parseToml(readFileSync(codex.file, 'utf8')) as { mcp_servers: Record<string, unknown> }).mcp_servers['lattice'];
+    assert.deepEqual(JSON.parse(JSON.stringify(codexEntry)), { url, http_headers: { Authorization: authorization } }); // TOML tables have no prototype
+    const opencode = run('opencode');
+    assert.deepEqual((JSON.parse(readFileSync(opencode.file, 'utf8')) as { mcp: Record<string, unknown> }).mcp['lattice'], { type: 'remote', url, headers: { Authorization: authorization }, enabled: true });
+
+    const { child } = await httpServer(claude.command.slice(-4)); // --http ADDR --token-file FILE, as the install printed
+    try {
+      const client = await httpClient(url, (entry as { headers: Record<string, string> }).headers);
+      assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
+      await client.close();
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+    const fixed = lattice(['mcp', 'install', '--client', 'cursor', '--credential', credential, '--dir', project, '--http', '127.0.0.1:0']);
+    assert.notEqual(fixed.status, 0);
+    assert.match(fixed.stderr, /needs a fixed port/);
   });
 
   it('refuses a configuration file it cannot parse and leaves it as it was', () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ActionRegistry } from '../../core/actions/registry.ts';
 import { loadConfig } from '../../core/config/config.ts';
-import { generateEd25519, sha256Hex } from '../../core/crypto/index.ts';
+import { generateEd25519, loadEd25519PrivateKey, sha256Hex, signEd25519 } from '../../core/crypto/index.ts';
 import { ensureHome, homePaths } from '../../core/home.ts';
 import { KeyRing } from '../../core/keys/keyring.ts';
 import { checkSignature, checkSignatureText, parseSignature, signBytes } from '../../core/trust/signature.ts';
@@ -114,6 +114,40 @@ describe('provider runner checks', () => {
     rmSync(join(dir, sha256, 'index.sig'));
     assert.equal((await cache.prepare(bytes, sha256, 'c.wasm')).glue, first.glue);
     assert.ok(readFileSync(join(dir, sha256, 'index.sig'), 'utf8').includes(keys.active.keyId), 'an unsigned entry is replaced by a signed one');
+  });
+
+  it('retired-key-cache: an entry re-signed with the retired key after a rotation is not used', async () => {
+    const paths = homePaths(tempDir());
+    ensureHome(paths);
+    const keys = KeyRing.open(paths, { create: true });
+    const stolen = loadEd25519PrivateKey(readFileSync(join(paths.keys, `${keys.active.keyId}.pem`), 'utf8'));
+    const dir = join(paths.root, 'cache', 'providers');
+    const live = {
+      get signer() {
+        return keys.active;
+      },
+      get publicKeys() {
+        return keys.publicKeys;
+      },
+    };
+    const cache = new ComponentCache(dir, live);
+    const ok = returnsOk('{"effects":[]}');
+    const bytes = await component(ok.body, { data: ok.data });
+    const sha256 = sha256Hex(bytes);
+    const first = await cache.prepare(bytes, sha256, 'c.wasm');
+    keys.rotate(2);
+    // Whoever kept a copy of the retired key rewrites the glue, makes the index match and signs it with that key.
+    const attacker = 'export function instantiate() { return "attacker code"; }';
+    const indexFile = join(dir, sha256, 'index.json');
+    const index = JSON.parse(readFileSync(indexFile, 'utf8')) as { files: Record<string, string> };
+    index.files['provider.js'] = sha256Hex(attacker);
+    const indexText = JSON.stringify(index);
+    writeFileSync(join(dir, sha256, 'provider.js'), attacker);
+    writeFileSync(indexFile, indexText);
+    writeFileSync(join(dir, sha256, 'index.sig'), JSON.stringify({ keyId: stolen.keyId, signature: signEd25519(stolen.key, indexText) }));
+    assert.equal((await cache.prepare(bytes, sha256, 'c.wasm')).glue, first.glue, 'the retired key vouches for no cache entry');
+    assert.ok(readFileSync(join(dir, sha256, 'index.sig'), 'utf8').includes(keys.active.keyId), 'the entry is made again under the new key');
+    assert.notEqual(keys.active.keyId, stolen.keyId);
   });
 
   it('loads a built-in whose release signature covers its bytes, and refuses one whose bytes changed', async () => {
