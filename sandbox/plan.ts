@@ -122,6 +122,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const skipped: string[] = [];
   const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number) => {
     if (kind(src) === 'missing') return void skipped.push(src);
+    // Real paths: the helper opens every bind source without following any link (a link swapped in later fails).
     const real = realpathSync(src);
     fs.push({ op: 'bind', src: real, dst, mode });
     rules.push({ path: dst, access });
@@ -163,7 +164,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
   rules.push({ path: '/dev', access: DEV }, { path: '/dev/shm', access: WRITE }, { path: '/proc', access: READ });
 
   // lattice's exits: the runtime directory read-only, the gate socket over its (empty) mount point.
-  fs.push({ op: 'bind', src: input.runtimeDir, dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: input.gateSocket, dst: INSIDE.gateSocket, mode: 'ro' });
+  fs.push({ op: 'bind', src: realpathSync(input.runtimeDir), dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: realpathSync(input.gateSocket), dst: INSIDE.gateSocket, mode: 'ro' });
   rules.push({ path: INSIDE.dir, access: READ });
 
   // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts.

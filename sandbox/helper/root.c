@@ -1,10 +1,23 @@
 /*
  * The root filesystem the agent sees: a tmpfs assembled from the plan's filesystem ops, in plan order, then made
  * the root with pivot_root. Runs in PID 1 of the new namespaces, before the agent exists.
+ *
+ * Some trees mounted here are ones an agent can write: the workspace, the private home, --rw-mount paths. An agent
+ * of another session (same workspace, or same profile and so the same private home) may be changing them while
+ * this runs. So no path is resolved by name: every path is opened one component at a time with openat2
+ * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from a directory fd, which refuses a link (the error names it) and a
+ * ".." instead of following them, whatever is swapped in meanwhile. Mount points are made with mkdirat/mknodat on
+ * those fds, and mounts are attached fd to fd (open_tree + move_mount, fsopen + fsmount), so what was opened and
+ * checked is exactly what is mounted. Every new mount is nosuid and nodev (but for device nodes), set with
+ * mount_setattr, which only adds flags (what the host locked, e.g. noexec, stays), and read back with fstatvfs.
+ *
+ * Fail closed: a step that cannot be done as planned ends the run (exit 125) before the agent starts.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -14,104 +27,208 @@
 #include <unistd.h>
 #include "helper.h"
 
-/* Staging: the old root is at /oldroot and the new one, a tmpfs, at /newroot (both inside a private tmpfs). */
-static char path_a[4096], path_b[4096];
-static const char *in_new(const char *dst) { snprintf(path_a, sizeof path_a, "/newroot%s", dst); return path_a; }
-static const char *in_old(const char *src) { snprintf(path_b, sizeof path_b, "/oldroot%s", src); return path_b; }
+#define MAX_PATH 4096
 
-/* mkdir -p of a path inside the new root (each component; existing ones are fine). */
-static void mkdirs(const char *path, mode_t mode) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) fail("mkdir %s", buf);
-    *p = '/';
+static int old_root = -1; /* the host's root (at /oldroot while the new one is built): where bind sources are */
+static int new_root = -1; /* the new root's tmpfs: where mount points are made */
+
+/* ---- paths, one component at a time ------------------------------------------------------------------------ */
+
+/* One step: NAME beneath DIR, no link followed, no "..", no absolute path (glibc has no openat2 wrapper). */
+static int open_step(int dir, const char *name, int flags) {
+  struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+  return (int)syscall(SYS_openat2, dir, name, &how, sizeof how);
+}
+
+enum make { FIND, MAKE_DIR, MAKE_FILE };
+
+/*
+ * Opens PATH beneath DIR one component at a time (leading slashes ignored; "" is DIR itself). FLAGS apply to the
+ * last component; the others are opened O_PATH | O_DIRECTORY. With MAKE_DIR or MAKE_FILE a missing component is
+ * made (directories 0755, the last a directory of MODE or an empty file); one that exists is used as it is, so a
+ * link there is refused by the open that follows. Returns the fd, or -1 with errno set and *failed = the length
+ * of PATH up to the end of the component that failed (so "%.*s" names it).
+ */
+static int walk(int dir, const char *path, int flags, enum make make, mode_t mode, size_t *failed) {
+  char buf[MAX_PATH];
+  *failed = strlen(path);
+  if (*failed >= sizeof buf) { errno = ENAMETOOLONG; return -1; }
+  memcpy(buf, path, *failed + 1);
+  char *name = buf;
+  while (*name == '/') name++;
+  if (*name == '\0') return open_step(dir, ".", flags);
+  int cur = dir;
+  for (;;) {
+    char *next = strchr(name, '/');
+    if (next != NULL) {
+      *next++ = '\0';
+      while (*next == '/') next++;
+    }
+    int last = next == NULL || *next == '\0';
+    int made = 0;
+    if (make != FIND && (!last || make == MAKE_DIR)) made = mkdirat(cur, name, last ? mode : 0755);
+    else if (make == MAKE_FILE && last) made = mknodat(cur, name, S_IFREG | 0644, 0);
+    int fd = made != 0 && errno != EEXIST ? -1 : open_step(cur, name, last ? flags : O_PATH | O_DIRECTORY);
+    int saved = errno;
+    if (cur != dir) close(cur);
+    errno = saved;
+    if (fd < 0) {
+      *failed = (size_t)(name - buf) + strlen(name);
+      return -1;
+    }
+    if (last) return fd;
+    cur = fd;
+    name = next;
   }
-  if (mkdir(buf, mode) != 0 && errno != EEXIST) fail("mkdir %s", buf);
 }
 
-static void parent_dirs(const char *path) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  char *slash = strrchr(buf, '/');
-  if (slash != NULL && slash != buf) { *slash = '\0'; mkdirs(buf, 0755); }
+/* Ends the run for a path walk() could not open, naming the component; a link gets its own explanation. */
+static void __attribute__((noreturn)) refuse_path(const char *what, const char *path, size_t failed) {
+  if (errno == ELOOP)
+    fail("%s: %.*s is a symbolic link, and lattice follows no link there (remove the link, or the path from the profile)", what, (int)failed, path);
+  fail("%s: %.*s", what, (int)failed, path);
 }
 
-static void op_tmpfs(char **a) {
-  const char *dst = in_new(a[0]);
-  char opts[64];
-  snprintf(opts, sizeof opts, "mode=%s", a[1]);
-  mkdirs(dst, 0755);
-  if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) fail("mount tmpfs on %s", a[0]);
+/* The directory holding PATH's last component in the new root (made if missing); *name points at that component. */
+static int parent_dir(const char *path, const char **name) {
+  const char *slash = strrchr(path, '/');
+  char dir[MAX_PATH];
+  size_t at;
+  if (slash == NULL || (size_t)(slash - path) >= sizeof dir) { errno = 0; fail("not an absolute path: '%.80s'", path); }
+  snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+  *name = slash + 1;
+  int fd = walk(new_root, dir, O_PATH | O_DIRECTORY, MAKE_DIR, 0755, &at);
+  if (fd < 0) refuse_path("the directory of", path, at);
+  return fd;
 }
 
-static void op_dir(char **a) { mkdirs(in_new(a[0]), (mode_t)num(a[1], 8)); }
+/* ---- mounts, fd to fd -------------------------------------------------------------------------------------- */
 
-/* Flags a remount must keep: in a user namespace the kernel refuses to clear nosuid/nodev/noexec/atime flags that
- * the source mount has ("locked"), so they are read back and carried over. */
-static unsigned long locked_flags(const char *path) {
+/* Attaches the detached mount MNT on DST and reads back what the kernel did: nosuid always, nodev unless DEV,
+ * read-only exactly when RO. */
+static void place(int mnt, int dst, const char *what, int ro, int dev) {
+  if (move_mount(mnt, "", dst, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) fail("mount on %s", what);
   struct statvfs sv;
-  if (statvfs(path, &sv) != 0) fail("statvfs %s", path);
-  unsigned long f = 0;
-  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-  return f;
+  if (fstatvfs(mnt, &sv) != 0) fail("reading back the mount on %s", what);
+  if (!!(sv.f_flag & ST_RDONLY) != ro) {
+    errno = ro ? EPERM : EROFS;
+    fail("%s is mounted %s, not as planned", what, ro ? "read-write" : "read-only");
+  }
+  if (!(sv.f_flag & ST_NOSUID) || (!dev && !(sv.f_flag & ST_NODEV))) {
+    errno = EPERM;
+    fail("%s is mounted without nosuid/nodev", what);
+  }
 }
 
-/* bind SRC DST MODE: MODE is ro, rw or dev (a device node: keeps device access, still nosuid). Not recursive: mounts
+/* Mounts a copy of the mount at SRC (that object, nothing mounted below it) on DST. MODE: ro, rw, or dev (a device
+ * node: device access kept). Returns the new mount's fd (paths opened beneath it are in the new mount). */
+static int attach(int src, int dst, const char *what, const char *mode) {
+  int ro = strcmp(mode, "ro") == 0, dev = strcmp(mode, "dev") == 0;
+  int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+  if (tree < 0) fail("bind %s", what);
+  struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | (dev ? 0 : MOUNT_ATTR_NODEV) | (ro ? MOUNT_ATTR_RDONLY : 0)};
+  if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) fail("mount flags for %s (%s)", what, mode);
+  place(tree, dst, what, ro, dev);
+  return tree;
+}
+
+/* A new filesystem of TYPE on DST. OPTIONS: "key=value" or "flag" strings, NULL-terminated; ATTRS: MOUNT_ATTR_*. */
+static void new_fs(const char *type, const char *const *options, unsigned int attrs, int dst, const char *what) {
+  int fs = fsopen(type, FSOPEN_CLOEXEC);
+  if (fs < 0) fail("%s for %s", type, what);
+  for (const char *const *o = options; *o != NULL; o++) {
+    char key[64];
+    const char *eq = strchr(*o, '=');
+    snprintf(key, sizeof key, "%.*s", eq == NULL ? (int)strlen(*o) : (int)(eq - *o), *o);
+    int r = eq == NULL ? fsconfig(fs, FSCONFIG_SET_FLAG, key, NULL, 0) : fsconfig(fs, FSCONFIG_SET_STRING, key, eq + 1, 0);
+    if (r != 0) fail("%s option %s for %s", type, *o, what);
+  }
+  if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) != 0) fail("%s for %s", type, what);
+  int mnt = fsmount(fs, FSMOUNT_CLOEXEC, attrs);
+  if (mnt < 0) fail("%s for %s", type, what);
+  close(fs);
+  place(mnt, dst, what, !!(attrs & MOUNT_ATTR_RDONLY), !(attrs & MOUNT_ATTR_NODEV));
+  close(mnt);
+}
+
+/* ---- the plan's filesystem ops ----------------------------------------------------------------------------- */
+
+/* tmpfs DST MODE */
+static void op_tmpfs(char **a) {
+  size_t at;
+  int dst = walk(new_root, a[0], O_PATH | O_DIRECTORY, MAKE_DIR, 0755, &at);
+  if (dst < 0) refuse_path("tmpfs mount point", a[0], at);
+  char mode[32];
+  snprintf(mode, sizeof mode, "mode=%s", a[1]);
+  const char *options[] = {mode, NULL};
+  new_fs("tmpfs", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, dst, a[0]);
+  close(dst);
+}
+
+/* dir DST MODE */
+static void op_dir(char **a) {
+  size_t at;
+  int fd = walk(new_root, a[0], O_PATH | O_DIRECTORY, MAKE_DIR, (mode_t)num(a[1], 8), &at);
+  if (fd < 0) refuse_path("directory", a[0], at);
+  close(fd);
+}
+
+/* bind SRC DST MODE: the host's SRC (opened beneath the old root, no link followed) on DST. Not recursive: mounts
  * below SRC on the host stay out. The mount point is made to match the source (directory or file). */
 static void op_bind(char **a) {
+  size_t at;
+  int src = walk(old_root, a[0], O_PATH, FIND, 0, &at);
+  if (src < 0) refuse_path("bind source", a[0], at);
   struct stat st;
-  const char *src = in_old(a[0]);
-  if (stat(src, &st) != 0) fail("bind source %s", a[0]);
-  const char *dst = in_new(a[1]);
-  if (S_ISDIR(st.st_mode)) {
-    mkdirs(dst, 0755);
-  } else if (access(dst, F_OK) != 0) {
-    parent_dirs(dst);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) fail("mount point %s", a[1]);
-    close(fd);
-  }
-  if (mount(src, dst, NULL, MS_BIND, NULL) != 0) fail("bind %s", a[0]);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | locked_flags(dst);
-  if (strcmp(a[2], "dev") != 0) flags |= MS_NODEV;
-  if (strcmp(a[2], "ro") == 0) flags |= MS_RDONLY;
-  if (mount(NULL, dst, NULL, flags, NULL) != 0) fail("remount %s (%s)", a[1], a[2]);
+  if (fstat(src, &st) != 0) fail("bind source %s", a[0]);
+  int dir = S_ISDIR(st.st_mode);
+  int dst = walk(new_root, a[1], O_PATH | (dir ? O_DIRECTORY : 0), dir ? MAKE_DIR : MAKE_FILE, 0755, &at);
+  if (dst < 0) refuse_path("mount point", a[1], at);
+  close(attach(src, dst, a[1], a[2]));
+  close(dst);
+  close(src);
 }
 
+/* proc DST: this pid namespace's own /proc. */
 static void op_proc(char **a) {
-  mkdirs(in_new(a[0]), 0555);
-  if (mount("proc", in_new(a[0]), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail("mount proc");
+  size_t at;
+  int dst = walk(new_root, a[0], O_PATH | O_DIRECTORY, MAKE_DIR, 0555, &at);
+  if (dst < 0) refuse_path("proc mount point", a[0], at);
+  const char *options[] = {NULL};
+  new_fs("proc", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, dst, a[0]);
+  close(dst);
 }
 
-/* A private devpts instance: the agent sees only the terminals it opens itself, never the host's. */
+/* devpts DST: a private instance, so the agent sees only the terminals it opens itself, never the host's. */
 static void op_devpts(char **a) {
-  mkdirs(in_new(a[0]), 0755);
-  if (mount("devpts", in_new(a[0]), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0)
-    fail("mount devpts");
+  size_t at;
+  int dst = walk(new_root, a[0], O_PATH | O_DIRECTORY, MAKE_DIR, 0755, &at);
+  if (dst < 0) refuse_path("devpts mount point", a[0], at);
+  const char *options[] = {"newinstance", "ptmxmode=0666", "mode=0620", NULL};
+  new_fs("devpts", options, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, dst, a[0]);
+  close(dst);
 }
 
+/* symlink TARGET DST */
 static void op_symlink(char **a) {
-  const char *dst = in_new(a[1]);
-  parent_dirs(dst);
-  if (symlink(a[0], dst) != 0 && errno != EEXIST) fail("symlink %s", a[1]);
+  const char *name;
+  int dir = parent_dir(a[1], &name);
+  if (symlinkat(a[0], dir, name) != 0 && errno != EEXIST) fail("symlink %s", a[1]);
+  close(dir);
 }
 
+/* file DST MODE CONTENT: a new file (O_EXCL: never one that exists, never through a link). */
 static void op_file(char **a) {
-  const char *dst = in_new(a[0]);
-  parent_dirs(dst);
-  int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)num(a[1], 8));
+  const char *name;
+  int dir = parent_dir(a[0], &name);
+  int fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)num(a[1], 8));
   size_t len = strlen(a[2]);
   if (fd < 0 || write(fd, a[2], len) != (ssize_t)len) fail("writing %s", a[0]);
   close(fd);
+  close(dir);
 }
+
+/* ---- assembling the root ----------------------------------------------------------------------------------- */
 
 void build_root(void) {
   /* Nothing done here propagates back to the host. */
@@ -122,14 +239,20 @@ void build_root(void) {
   if (syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") != 0) fail("pivot_root into staging");
   if (chdir("/") != 0) fail("chdir /");
   if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) fail("root tmpfs");
+  old_root = open("/oldroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  new_root = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (old_root < 0 || new_root < 0) fail("opening the staging roots");
   /* The filesystem ops run in plan order (a mount point may lie inside an earlier mount). */
   static const struct { const char *name; void (*fn)(char **); } FS_OPS[] = {
-      {"tmpfs", op_tmpfs}, {"dir", op_dir}, {"bind", op_bind}, {"proc", op_proc},
-      {"devpts", op_devpts}, {"symlink", op_symlink}, {"file", op_file},
+      {"tmpfs", op_tmpfs},   {"dir", op_dir},         {"bind", op_bind}, {"proc", op_proc}, {"devpts", op_devpts},
+      {"symlink", op_symlink}, {"file", op_file},
   };
   for (int i = 0; i < n_items; i += op_arity(items[i]) + 1)
     for (size_t k = 0; k < sizeof FS_OPS / sizeof FS_OPS[0]; k++)
       if (strcmp(items[i], FS_OPS[k].name) == 0) FS_OPS[k].fn(items + i + 1);
+  /* No fd of the old root may outlive it (the agent is forked from this process). */
+  close(old_root);
+  close(new_root);
   /* Final pivot: the new root becomes /, and the staging tmpfs with the old root under it is detached. */
   if (chdir("/newroot") != 0 || syscall(SYS_pivot_root, ".", ".") != 0) fail("pivot_root into the new root");
   if (umount2(".", MNT_DETACH) != 0) fail("detaching the old root");
