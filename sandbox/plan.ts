@@ -4,13 +4,15 @@
  *
  * Inside, the agent sees a tmpfs root holding: system directories read-only, an allowlist of /etc, a generated
  * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc,
- * /tmp, the workspace read-write at its host path, a private home persisted per profile, and /run/lattice (the gate
- * socket, its credential, the proxies' sockets). Nothing else of the host exists there.
+ * /tmp, the workspace read-write at its host path (its protected paths read-only, sandbox/protect.ts), a private
+ * home persisted per profile, and /run/lattice (the gate socket, its credential, the proxies' sockets). Nothing else
+ * of the host exists there.
  */
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
 import { inBinary } from '../core/runtime.ts';
 import type { SandboxProfile } from './profile.ts';
+import { protectOps } from './protect.ts';
 import { seccompProgram } from './seccomp.ts';
 
 /** Where lattice's own files appear inside. */
@@ -61,7 +63,16 @@ export type FsOp =
   | { readonly op: 'proc'; readonly dst: string }
   | { readonly op: 'devpts'; readonly dst: string }
   | { readonly op: 'symlink'; readonly target: string; readonly dst: string }
-  | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string };
+  | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string }
+  /** A workspace path, when there, read-only where it is; a link on the way refuses the run (sandbox/protect.ts). */
+  | { readonly op: 'protect'; readonly workspace: string; readonly path: string }
+  /** The workspace's .git: read-only but for `writable`; `masked` names made when absent (sandbox/protect.ts). */
+  | {
+      readonly op: 'repo';
+      readonly workspace: string;
+      readonly writable: readonly string[];
+      readonly masked: readonly { readonly name: string; readonly type: 'dir' | 'file'; readonly content: string }[];
+    };
 
 export interface SandboxPlan {
   readonly uid: { readonly inside: number; readonly outside: number };
@@ -167,13 +178,14 @@ export function computePlan(input: PlanInput): SandboxPlan {
   fs.push({ op: 'bind', src: realpathSync(input.runtimeDir), dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: realpathSync(input.gateSocket), dst: INSIDE.gateSocket, mode: 'ro' });
   rules.push({ path: INSIDE.dir, access: READ });
 
-  // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts.
+  // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts, then
+  // the workspace's protected paths (over any mount).
   bind(input.home, input.homeInside, 'rw', WRITE);
   bind(input.workspace, input.workspace, 'rw', WRITE);
-  protect(input.workspace, input.profile.protect, fs);
   const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
   for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ);
   for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE);
+  fs.push(...protectOps(input.workspace, input.profile.protect));
 
   const relays = input.network
     ? [{ port: PROXY_PORT, socket: INSIDE.proxySocket }, ...input.routes.map((r, i) => ({ port: ROUTE_PORT_BASE + i, socket: INSIDE.routeSocket(r) }))]
@@ -199,25 +211,6 @@ export function computePlan(input: PlanInput): SandboxPlan {
     argv: input.argv,
     skipped,
   });
-}
-
-/**
- * Protected paths are bound read-only over themselves when they exist. A protected path's top directory in the
- * workspace (e.g. `.git`) is also bound over itself, so it is a mount point the agent cannot rename or replace.
- */
-function protect(workspace: string, paths: readonly string[], fs: FsOp[]): void {
-  const tops = new Set<string>();
-  const ro: string[] = [];
-  for (const p of paths) {
-    const host = join(workspace, p);
-    const k = kind(host);
-    if (k === 'missing' || k === 'symlink') continue;
-    ro.push(host);
-    const top = join(workspace, p.split('/')[0] ?? p);
-    if (top !== host && kind(top) === 'dir') tops.add(top);
-  }
-  for (const top of tops) fs.push({ op: 'bind', src: top, dst: top, mode: 'rw' });
-  for (const host of ro) fs.push({ op: 'bind', src: host, dst: host, mode: 'ro' });
 }
 
 function environment(input: PlanInput, relays: readonly { port: number }[]): string[] {
@@ -276,7 +269,13 @@ export function serializePlan(plan: SandboxPlan): Buffer {
     else if (f.op === 'bind') op('bind', f.src, f.dst, f.mode);
     else if (f.op === 'proc' || f.op === 'devpts') op(f.op, f.dst);
     else if (f.op === 'symlink') op('symlink', f.target, f.dst);
-    else op('file', f.dst, f.mode, f.content);
+    else if (f.op === 'file') op('file', f.dst, f.mode, f.content);
+    else if (f.op === 'protect') op('protect', f.workspace, f.path);
+    else {
+      for (const name of f.writable) op('repo-writable', name);
+      for (const m of f.masked) op('repo-mask', m.name, m.type, m.content);
+      op('repo', f.workspace);
+    }
   }
   for (const r of plan.relays) op('relay', r.port, r.socket);
   const l = plan.landlock;

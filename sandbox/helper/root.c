@@ -14,6 +14,7 @@
  * Fail closed: a step that cannot be done as planned ends the run (exit 125) before the agent starts.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -100,6 +101,13 @@ static int parent_dir(const char *path, const char **name) {
   int fd = walk(new_root, dir, O_PATH | O_DIRECTORY, MAKE_DIR, 0755, &at);
   if (fd < 0) refuse_path("the directory of", path, at);
   return fd;
+}
+
+/* True when FD is the root of a mount (a mount point the agent cannot rename or remove). */
+static int mount_root(int fd) {
+  struct statx stx;
+  if (statx(fd, "", AT_EMPTY_PATH, 0, &stx) != 0) fail("statx");
+  return (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
 }
 
 /* ---- mounts, fd to fd -------------------------------------------------------------------------------------- */
@@ -228,6 +236,120 @@ static void op_file(char **a) {
   close(dir);
 }
 
+/* The workspace at WS in the new root (already bound there). */
+static int workspace(const char *ws) {
+  size_t at;
+  int fd = walk(new_root, ws, O_PATH | O_DIRECTORY, FIND, 0, &at);
+  if (fd < 0) refuse_path("the workspace", ws, at);
+  return fd;
+}
+
+/*
+ * protect WS REL: the workspace path REL, when there, bound read-only where it is. Each directory on the way to it
+ * becomes a mount point (bound over itself, read-write) unless it is one, so the agent cannot rename it and put
+ * its own in its place. A link anywhere on the way refuses the run: binding through it would protect (and show
+ * inside) whatever it points at. An absent path is left absent (see SECURITY.md: protected paths).
+ */
+static void op_protect(char **a) {
+  int ws = workspace(a[0]);
+  const char *rel = a[1];
+  size_t len = strlen(rel);
+  char what[MAX_PATH];
+  for (size_t i = 1; i <= len; i++) {
+    if (i < len && rel[i] != '/') continue;
+    snprintf(what, sizeof what, "%.*s", (int)i, rel);
+    size_t at;
+    int fd = walk(ws, what, i == len ? O_PATH : O_PATH | O_DIRECTORY, FIND, 0, &at);
+    if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) break; /* absent, or nothing can be below it */
+    if (fd < 0) refuse_path("a protected path in the workspace", rel, at);
+    if (i == len) close(attach(fd, fd, what, "ro"));
+    else if (!mount_root(fd)) close(attach(fd, fd, what, "rw"));
+    close(fd);
+  }
+  close(ws);
+}
+
+/* ---- the workspace's repository ---------------------------------------------------------------------------- */
+
+static const char *repo_writable[64];
+static int n_repo_writable;
+static int repo_dir = -1;  /* the workspace's .git, as mounted in the new root */
+static mode_t repo_mode;    /* its permissions, which placeholders take (umask aside: a shared repository stays shared) */
+
+static void op_repo_writable(char **a) {
+  if (n_repo_writable == (int)(sizeof repo_writable / sizeof repo_writable[0])) { errno = 0; fail("too many repo-writable names"); }
+  repo_writable[n_repo_writable++] = a[0];
+}
+
+/* repo-mask NAME dir|file CONTENT: made in .git when absent (O_EXCL, never through a link), so that it exists to be
+ * bound read-only. Where this uid may not make it (EACCES, EPERM, EROFS), the agent, the same uid with less, may
+ * not either. */
+static void op_repo_mask(char **a) {
+  int made;
+  if (strcmp(a[1], "dir") == 0) {
+    made = mkdirat(repo_dir, a[0], repo_mode);
+  } else {
+    int fd = openat(repo_dir, a[0], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, repo_mode & 0666);
+    size_t len = strlen(a[2]);
+    if (fd >= 0 && write(fd, a[2], len) != (ssize_t)len) fail("writing .git/%s", a[0]);
+    if (fd >= 0) close(fd);
+    made = fd >= 0 ? 0 : -1;
+  }
+  if (made != 0 && errno != EEXIST && errno != EACCES && errno != EPERM && errno != EROFS) fail("making .git/%s", a[0]);
+}
+
+/*
+ * repo WS: the workspace's .git. A directory stays writable where git writes while it commits, fetches, merges and
+ * rebases (the repo-writable names); everything else in it (config, hooks, commondir, modules, worktrees, info, …)
+ * is bound read-only where it is, after the repo-mask names that are absent have been made, so the agent can
+ * neither change nor create what makes git run commands or look elsewhere for its configuration. .git itself
+ * becomes a mount point (it cannot be renamed away). A .git file (a linked worktree's pointer) is bound
+ * read-only; a link refuses the run.
+ */
+static void op_repo(char **a) {
+  int ws = workspace(a[0]);
+  size_t at;
+  int git = walk(ws, ".git", O_PATH, FIND, 0, &at);
+  close(ws);
+  if (git < 0 && errno == ENOENT) return;
+  if (git < 0) refuse_path("the workspace's repository", ".git", at);
+  struct stat st;
+  if (fstat(git, &st) != 0) fail("the workspace's .git");
+  if (!S_ISDIR(st.st_mode)) {
+    close(attach(git, git, ".git", "ro"));
+    close(git);
+    return;
+  }
+  int top = attach(git, git, ".git", "rw");
+  close(git);
+  repo_dir = open_step(top, ".", O_RDONLY | O_DIRECTORY);
+  if (repo_dir < 0) fail("opening the workspace's .git");
+  each("repo-writable", op_repo_writable);
+  repo_mode = st.st_mode & 0777;
+  mode_t umask_was = umask(0);
+  each("repo-mask", op_repo_mask);
+  umask(umask_was);
+  DIR *d = fdopendir(dup(repo_dir));
+  if (d == NULL) fail("listing the workspace's .git");
+  char what[300];
+  for (struct dirent *e; (errno = 0, e = readdir(d)) != NULL;) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    int keep = 0;
+    for (int i = 0; i < n_repo_writable; i++) keep |= strcmp(e->d_name, repo_writable[i]) == 0;
+    if (keep) continue;
+    snprintf(what, sizeof what, ".git/%s", e->d_name);
+    int fd = open_step(repo_dir, e->d_name, O_PATH);
+    if (fd < 0 && errno == ENOENT) continue; /* removed meanwhile: nothing left to protect */
+    if (fd < 0) refuse_path("the workspace's repository", what, strlen(what));
+    close(attach(fd, fd, what, "ro"));
+    close(fd);
+  }
+  if (errno != 0) fail("listing the workspace's .git");
+  closedir(d);
+  close(repo_dir);
+  close(top);
+}
+
 /* ---- assembling the root ----------------------------------------------------------------------------------- */
 
 void build_root(void) {
@@ -245,7 +367,7 @@ void build_root(void) {
   /* The filesystem ops run in plan order (a mount point may lie inside an earlier mount). */
   static const struct { const char *name; void (*fn)(char **); } FS_OPS[] = {
       {"tmpfs", op_tmpfs},   {"dir", op_dir},         {"bind", op_bind}, {"proc", op_proc}, {"devpts", op_devpts},
-      {"symlink", op_symlink}, {"file", op_file},
+      {"symlink", op_symlink}, {"file", op_file},     {"protect", op_protect}, {"repo", op_repo},
   };
   for (int i = 0; i < n_items; i += op_arity(items[i]) + 1)
     for (size_t k = 0; k < sizeof FS_OPS / sizeof FS_OPS[0]; k++)

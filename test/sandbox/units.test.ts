@@ -53,7 +53,7 @@ describe('profiles', () => {
     assert.deepEqual(listProfiles(home), ['aider', 'claude-code', 'codex', 'cursor', 'default', 'opencode']);
     const claude = loadProfile(home, 'claude-code');
     assert.deepEqual(claude.command, ['claude']);
-    assert.ok(claude.protect.includes('.git/hooks'), 'extends joins lists');
+    assert.ok(claude.protect.includes('.git'), 'extends joins lists');
     assert.equal(claude.credentials['anthropic']?.key_source, 'env:ANTHROPIC_API_KEY');
   });
 
