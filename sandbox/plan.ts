@@ -3,8 +3,8 @@
  * (sandbox/helper/lattice-sandbox.c) only executes it.
  *
  * Inside, the agent sees a tmpfs root holding: system directories read-only, an allowlist of /etc, a generated
- * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc,
- * /tmp, the workspace read-write at its host path (its protected paths read-only, sandbox/protect.ts), a private
+ * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc
+ * (its kernel knobs read-only, what shows the host's kernel masked), /tmp, the workspace read-write at its host path (its protected paths read-only, sandbox/protect.ts), a private
  * home persisted per profile, and /run/lattice (the gate socket, its credential, the proxies' sockets). Nothing else
  * of the host exists there.
  */
@@ -37,6 +37,10 @@ export const ETC_ALLOWLIST = [
   'terminfo', 'timezone',
 ] as const;
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+/** /proc entries bound read-only over themselves (the kernel's knobs), as runc and bubblewrap do. */
+export const PROC_READ_ONLY = ['bus', 'fs', 'irq', 'sys', 'sysrq-trigger'] as const;
+/** /proc entries masked (an empty read-only directory, or an unusable /dev/null): they show the host's kernel. */
+export const PROC_MASKED = ['acpi', 'asound', 'interrupts', 'kcore', 'keys', 'latency_stats', 'sched_debug', 'scsi', 'timer_list', 'timer_stats'] as const;
 /** The host environment variables every agent gets (when set); a profile's pass_env adds to them. */
 export const BASE_ENV = ['PATH', 'TERM', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'COLORTERM', 'TZ', 'NO_COLOR', 'FORCE_COLOR'] as const;
 
@@ -64,6 +68,10 @@ export type FsOp =
   | { readonly op: 'devpts'; readonly dst: string }
   | { readonly op: 'symlink'; readonly target: string; readonly dst: string }
   | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string }
+  /** The object at dst (inside), when there, bound over itself. */
+  | { readonly op: 'rebind'; readonly dst: string; readonly mode: 'ro' | 'rw' }
+  /** When there: an empty read-only directory, or an unusable /dev/null, over dst. */
+  | { readonly op: 'mask'; readonly dst: string }
   /** A workspace path, when there, read-only where it is; a link on the way refuses the run (sandbox/protect.ts). */
   | { readonly op: 'protect'; readonly workspace: string; readonly path: string }
   /** The workspace's .git: read-only but for `writable`; `masked` names made when absent (sandbox/protect.ts). */
@@ -171,6 +179,8 @@ export function computePlan(input: PlanInput): SandboxPlan {
     { op: 'symlink', target: '/proc/self/fd/2', dst: '/dev/stderr' },
     { op: 'tmpfs', dst: '/dev/shm', mode: '1777' },
     { op: 'proc', dst: '/proc' },
+    ...PROC_READ_ONLY.map((p): FsOp => ({ op: 'rebind', dst: `/proc/${p}`, mode: 'ro' })),
+    ...PROC_MASKED.map((p): FsOp => ({ op: 'mask', dst: `/proc/${p}` })),
   );
   rules.push({ path: '/dev', access: DEV }, { path: '/dev/shm', access: WRITE }, { path: '/proc', access: READ });
 
@@ -270,6 +280,8 @@ export function serializePlan(plan: SandboxPlan): Buffer {
     else if (f.op === 'proc' || f.op === 'devpts') op(f.op, f.dst);
     else if (f.op === 'symlink') op('symlink', f.target, f.dst);
     else if (f.op === 'file') op('file', f.dst, f.mode, f.content);
+    else if (f.op === 'rebind') op('rebind', f.dst, f.mode);
+    else if (f.op === 'mask') op('mask', f.dst);
     else if (f.op === 'protect') op('protect', f.workspace, f.path);
     else {
       for (const name of f.writable) op('repo-writable', name);

@@ -54,6 +54,13 @@ export interface SandboxRun {
   readonly log: (line: string) => void;
 }
 
+/** The agent's host uid is yours: as root, only Landlock keeps it from root-owned kernel files inside (/proc/sys). */
+export function checkDegraded(allowDegraded: boolean, uid: number): void {
+  if (allowDegraded && uid === 0) {
+    throw new LatticeError('INVALID_ARGUMENT', '--allow-degraded is refused as root: without Landlock the agent, whose host uid would be 0, could write kernel settings under /proc; run lattice sandbox as a normal user, or on a kernel with Landlock (Linux 5.13+, landlock in the LSM list)');
+  }
+}
+
 /** The workspace: a real, existing directory that is not / , the user's home or a system directory. */
 export function checkWorkspace(dir: string): string {
   let real: string;
@@ -142,6 +149,8 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       throw new LatticeError('PROFILE_INVALID', `credential route '${r}' goes to ${upstream.hostname}, which is not on the allowlist; add it to allow_hosts`);
     }
   }
+  const uid = process.getuid?.() ?? 0;
+  checkDegraded(run.allowDegraded, uid);
   if (!existsSync(run.helper)) throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox helper is missing (${run.helper}); rebuild with \`npm run build\``);
   const { gateSocket, dir: runDir } = runPaths(run.paths);
   // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
@@ -183,7 +192,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
         profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket,
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
-        uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+        uid, gid: process.getgid?.() ?? 0,
       });
     } catch (error) {
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));

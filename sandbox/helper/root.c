@@ -236,6 +236,37 @@ static void op_file(char **a) {
   close(dir);
 }
 
+/* rebind DST MODE: the object at DST in the new root, when there, bound over itself (e.g. /proc/sys read-only). */
+static void op_rebind(char **a) {
+  size_t at;
+  int fd = walk(new_root, a[0], O_PATH, FIND, 0, &at);
+  if (fd < 0 && errno == ENOENT) return;
+  if (fd < 0) refuse_path("rebind", a[0], at);
+  close(attach(fd, fd, a[0], a[1]));
+  close(fd);
+}
+
+/* mask DST: when there, DST is covered (as runc masks /proc/kcore): a directory by an empty read-only tmpfs,
+ * anything else by /dev/null on a read-only nodev mount, which cannot even be opened. */
+static void op_mask(char **a) {
+  size_t at;
+  int fd = walk(new_root, a[0], O_PATH, FIND, 0, &at);
+  if (fd < 0 && errno == ENOENT) return;
+  if (fd < 0) refuse_path("mask", a[0], at);
+  struct stat st;
+  if (fstat(fd, &st) != 0) fail("mask %s", a[0]);
+  if (S_ISDIR(st.st_mode)) {
+    const char *options[] = {"mode=0555", "size=4k", NULL};
+    new_fs("tmpfs", options, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC, fd, a[0]);
+  } else {
+    int null = walk(old_root, "/dev/null", O_PATH, FIND, 0, &at);
+    if (null < 0) fail("/dev/null for masking %s", a[0]);
+    close(attach(null, fd, a[0], "ro"));
+    close(null);
+  }
+  close(fd);
+}
+
 /* The workspace at WS in the new root (already bound there). */
 static int workspace(const char *ws) {
   size_t at;
@@ -367,7 +398,8 @@ void build_root(void) {
   /* The filesystem ops run in plan order (a mount point may lie inside an earlier mount). */
   static const struct { const char *name; void (*fn)(char **); } FS_OPS[] = {
       {"tmpfs", op_tmpfs},   {"dir", op_dir},         {"bind", op_bind}, {"proc", op_proc}, {"devpts", op_devpts},
-      {"symlink", op_symlink}, {"file", op_file},     {"protect", op_protect}, {"repo", op_repo},
+      {"symlink", op_symlink}, {"file", op_file},     {"rebind", op_rebind}, {"mask", op_mask},
+      {"protect", op_protect}, {"repo", op_repo},
   };
   for (int i = 0; i < n_items; i += op_arity(items[i]) + 1)
     for (size_t k = 0; k < sizeof FS_OPS / sizeof FS_OPS[0]; k++)
