@@ -4,13 +4,16 @@
  *
  * Inside, the agent sees a tmpfs root holding: system directories read-only, an allowlist of /etc, a generated
  * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc
- * (its kernel knobs read-only, what shows the host's kernel masked), /tmp, the workspace read-write at its host path (its protected paths read-only, sandbox/protect.ts), a private
- * home persisted per profile, and /run/lattice (the gate socket, its credential, the proxies' sockets). Nothing else
- * of the host exists there.
+ * (its kernel knobs read-only, what shows the host's kernel masked), /tmp, the workspace read-write at its host path
+ * (its protected paths read-only, sandbox/protect.ts), a private home persisted per profile, and /run/lattice (the
+ * gate socket, its credential, the proxies' sockets). Nothing else of the host exists there, and lattice's own
+ * directories are masked wherever a bind would show them (sandbox/host-dirs.ts).
  */
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { LatticeError } from '../core/errors.ts';
 import { inBinary } from '../core/runtime.ts';
+import { type HostDirs, latticeDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
 import type { SandboxProfile } from './profile.ts';
 import { protectOps } from './protect.ts';
 import { seccompProgram } from './seccomp.ts';
@@ -114,6 +117,8 @@ export interface PlanInput {
   /** Host directory bound at /run/lattice (credential, proxy sockets, an empty gate.sock mount point). */
   readonly runtimeDir: string;
   readonly gateSocket: string;
+  /** Your home, lattice's and your runtime directories: what the agent may not write, what is masked inside. */
+  readonly hostDirs: HostDirs;
   readonly roMounts: readonly string[];
   readonly rwMounts: readonly string[];
   readonly passEnv: readonly string[];
@@ -139,10 +144,12 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const fs: FsOp[] = [];
   const rules: { path: string; access: number }[] = [{ path: '/', access: LL.READ_DIR }];
   const skipped: string[] = [];
-  const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number) => {
+  const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number, refusal?: (real: string) => string | null) => {
     if (kind(src) === 'missing') return void skipped.push(src);
     // Real paths: the helper opens every bind source without following any link (a link swapped in later fails).
     const real = realpathSync(src);
+    const why = refusal?.(real) ?? null;
+    if (why !== null) throw new LatticeError('INVALID_ARGUMENT', `${mode === 'rw' ? '--rw-mount' : '--ro-mount'} ${src} may not be given to the agent: ${why}; mount a directory of the project instead`);
     fs.push({ op: 'bind', src: real, dst, mode });
     rules.push({ path: dst, access });
   };
@@ -189,13 +196,16 @@ export function computePlan(input: PlanInput): SandboxPlan {
   rules.push({ path: INSIDE.dir, access: READ });
 
   // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts, then
-  // the workspace's protected paths (over any mount).
+  // the workspace's protected paths (over any mount), then lattice's directories masked wherever a bind shows them.
   bind(input.home, input.homeInside, 'rw', WRITE);
   bind(input.workspace, input.workspace, 'rw', WRITE);
+  const dirs = input.hostDirs;
   const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
-  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ);
-  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE);
+  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ, (real) => readableRefusal(real, dirs));
+  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE, (real) => writableRefusal(real, dirs));
   fs.push(...protectOps(input.workspace, input.profile.protect));
+  const masks = fs.flatMap((f) => (f.op === 'bind' ? latticeDirsInside(f.src, f.dst, dirs) : []));
+  fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
 
   const relays = input.network
     ? [{ port: PROXY_PORT, socket: INSIDE.proxySocket }, ...input.routes.map((r, i) => ({ port: ROUTE_PORT_BASE + i, socket: INSIDE.routeSocket(r) }))]

@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
 import { Helper } from './helper-process.ts';
+import { type HostDirs, hostDirs, writableRefusal } from './host-dirs.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import type { ProxyDecision } from './proxy.ts';
@@ -61,16 +62,16 @@ export function checkDegraded(allowDegraded: boolean, uid: number): void {
   }
 }
 
-/** The workspace: a real, existing directory that is not / , the user's home or a system directory. */
-export function checkWorkspace(dir: string): string {
+/** The workspace: a real, existing directory the agent may be given to write (sandbox/host-dirs.ts says which). */
+export function checkWorkspace(dir: string, dirs: HostDirs): string {
   let real: string;
   try {
     real = realpathSync(dir);
   } catch (error) {
     throw new LatticeError('INVALID_ARGUMENT', `the workspace ${dir} does not exist: ${describeError(error)}`);
   }
-  const forbidden = ['/', homedir(), '/usr', '/etc', '/bin', '/sbin', '/lib', '/var', '/proc', '/sys', '/dev', '/run', '/boot', '/tmp'];
-  if (forbidden.includes(real)) throw new LatticeError('INVALID_ARGUMENT', `the workspace may not be ${real}; run lattice sandbox in a project directory or pass --workspace DIR`);
+  const why = writableRefusal(real, dirs);
+  if (why !== null) throw new LatticeError('INVALID_ARGUMENT', `the workspace may not be ${real}: ${why}; run lattice sandbox in a project directory or pass --workspace DIR`);
   return real;
 }
 
@@ -189,12 +190,13 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     let plan: SandboxPlan;
     try {
       plan = computePlan({
-        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket,
+        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket, hostDirs: hostDirs(run.paths.root, env),
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
         uid, gid: process.getgid?.() ?? 0,
       });
     } catch (error) {
+      if (error instanceof LatticeError) throw error;
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));
     }
     helper.sendPlan(plan);
