@@ -3,14 +3,19 @@
  * (sandbox/helper/lattice-sandbox.c) only executes it.
  *
  * Inside, the agent sees a tmpfs root holding: system directories read-only, an allowlist of /etc, a generated
- * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc,
- * /tmp, the workspace read-write at its host path, a private home persisted per profile, and /run/lattice (the gate
- * socket, its credential, the proxies' sockets). Nothing else of the host exists there.
+ * passwd/group, a minimal /dev (null, zero, full, random, urandom, tty, a private devpts, /dev/shm), its own /proc
+ * (its kernel knobs read-only, what shows the host's kernel masked), /tmp, the workspace read-write at its host path
+ * (its protected paths read-only, sandbox/protect.ts), a private home persisted per profile, and /run/lattice (the
+ * gate socket, its credential, the proxies' sockets). Nothing else of the host exists there, and lattice's own
+ * directories are masked wherever a bind would show them (sandbox/host-dirs.ts).
  */
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute, join } from 'node:path';
+import { LatticeError } from '../core/errors.ts';
 import { inBinary } from '../core/runtime.ts';
+import { type HostDirs, latticeDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
 import type { SandboxProfile } from './profile.ts';
+import { protectOps } from './protect.ts';
 import { seccompProgram } from './seccomp.ts';
 import { initProgram, relayProgram } from './seccomp-helper.ts';
 
@@ -36,6 +41,10 @@ export const ETC_ALLOWLIST = [
   'terminfo', 'timezone',
 ] as const;
 const DEVICES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'] as const;
+/** /proc entries bound read-only over themselves (the kernel's knobs), as runc and bubblewrap do. */
+export const PROC_READ_ONLY = ['bus', 'fs', 'irq', 'sys', 'sysrq-trigger'] as const;
+/** /proc entries masked (an empty read-only directory, or an unusable /dev/null): they show the host's kernel. */
+export const PROC_MASKED = ['acpi', 'asound', 'interrupts', 'kcore', 'keys', 'latency_stats', 'sched_debug', 'scsi', 'timer_list', 'timer_stats'] as const;
 /** The host environment variables every agent gets (when set); a profile's pass_env adds to them. */
 export const BASE_ENV = ['PATH', 'TERM', 'LANG', 'LANGUAGE', 'LC_ALL', 'LC_CTYPE', 'LC_MESSAGES', 'COLORTERM', 'TZ', 'NO_COLOR', 'FORCE_COLOR'] as const;
 
@@ -62,7 +71,20 @@ export type FsOp =
   | { readonly op: 'proc'; readonly dst: string }
   | { readonly op: 'devpts'; readonly dst: string }
   | { readonly op: 'symlink'; readonly target: string; readonly dst: string }
-  | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string };
+  | { readonly op: 'file'; readonly dst: string; readonly mode: string; readonly content: string }
+  /** The object at dst (inside), when there, bound over itself. */
+  | { readonly op: 'rebind'; readonly dst: string; readonly mode: 'ro' | 'rw' }
+  /** When there: an empty read-only directory, or an unusable /dev/null, over dst. */
+  | { readonly op: 'mask'; readonly dst: string }
+  /** A workspace path, when there, read-only where it is; a link on the way refuses the run (sandbox/protect.ts). */
+  | { readonly op: 'protect'; readonly workspace: string; readonly path: string }
+  /** The workspace's .git: read-only but for `writable`; `masked` names made when absent (sandbox/protect.ts). */
+  | {
+      readonly op: 'repo';
+      readonly workspace: string;
+      readonly writable: readonly string[];
+      readonly masked: readonly { readonly name: string; readonly type: 'dir' | 'file'; readonly content: string }[];
+    };
 
 export interface SandboxPlan {
   readonly uid: { readonly inside: number; readonly outside: number };
@@ -98,6 +120,8 @@ export interface PlanInput {
   /** Host directory bound at /run/lattice (credential, proxy sockets, an empty gate.sock mount point). */
   readonly runtimeDir: string;
   readonly gateSocket: string;
+  /** Your home, lattice's and your runtime directories: what the agent may not write, what is masked inside. */
+  readonly hostDirs: HostDirs;
   readonly roMounts: readonly string[];
   readonly rwMounts: readonly string[];
   readonly passEnv: readonly string[];
@@ -123,9 +147,12 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const fs: FsOp[] = [];
   const rules: { path: string; access: number }[] = [{ path: '/', access: LL.READ_DIR }];
   const skipped: string[] = [];
-  const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number) => {
+  const bind = (src: string, dst: string, mode: 'ro' | 'rw', access: number, refusal?: (real: string) => string | null) => {
     if (kind(src) === 'missing') return void skipped.push(src);
+    // Real paths: the helper opens every bind source without following any link (a link swapped in later fails).
     const real = realpathSync(src);
+    const why = refusal?.(real) ?? null;
+    if (why !== null) throw new LatticeError('INVALID_ARGUMENT', `${mode === 'rw' ? '--rw-mount' : '--ro-mount'} ${src} may not be given to the agent: ${why}; mount a directory of the project instead`);
     fs.push({ op: 'bind', src: real, dst, mode });
     rules.push({ path: dst, access });
   };
@@ -162,20 +189,26 @@ export function computePlan(input: PlanInput): SandboxPlan {
     { op: 'symlink', target: '/proc/self/fd/2', dst: '/dev/stderr' },
     { op: 'tmpfs', dst: '/dev/shm', mode: '1777' },
     { op: 'proc', dst: '/proc' },
+    ...PROC_READ_ONLY.map((p): FsOp => ({ op: 'rebind', dst: `/proc/${p}`, mode: 'ro' })),
+    ...PROC_MASKED.map((p): FsOp => ({ op: 'mask', dst: `/proc/${p}` })),
   );
   rules.push({ path: '/dev', access: DEV }, { path: '/dev/shm', access: WRITE }, { path: '/proc', access: READ });
 
   // lattice's exits: the runtime directory read-only, the gate socket over its (empty) mount point.
-  fs.push({ op: 'bind', src: input.runtimeDir, dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: input.gateSocket, dst: INSIDE.gateSocket, mode: 'ro' });
+  fs.push({ op: 'bind', src: realpathSync(input.runtimeDir), dst: INSIDE.dir, mode: 'ro' }, { op: 'bind', src: realpathSync(input.gateSocket), dst: INSIDE.gateSocket, mode: 'ro' });
   rules.push({ path: INSIDE.dir, access: READ });
 
-  // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts.
+  // The private home, then the workspace (which may lie below it), then the profile's and the flags' mounts, then
+  // the workspace's protected paths (over any mount), then lattice's directories masked wherever a bind shows them.
   bind(input.home, input.homeInside, 'rw', WRITE);
   bind(input.workspace, input.workspace, 'rw', WRITE);
-  protect(input.workspace, input.profile.protect, fs);
+  const dirs = input.hostDirs;
   const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
-  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ);
-  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE);
+  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ, (real) => readableRefusal(real, dirs));
+  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE, (real) => writableRefusal(real, dirs));
+  fs.push(...protectOps(input.workspace, input.profile.protect));
+  const masks = fs.flatMap((f) => (f.op === 'bind' ? latticeDirsInside(f.src, f.dst, dirs) : []));
+  fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
 
   const relays = input.network
     ? [{ port: PROXY_PORT, socket: INSIDE.proxySocket }, ...input.routes.map((r, i) => ({ port: ROUTE_PORT_BASE + i, socket: INSIDE.routeSocket(r) }))]
@@ -202,25 +235,6 @@ export function computePlan(input: PlanInput): SandboxPlan {
     argv: input.argv,
     skipped,
   });
-}
-
-/**
- * Protected paths are bound read-only over themselves when they exist. A protected path's top directory in the
- * workspace (e.g. `.git`) is also bound over itself, so it is a mount point the agent cannot rename or replace.
- */
-function protect(workspace: string, paths: readonly string[], fs: FsOp[]): void {
-  const tops = new Set<string>();
-  const ro: string[] = [];
-  for (const p of paths) {
-    const host = join(workspace, p);
-    const k = kind(host);
-    if (k === 'missing' || k === 'symlink') continue;
-    ro.push(host);
-    const top = join(workspace, p.split('/')[0] ?? p);
-    if (top !== host && kind(top) === 'dir') tops.add(top);
-  }
-  for (const top of tops) fs.push({ op: 'bind', src: top, dst: top, mode: 'rw' });
-  for (const host of ro) fs.push({ op: 'bind', src: host, dst: host, mode: 'ro' });
 }
 
 function environment(input: PlanInput, relays: readonly { port: number }[]): string[] {
@@ -279,7 +293,15 @@ export function serializePlan(plan: SandboxPlan): Buffer {
     else if (f.op === 'bind') op('bind', f.src, f.dst, f.mode);
     else if (f.op === 'proc' || f.op === 'devpts') op(f.op, f.dst);
     else if (f.op === 'symlink') op('symlink', f.target, f.dst);
-    else op('file', f.dst, f.mode, f.content);
+    else if (f.op === 'file') op('file', f.dst, f.mode, f.content);
+    else if (f.op === 'rebind') op('rebind', f.dst, f.mode);
+    else if (f.op === 'mask') op('mask', f.dst);
+    else if (f.op === 'protect') op('protect', f.workspace, f.path);
+    else {
+      for (const name of f.writable) op('repo-writable', name);
+      for (const m of f.masked) op('repo-mask', m.name, m.type, m.content);
+      op('repo', f.workspace);
+    }
   }
   for (const r of plan.relays) op('relay', r.port, r.socket);
   const l = plan.landlock;

@@ -20,6 +20,7 @@ import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
 import { Helper } from './helper-process.ts';
+import { type HostDirs, hostDirs, writableRefusal } from './host-dirs.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
 import type { ProxyDecision } from './proxy.ts';
@@ -54,16 +55,23 @@ export interface SandboxRun {
   readonly log: (line: string) => void;
 }
 
-/** The workspace: a real, existing directory that is not / , the user's home or a system directory. */
-export function checkWorkspace(dir: string): string {
+/** The agent's host uid is yours: as root, only Landlock keeps it from root-owned kernel files inside (/proc/sys). */
+export function checkDegraded(allowDegraded: boolean, uid: number): void {
+  if (allowDegraded && uid === 0) {
+    throw new LatticeError('INVALID_ARGUMENT', '--allow-degraded is refused as root: without Landlock the agent, whose host uid would be 0, could write kernel settings under /proc; run lattice sandbox as a normal user, or on a kernel with Landlock (Linux 5.13+, landlock in the LSM list)');
+  }
+}
+
+/** The workspace: a real, existing directory the agent may be given to write (sandbox/host-dirs.ts says which). */
+export function checkWorkspace(dir: string, dirs: HostDirs): string {
   let real: string;
   try {
     real = realpathSync(dir);
   } catch (error) {
     throw new LatticeError('INVALID_ARGUMENT', `the workspace ${dir} does not exist: ${describeError(error)}`);
   }
-  const forbidden = ['/', homedir(), '/usr', '/etc', '/bin', '/sbin', '/lib', '/var', '/proc', '/sys', '/dev', '/run', '/boot', '/tmp'];
-  if (forbidden.includes(real)) throw new LatticeError('INVALID_ARGUMENT', `the workspace may not be ${real}; run lattice sandbox in a project directory or pass --workspace DIR`);
+  const why = writableRefusal(real, dirs);
+  if (why !== null) throw new LatticeError('INVALID_ARGUMENT', `the workspace may not be ${real}: ${why}; run lattice sandbox in a project directory or pass --workspace DIR`);
   return real;
 }
 
@@ -142,6 +150,8 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       throw new LatticeError('PROFILE_INVALID', `credential route '${r}' goes to ${upstream.hostname}, which is not on the allowlist; add it to allow_hosts`);
     }
   }
+  const uid = process.getuid?.() ?? 0;
+  checkDegraded(run.allowDegraded, uid);
   if (!existsSync(run.helper)) throw new LatticeError('SANDBOX_UNAVAILABLE', `the sandbox helper is missing (${run.helper}); rebuild with \`npm run build\``);
   const { gateSocket, dir: runDir } = runPaths(run.paths);
   // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
@@ -180,12 +190,13 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     let plan: SandboxPlan;
     try {
       plan = computePlan({
-        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket,
+        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket, hostDirs: hostDirs(run.paths.root, env),
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
-        uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+        uid, gid: process.getgid?.() ?? 0,
       });
     } catch (error) {
+      if (error instanceof LatticeError) throw error;
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));
     }
     helper.sendPlan(plan);

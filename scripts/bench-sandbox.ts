@@ -37,6 +37,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { hostDirs } from '../sandbox/host-dirs.ts';
 import { computePlan, serializePlan } from '../sandbox/plan.ts';
 import { loadProfile } from '../sandbox/profile.ts';
 import { CorrectnessFailure, ms, percentile, printJsonLine, runBenchmark } from './bench-common.ts';
@@ -160,7 +161,7 @@ function helperPlan(home: string, workspace: string): string {
   writeFileSync(join(runtimeDir, 'gate.sock'), '');
   const plan = computePlan({
     profile: loadProfile(home, 'default'), workspace, home: join(home, 'bench-home'), homeInside: join(home, 'bench-home'), runtimeDir,
-    gateSocket: join(runtimeDir, 'gate.sock'), roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
+    gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(home, {}), roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
     argv: ['/bin/true'], hostEnv: {}, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
   });
   mkdirSync(join(home, 'bench-home'), { recursive: true });

@@ -35,9 +35,9 @@ await build({
 const sdk = await build({ ...common, entryPoints: { sdk: 'sdk/index.ts' }, packages: 'external', metafile: true });
 writeFileSync('dist/sdk.meta.json', JSON.stringify(sdk.metafile, null, 2));
 
-// The sandbox helper: C, built with the system compiler, warnings as errors (sandbox/helper/lattice-sandbox.c).
+// The sandbox helper: C, built with the system compiler, warnings as errors (sandbox/helper/*.c).
 // Linux only: it is made of Linux namespaces, Landlock and seccomp (elsewhere `lattice sandbox` says so).
-if (process.platform === 'linux') execFileSync(process.env.CC ?? 'gcc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wformat=2', '-Wshadow', '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-o', 'dist/lattice-sandbox', 'sandbox/helper/lattice-sandbox.c'], { stdio: 'inherit' });
+if (process.platform === 'linux') execFileSync(process.env.CC ?? 'gcc', ['-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-Wformat=2', '-Wshadow', '-fstack-protector-strong', '-D_FORTIFY_SOURCE=2', '-o', 'dist/lattice-sandbox', 'sandbox/helper/lattice-sandbox.c', 'sandbox/helper/root.c'], { stdio: 'inherit' });
 else rmSync('dist/lattice-sandbox', { force: true });
 
 // The built-in provider components, their release signatures and their transpiled glue, beside the bundle.

@@ -9,6 +9,7 @@ import { LatticeError } from '../../core/errors.ts';
 import { resolveHome } from '../../core/home.ts';
 import { shippedFile } from '../../core/runtime.ts';
 import { ENV_NAME, HOST_NAME, listProfiles, loadProfile } from '../../sandbox/profile.ts';
+import { hostDirs } from '../../sandbox/host-dirs.ts';
 import { checkWorkspace, runSandbox } from '../../sandbox/session.ts';
 import { HOME_HELP, example } from '../common.ts';
 import { admin, openHeld } from '../gate-client.ts';
@@ -72,7 +73,7 @@ export function registerSandbox(program: Command): void {
         return void process.stdout.write(`${table(['PROFILE', 'COMMAND', 'HOSTS', 'ROUTES', 'DESCRIPTION'], rows)}\n`);
       }
       const profile = loadProfile(paths.root, opts.profile, opts.config);
-      const workspace = checkWorkspace(opts.workspace ?? process.cwd());
+      const workspace = checkWorkspace(opts.workspace ?? process.cwd(), hostDirs(paths.root, process.env));
       process.exitCode = await runSandbox({
         paths,
         profile,

@@ -9,6 +9,7 @@ import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { computePlan, serializePlan } from '../../sandbox/plan.ts';
+import { hostDirs } from '../../sandbox/host-dirs.ts';
 import { loadProfile } from '../../sandbox/profile.ts';
 import { mkdirOwned, ownedDir, runners } from './harness.ts';
 
@@ -56,7 +57,7 @@ for (const runner of runners()) {
       writeFileSync(join(workspace, 'report.py'), REPORT);
       const out = join(workspace, 'report.json');
       const plan = computePlan({
-        profile: loadProfile(dir, 'default'), workspace, home, homeInside: home, runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'),
+        profile: loadProfile(dir, 'default'), workspace, home, homeInside: home, runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
         roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
         argv: ['/usr/bin/python3', join(workspace, 'report.py'), out], hostEnv: { PATH: '/usr/bin:/bin' }, uid: runner.uid, gid: runner.gid,
       });

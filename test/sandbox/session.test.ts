@@ -48,8 +48,8 @@ function openSession(socketPath: string, body: unknown): Promise<{ status: numbe
   });
 }
 
-function events(home: string, type: string): { decision: string | null; payload: Record<string, unknown> }[] {
-  const r = latticeAs(runner, ['audit', '--home', home, '--type', type, '--limit', '200', '--json']);
+function events(home: string, type: string, as: Runner = runner): { decision: string | null; payload: Record<string, unknown> }[] {
+  const r = latticeAs(as, ['audit', '--home', home, '--type', type, '--limit', '200', '--json']);
   return (JSON.parse(r.stdout) as { events: { decision: string | null; payload: Record<string, unknown> }[] }).events;
 }
 
@@ -207,36 +207,53 @@ describe('lattice sandbox sessions', () => {
     assert.equal(result.status, 7, result.output);
   });
 
-  it('without Landlock it refuses unless --allow-degraded, which runs and is on record; without user namespaces it always refuses', () => {
-    const ws = ownedDir(runner);
+  it('without Landlock it refuses unless --allow-degraded, which runs and is on record (as a normal user; as root it is refused); without user namespaces it always refuses', async () => {
     // The kernel the test wants: landlock_create_ruleset (444) → ENOSYS as on a kernel without Landlock, or
     // unshare (272) → EPERM as where user namespaces are off. Inherited by lattice sandbox and its helper.
-    const withKernel = (errno: number, syscalls: string, ...args: string[]) => {
-      const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, 'deny-syscall.py'), String(errno), syscalls, '--', process.execPath, runner.cli, ...sandbox(ws, ...args)], {
-        encoding: 'utf8', env: baseEnv({}), uid: runner.uid, gid: runner.gid, timeout: 60_000,
+    const withKernel = (as: Runner, home: string, ws: string, errno: number, syscalls: string, ...args: string[]) => {
+      const r = spawnSync('/usr/bin/python3', [join(import.meta.dirname, 'deny-syscall.py'), String(errno), syscalls, '--', process.execPath, as.cli, 'sandbox', '--home', home, '--workspace', ws, ...args], {
+        encoding: 'utf8', env: baseEnv({}), uid: as.uid, gid: as.gid, timeout: 60_000,
       });
       return { status: r.status, stderr: r.stderr };
     };
+    const ws = ownedDir(runner);
     const ran = join(ws, 'ran');
     const command = ['--', '/bin/sh', '-c', `touch ${ran}`];
-    const refused = withKernel(38, '444', ...command);
+    const refused = withKernel(runner, gate.home, ws, 38, '444', ...command);
     assert.equal(refused.status, 1, refused.stderr);
     assert.match(refused.stderr, /Landlock is unavailable on this kernel.*--allow-degraded/);
     assert.equal(existsSync(ran), false, 'the command ran without Landlock');
     assert.ok(events(gate.home, 'sandbox.refused').some((e) => String(e.payload['reason']).includes('Landlock is unavailable') && e.payload['workspace'] === ws));
+    if (runner.uid === 0) {
+      // As root the agent's host uid would be 0, and without Landlock nothing would keep it from /proc/sys.
+      const asRoot = withKernel(runner, gate.home, ws, 38, '444', '--allow-degraded', ...command);
+      assert.equal(asRoot.status, 2, asRoot.stderr);
+      assert.match(asRoot.stderr, /--allow-degraded is refused as root/);
+      assert.equal(existsSync(ran), false, 'the command ran as root without Landlock');
+    }
 
-    const degraded = withKernel(38, '444', '--allow-degraded', '--json-status', join(ws, 'status.json'), ...command);
-    assert.equal(degraded.status, 0, degraded.stderr);
-    assert.match(degraded.stderr, /running WITHOUT Landlock/);
-    assert.equal(existsSync(ran), true);
-    const status = JSON.parse(readFileSync(join(ws, 'status.json'), 'utf8')) as { landlockAbi: number; degraded: boolean; peerId: string };
-    assert.deepEqual([status.landlockAbi, status.degraded], [0, true]);
-    assert.ok(events(gate.home, 'sandbox.started').some((e) => e.payload['peerId'] === status.peerId && e.payload['degraded'] === true));
+    // A normal user (uid 65534 when the suite runs as root) may run without Landlock, on record.
+    const user = runners().find((r) => r.uid !== 0) ?? runner;
+    const userGate = user === runner ? gate : await gateAs(user);
+    try {
+      const userWs = ownedDir(user);
+      const userRan = join(userWs, 'ran');
+      const userCommand = ['--', '/bin/sh', '-c', `touch ${userRan}`];
+      const degraded = withKernel(user, userGate.home, userWs, 38, '444', '--allow-degraded', '--json-status', join(userWs, 'status.json'), ...userCommand);
+      assert.equal(degraded.status, 0, degraded.stderr);
+      assert.match(degraded.stderr, /running WITHOUT Landlock/);
+      assert.equal(existsSync(userRan), true);
+      const status = JSON.parse(readFileSync(join(userWs, 'status.json'), 'utf8')) as { landlockAbi: number; degraded: boolean; peerId: string };
+      assert.deepEqual([status.landlockAbi, status.degraded], [0, true]);
+      assert.ok(events(userGate.home, 'sandbox.started', user).some((e) => e.payload['peerId'] === status.peerId && e.payload['degraded'] === true));
 
-    const noUserns = withKernel(1, '272', '--allow-degraded', ...command.map((a) => a.replace(ran, `${ran}2`)));
-    assert.equal(noUserns.status, 1, noUserns.stderr);
-    assert.match(noUserns.stderr, /user namespaces are unavailable/);
-    assert.equal(existsSync(`${ran}2`), false);
+      const noUserns = withKernel(user, userGate.home, userWs, 1, '272', '--allow-degraded', ...userCommand.map((a) => a.replace(userRan, `${userRan}2`)));
+      assert.equal(noUserns.status, 1, noUserns.stderr);
+      assert.match(noUserns.stderr, /user namespaces are unavailable/);
+      assert.equal(existsSync(`${userRan}2`), false);
+    } finally {
+      if (userGate !== gate) await userGate.stop();
+    }
   });
 
   for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {

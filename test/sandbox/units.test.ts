@@ -11,6 +11,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ROOT, rejectsWithCode, tempDir } from '../helpers.ts';
+import { hostDirs } from '../../sandbox/host-dirs.ts';
 import { computePlan, serializePlan } from '../../sandbox/plan.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
@@ -54,7 +55,7 @@ describe('profiles', () => {
     assert.deepEqual(listProfiles(home), ['aider', 'claude-code', 'codex', 'cursor', 'default', 'opencode']);
     const claude = loadProfile(home, 'claude-code');
     assert.deepEqual(claude.command, ['claude']);
-    assert.ok(claude.protect.includes('.git/hooks'), 'extends joins lists');
+    assert.ok(claude.protect.includes('.git'), 'extends joins lists');
     assert.equal(claude.credentials['anthropic']?.key_source, 'env:ANTHROPIC_API_KEY');
   });
 
@@ -153,7 +154,7 @@ describe('the helper and the credential proxy refuse malformed input', () => {
     for (const d of [workspace, runtimeDir, join(dir, 'home')]) mkdirSync(d);
     writeFileSync(join(runtimeDir, 'gate.sock'), '');
     const plan = computePlan({
-      profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'),
+      profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
       roMounts: [], rwMounts: [], passEnv: [], network: false, routes: [], allowDegraded: false, argv: ['/bin/sh', '-c', `touch ${workspace}/ran`], hostEnv: {},
       uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
     });

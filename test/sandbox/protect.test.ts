@@ -1,0 +1,125 @@
+/**
+ * Protected workspace paths, for real through `lattice sandbox`, as root and as a normal user: a link on the way to
+ * one refuses the run and nothing outside the workspace is shown; the repository's .git is read-only but for what
+ * git writes, so the agent can neither change nor create what sends git elsewhere or makes it run a command, and
+ * git still commits inside. The lists are pinned literally. Every target is the test's own: throwaway directories
+ * and repositories, and a marker file that a planted fsmonitor command would create.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { tempDir } from '../helpers.ts';
+import { loadProfile } from '../../sandbox/profile.ts';
+import { GIT_MASKED, GIT_WRITABLE } from '../../sandbox/protect.ts';
+import { gateAs, latticeAs, mkdirOwned, ownedDir, runners, type Runner, type SandboxHome } from './harness.ts';
+
+describe('what is protected', () => {
+  it('pins the default profile\'s protect list, what stays writable in .git and what is made there when absent', () => {
+    assert.deepEqual(loadProfile(tempDir(), 'default').protect, [
+      '.git', '.gitconfig', '.gitmodules', '.bashrc', '.bash_profile', '.bash_login', '.profile', '.zshrc', '.zprofile',
+      '.zshenv', '.zlogin', '.ripgreprc', '.envrc', '.vscode', '.idea', '.mcp.json', '.claude/settings.json',
+      '.claude/settings.local.json', '.claude/commands', '.claude/agents', '.codex', '.lattice',
+    ]);
+    assert.deepEqual([...GIT_WRITABLE], [
+      'objects', 'refs', 'logs', 'index', 'HEAD', 'ORIG_HEAD', 'FETCH_HEAD', 'packed-refs', 'shallow', 'COMMIT_EDITMSG',
+      'TAG_EDITMSG', 'SQUASH_MSG', 'NOTES_EDITMSG', 'MERGE_HEAD', 'MERGE_MSG', 'MERGE_MODE', 'MERGE_RR', 'MERGE_AUTOSTASH',
+      'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rebase-merge', 'rebase-apply', 'sequencer', 'rr-cache',
+      'BISECT_LOG', 'BISECT_START', 'BISECT_TERMS', 'BISECT_NAMES', 'BISECT_EXPECTED_REV', 'BISECT_ANCESTORS_OK', 'BISECT_RUN',
+      'BISECT_FIRST_PARENT', 'BISECT_HEAD', 'gc.pid', 'gc.log', 'lfs',
+    ]);
+    assert.deepEqual(GIT_MASKED.map((m) => `${m.name} ${m.type} ${JSON.stringify(m.content)}`), [
+      'config file ""', 'config.worktree file ""', 'commondir file ".\\n"', 'hooks dir ""', 'info dir ""', 'modules dir ""', 'worktrees dir ""',
+    ]);
+  });
+});
+
+/** git on the host, as the runner, reading no configuration but the repository's own. */
+function hostGit(runner: Runner, cwd: string, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: '/nonexistent', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+  const r = spawnSync('git', ['-c', 'user.name=t', '-c', 'user.email=t@example.com', ...args], { cwd, env, uid: runner.uid, gid: runner.gid, encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A throwaway repository owned by the runner, with one commit. */
+function repository(runner: Runner, dir: string): string {
+  mkdirOwned(runner, dir);
+  for (const args of [['init', '-q'], ['commit', '-q', '--allow-empty', '-m', 'first']]) {
+    const r = hostGit(runner, dir, ...args);
+    assert.equal(r.status, 0, r.stderr);
+  }
+  return dir;
+}
+
+for (const runner of runners()) {
+  describe(`protected workspace paths, as ${runner.label}`, () => {
+    let gate: SandboxHome;
+    before(async () => (gate = await gateAs(runner)));
+    after(async () => gate.stop());
+    const sandbox = (ws: string, script: string) => latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', ws, '--', '/bin/sh', '-c', script]);
+
+    it('protected-path-symlink: .git -> .. or .claude -> .. refuses the run, naming the link, and shows nothing outside the workspace', () => {
+      // Beside the workspace, throwaway files where .git/config, .git/hooks and .claude/settings.json would lead.
+      const base = ownedDir(runner);
+      writeFileSync(join(base, 'config'), 'outside config\n');
+      mkdirSync(join(base, 'hooks'));
+      writeFileSync(join(base, 'hooks', 'pre-commit'), 'outside hook\n');
+      writeFileSync(join(base, 'settings.json'), 'outside settings\n');
+      const ws = mkdirOwned(runner, join(base, 'ws'));
+      const script = 'cat .git/config .git/hooks/pre-commit .claude/settings.json > seen 2>/dev/null; touch ran';
+      for (const link of ['.git', '.claude']) {
+        symlinkSync('..', join(ws, link));
+        const r = sandbox(ws, script);
+        const seen = existsSync(join(ws, 'seen')) ? readFileSync(join(ws, 'seen'), 'utf8') : '';
+        assert.doesNotMatch(seen, /outside/, `a host file outside the workspace was readable inside through ${link}`);
+        assert.notEqual(r.status, 0, `the run went ahead with ${link} -> ..`);
+        assert.match(r.stderr, new RegExp(`${link.replace('.', '\\.')} is a symbolic link, and lattice follows no link there`));
+        assert.equal(existsSync(join(ws, 'ran')), false, 'the command ran');
+        unlinkSync(join(ws, link));
+      }
+      // Without the link the same workspace runs, and the protected paths that are absent stay absent.
+      const r = sandbox(ws, script);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(existsSync(join(ws, 'ran')), true);
+      assert.deepEqual(readdirSync(ws).sort(), ['ran', 'seen']);
+    });
+
+    it('git-commondir-redirect: commondir, config.worktree, config, hooks, info, modules and worktrees cannot be written or made; git on the host runs no planted fsmonitor', () => {
+      const base = ownedDir(runner);
+      const ws = repository(runner, join(base, 'ws'));
+      const marker = join(base, 'fsmonitor-ran');
+      // The attack: a copy of the repository whose config runs a command, and .git/commondir pointing at it.
+      const script = [
+        'mkdir .cache-x && cp -r .git/objects .git/refs .git/HEAD .cache-x/',
+        `printf '[core]\\n\\trepositoryformatversion = 0\\n\\tfsmonitor = "touch ${marker}; false"\\n' > .cache-x/config`,
+        'attempt() { if (eval "$2") 2>/dev/null; then echo "WROTE $1"; else echo "denied $1"; fi; }',
+        'attempt commondir "printf \'../.cache-x\\n\' > .git/commondir"',
+        'attempt config.worktree "printf \'[core]\\n\\tfsmonitor = x\\n\' > .git/config.worktree"',
+        'attempt config "printf \'[core]\\n\\tfsmonitor = x\\n\' >> .git/config"',
+        'attempt hooks "printf \'#!/bin/sh\\n\' > .git/hooks/post-checkout"',
+        'attempt info "printf \'* diff=x\\n\' > .git/info/attributes"',
+        'attempt modules "mkdir -p .git/modules/x && printf \'[core]\\n\' > .git/modules/x/config"',
+        'attempt worktrees "mkdir -p .git/worktrees/w && printf \'../..\\n\' > .git/worktrees/w/commondir"',
+        'attempt rename "mv .git .git-old && mkdir .git"',
+      ].join('\n');
+      const r = sandbox(ws, script);
+      assert.equal(r.status, 0, r.stderr);
+      const status = hostGit(runner, ws, 'status', '--porcelain');
+      assert.equal(existsSync(marker), false, 'git on the host ran the agent\'s fsmonitor command');
+      assert.equal(status.status, 0, status.stderr);
+      for (const name of ['commondir', 'config.worktree', 'config', 'hooks', 'info', 'modules', 'worktrees', 'rename']) assert.match(r.stdout, new RegExp(`^denied ${name}$`, 'm'), r.stdout);
+      assert.equal(readFileSync(join(ws, '.git', 'commondir'), 'utf8'), '.\n');
+    });
+
+    it('a repository still works inside: git commit writes objects, refs, the index and logs, and git on the host sees the commit', () => {
+      const ws = repository(runner, join(ownedDir(runner), 'ws'));
+      const r = sandbox(ws, 'echo hello > a && git add a && git -c user.name=t -c user.email=t@example.com commit -q -m inside && git checkout -q -b topic && git log --oneline');
+      assert.equal(r.status, 0, r.stderr);
+      const log = hostGit(runner, ws, 'log', '--format=%s', 'topic');
+      assert.equal(log.stdout, 'inside\nfirst\n', log.stderr);
+      assert.equal(hostGit(runner, ws, 'status', '--porcelain').stdout, '');
+      assert.equal(hostGit(runner, ws, 'rev-parse', '--abbrev-ref', 'HEAD').stdout, 'topic\n');
+    });
+  });
+}
