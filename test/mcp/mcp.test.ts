@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -213,5 +213,25 @@ describe('lattice mcp install', () => {
     assert.match(r.stderr, /is not valid JSON.*nothing was written/);
     assert.equal(readFileSync(join(project, '.mcp.json'), 'utf8'), '{ not json');
     assert.match(lattice(['mcp', 'install', '--client', 'vscode', '--credential', credential]).stderr, /--client must be one of/);
+  });
+
+  it('mcp-config-tmp-symlink: a link planted at the temp name it would use is never followed', async () => {
+    const project = tempDir();
+    const victim = join(tempDir(), 'settings.json');
+    writeFileSync(victim, '{"hooks":"mine"}\n');
+    writeFileSync(join(project, '.mcp.json'), '{"mcpServers":{}}');
+    // Planted for this run's own pid the moment it is known (the old name was `..mcp.json.<pid>.tmp`, opened with 'w').
+    const child = spawn(process.execPath, [CLI, 'mcp', 'install', '--client', 'claude-code', '--credential', credential, '--dir', project], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const links = [0, 1, 2, 3].map((i) => join(project, `..mcp.json.${(child.pid ?? 0) + i}.tmp`));
+    for (const link of links) symlinkSync(victim, link);
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const status = await exited(child);
+    assert.equal(readFileSync(victim, 'utf8'), '{"hooks":"mine"}\n', 'the file a planted link points at was overwritten');
+    assert.equal(status, 0, stderr);
+    const config = JSON.parse(readFileSync(join(project, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, { args: string[] }> };
+    assert.deepEqual(config.mcpServers['lattice']?.args.slice(-3), ['mcp', '--credential', credential]);
+    for (const link of links) assert.ok(lstatSync(link).isSymbolicLink());
+    assert.deepEqual(readdirSync(project).filter((f) => f.endsWith('.tmp')).length, links.length, 'a temp file was left behind');
   });
 });
