@@ -12,7 +12,7 @@ import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { shippedTree } from '../core/runtime.ts';
 import { POLICY_PRESETS } from '../core/identity/wireguard.ts';
-import { MCP_CLIENTS, type McpClient } from '../mcp/install.ts';
+import { MCP_CLIENTS, type McpClient } from '../mcp/client-config.ts';
 import { compiledOnUse } from '../core/server/validate.ts';
 
 export const HOST_NAME = '^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\\.(?!-)[a-z0-9-]{1,63}(?<!-))+$';

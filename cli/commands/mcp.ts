@@ -11,7 +11,8 @@ import { CREDENTIAL_HELP, agentClient } from '../agent.ts';
 import { example } from '../common.ts';
 import { printJson } from '../output.ts';
 import { VERSION } from '../version.ts';
-import { MCP_CLIENTS, installMcp, type McpClient } from '../../mcp/install.ts';
+import { MCP_CLIENTS, type McpClient } from '../../mcp/client-config.ts';
+import { installMcp } from '../../mcp/install.ts';
 
 const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/;
 

@@ -234,4 +234,33 @@ describe('lattice mcp install', () => {
     for (const link of links) assert.ok(lstatSync(link).isSymbolicLink());
     assert.deepEqual(readdirSync(project).filter((f) => f.endsWith('.tmp')).length, links.length, 'a temp file was left behind');
   });
+
+  it('project-dir-symlink: in a project directory (which an agent may have written) a link is neither read nor written through; in your home your own links are followed', () => {
+    const project = tempDir();
+    const victims = tempDir();
+    mkdirSync(join(victims, 'dir'));
+    writeFileSync(join(victims, 'token.json'), '{"token":"host-secret"}\n');
+    symlinkSync(join(victims, 'dir'), join(project, '.cursor'));
+    symlinkSync(join(victims, 'token.json'), join(project, '.mcp.json'));
+    const install = (client: string, ...rest: string[]) => lattice(['mcp', 'install', '--client', client, '--credential', credential, ...rest]);
+    const cursor = install('cursor', '--dir', project);
+    assert.deepEqual(readdirSync(join(victims, 'dir')), [], 'written into the directory the link points at');
+    assert.equal(cursor.status, 2, cursor.stderr);
+    assert.match(cursor.stderr, /\.cursor is a symbolic link; lattice neither reads nor writes through it/);
+    const claude = install('claude-code', '--dir', project);
+    assert.equal(claude.status, 2, claude.stderr);
+    assert.match(claude.stderr, /\.mcp\.json is a symbolic link/);
+    assert.doesNotMatch(claude.stderr + claude.stdout, /host-secret/);
+    assert.ok(lstatSync(join(project, '.mcp.json')).isSymbolicLink());
+    assert.equal(readFileSync(join(victims, 'token.json'), 'utf8'), '{"token":"host-secret"}\n');
+
+    // A dotfile manager's link in your own home is yours: followed, as before.
+    const home = tempDir();
+    const dotfiles = tempDir();
+    symlinkSync(dotfiles, join(home, '.config'));
+    const opencode = lattice(['mcp', 'install', '--client', 'opencode', '--scope', 'user', '--credential', credential], { HOME: home });
+    assert.equal(opencode.status, 0, opencode.stderr);
+    const written = JSON.parse(readFileSync(join(dotfiles, 'opencode', 'opencode.json'), 'utf8')) as { mcp: { lattice: { command: string[] } } };
+    assert.deepEqual(written.mcp.lattice.command.slice(-3), ['mcp', '--credential', credential]);
+  });
 });
