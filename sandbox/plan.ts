@@ -95,6 +95,10 @@ export interface PlanInput {
   /** Host directory bound at /run/lattice (credential, proxy sockets, an empty gate.sock mount point). */
   readonly runtimeDir: string;
   readonly gateSocket: string;
+  /** Files lattice generates into the sandbox's root (read-only inside, made afresh at each start). */
+  readonly files?: readonly { readonly path: string; readonly content: string }[];
+  /** Variables lattice sets for what it generated (after the profile's own). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly roMounts: readonly string[];
   readonly rwMounts: readonly string[];
   readonly passEnv: readonly string[];
@@ -146,7 +150,10 @@ export function computePlan(input: PlanInput): SandboxPlan {
     { op: 'file', dst: '/etc/passwd', mode: '644', content: `root:x:0:0:root:/root:/bin/sh\n${user === 'root' ? 'agent' : user}:x:${uid}:${gid}::${input.homeInside}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n` },
     { op: 'file', dst: '/etc/group', mode: '644', content: `root:x:0:\n${user === 'root' ? 'agent' : user}:x:${gid}:\nnogroup:x:65534:\n` },
     { op: 'file', dst: '/etc/hostname', mode: '644', content: 'lattice-sandbox\n' },
+    ...(input.files ?? []).map((f): FsOp => ({ op: 'file', dst: f.path, mode: '644', content: f.content })),
   );
+  // The files lattice generates are there to be read (the user's name, the MCP server's entry).
+  for (const f of fs) if (f.op === 'file') rules.push({ path: f.dst, access: LL.READ_FILE });
 
   fs.push({ op: 'tmpfs', dst: '/dev', mode: '755' });
   for (const d of DEVICES) fs.push({ op: 'bind', src: `/dev/${d}`, dst: `/dev/${d}`, mode: 'dev' });
@@ -231,6 +238,7 @@ function environment(input: PlanInput, relays: readonly { port: number }[]): str
   env.set('SHELL', '/bin/sh');
   if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin');
   for (const [k, v] of Object.entries(input.profile.env)) env.set(k, v);
+  for (const [k, v] of Object.entries(input.env ?? {})) env.set(k, v);
   env.set('LATTICE_CREDENTIAL', INSIDE.credential);
   env.set('LATTICE_SANDBOX', '1');
   if (input.network) {
