@@ -8,7 +8,7 @@
  * socket, its credential, the proxies' sockets). Nothing else of the host exists there.
  */
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { inBinary } from '../core/runtime.ts';
 import type { SandboxProfile } from './profile.ts';
 import { seccompProgram } from './seccomp.ts';
@@ -177,9 +177,9 @@ export function computePlan(input: PlanInput): SandboxPlan {
   bind(input.home, input.homeInside, 'rw', WRITE);
   bind(input.workspace, input.workspace, 'rw', WRITE);
   protect(input.workspace, input.profile.protect, fs);
-  const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
-  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ);
-  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE);
+  const expand = (p: string) => resolve(p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
+  for (const p of input.roMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'ro', READ);
+  for (const p of input.rwMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'rw', WRITE);
 
   const relays = input.network
     ? [{ port: PROXY_PORT, socket: INSIDE.proxySocket }, ...input.routes.map((r, i) => ({ port: ROUTE_PORT_BASE + i, socket: INSIDE.routeSocket(r) }))]
@@ -205,6 +205,18 @@ export function computePlan(input: PlanInput): SandboxPlan {
     argv: input.argv,
     skipped,
   });
+}
+
+/**
+ * The helper makes mount points without following any symlink, so a destination below one of the root's own links
+ * (`/lib -> usr/lib` on a merged-/usr system) is named by where that link leads.
+ */
+function throughSystemLinks(path: string, fs: readonly FsOp[]): string {
+  for (const op of fs) {
+    if (op.op !== 'symlink' || !(SYSTEM_DIRS as readonly string[]).includes(op.dst)) continue;
+    if (path === op.dst || path.startsWith(`${op.dst}/`)) return resolve('/', op.target) + path.slice(op.dst.length);
+  }
+  return path;
 }
 
 /**

@@ -162,102 +162,179 @@ static void enter_user_namespace(void) {
 /* ---- the root filesystem ----------------------------------------------------------------------------------- */
 
 /* Staging: the old root is at /oldroot and the new one, a tmpfs, at /newroot (both inside a private tmpfs). */
-static char path_a[4096], path_b[4096];
-static const char *in_new(const char *dst) { snprintf(path_a, sizeof path_a, "/newroot%s", dst); return path_a; }
+static char path_b[4096];
 static const char *in_old(const char *src) { snprintf(path_b, sizeof path_b, "/oldroot%s", src); return path_b; }
 
-/* mkdir -p of a path inside the new root (each component; existing ones are fine). */
-static void mkdirs(const char *path, mode_t mode) {
-  char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  for (char *p = buf + 1; *p; p++) {
-    if (*p != '/') continue;
-    *p = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST) fail("mkdir %s", buf);
-    *p = '/';
+/*
+ * Everything below /newroot is made and entered by descriptor, never by a path name. Mount points lie inside trees an
+ * agent writes (its private home is bound at $HOME, and the workspace and the profile's and lattice's own mounts
+ * often lie below it), and another session of the same profile may be running in that home right now. So each
+ * component of a destination is looked up alone in its parent's descriptor with symlinks refused (openat2
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS; on a kernel without openat2, openat with O_NOFOLLOW, which for one component
+ * is the same lookup), made with mkdirat or O_CREAT|O_EXCL where missing (neither follows a link), and what is mounted
+ * is attached to the final descriptor. A component renamed or swapped for a link after its lookup changes nothing:
+ * the next one is looked up in the directory the descriptor holds. Nothing is created outside the new root, and no
+ * mount lands anywhere but where the plan says.
+ */
+#ifndef RESOLVE_NO_SYMLINKS
+#define RESOLVE_NO_MAGICLINKS 0x02
+#define RESOLVE_NO_SYMLINKS 0x04
+#define RESOLVE_BENEATH 0x08
+#endif
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#define MOVE_MOUNT_F_EMPTY_PATH 0x04
+#define MOVE_MOUNT_T_EMPTY_PATH 0x40
+#define MOUNT_ATTR_RDONLY 0x01
+#define MOUNT_ATTR_NOSUID 0x02
+#define MOUNT_ATTR_NODEV 0x04
+#endif
+#ifndef AT_EMPTY_PATH
+#define AT_EMPTY_PATH 0x1000
+#endif
+struct open_how_v0 { uint64_t flags, mode, resolve; };     /* struct open_how (openat2, Linux 5.6) */
+struct mount_attr_v0 { uint64_t attr_set, attr_clr, propagation, userns_fd; }; /* struct mount_attr (5.12) */
+
+static int newroot_fd = -1;
+
+/* One name looked up in dirfd, a symlink refused: ELOOP (openat2), or an O_PATH descriptor of the link (O_NOFOLLOW),
+ * which the caller's fstat refuses. */
+static int open_component(int dirfd, const char *name, int flags) {
+  static int no_openat2;
+  if (!no_openat2) {
+    struct open_how_v0 how = {.flags = (uint64_t)(flags | O_CLOEXEC), .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof how);
+    if (fd >= 0 || errno != ENOSYS) return fd;
+    no_openat2 = 1;
   }
-  if (mkdir(buf, mode) != 0 && errno != EEXIST) fail("mkdir %s", buf);
+  return openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW);
 }
 
-static void parent_dirs(const char *path) {
+enum want { WANT_DIR, WANT_FILE };
+
+/* The component `name` of `dst` (its first `upto` bytes name it in messages) in dirfd, made when missing with `mode`:
+ * an O_PATH descriptor of a directory (WANT_DIR) or of anything but one (WANT_FILE, made as an empty file). */
+static int step(int dirfd, const char *name, enum want want, mode_t mode, const char *dst, int upto) {
+  int fd = open_component(dirfd, name, O_PATH);
+  if (fd < 0 && errno == ENOENT) {
+    if (want == WANT_DIR) {
+      if (mkdirat(dirfd, name, mode) != 0 && errno != EEXIST) fail("mkdir %.*s", upto, dst);
+    } else {
+      int made = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+      if (made < 0 && errno != EEXIST) fail("creating %.*s", upto, dst);
+      if (made >= 0) close(made);
+    }
+    fd = open_component(dirfd, name, O_PATH);
+  }
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) != 0) fail("stat %.*s", upto, dst);
+  if ((fd < 0 && errno == ELOOP) || (fd >= 0 && S_ISLNK(st.st_mode))) {
+    errno = ELOOP;
+    fail("%.*s is a symbolic link, which lattice does not follow where it builds the sandbox (remove it)", upto, dst);
+  }
+  if (fd < 0) fail("%.*s", upto, dst);
+  if ((want == WANT_DIR) != (S_ISDIR(st.st_mode) != 0)) {
+    errno = want == WANT_DIR ? ENOTDIR : EISDIR;
+    fail("%.*s", upto, dst);
+  }
+  return fd;
+}
+
+/* An O_PATH descriptor of `dst` (absolute, inside the new root), made as needed: directories, and the last component
+ * a directory with `mode` or an empty file. */
+static int walk(const char *dst, enum want want, mode_t mode) {
   char buf[4096];
-  snprintf(buf, sizeof buf, "%s", path);
-  char *slash = strrchr(buf, '/');
-  if (slash != NULL && slash != buf) { *slash = '\0'; mkdirs(buf, 0755); }
+  if (dst[0] != '/' || strlen(dst) >= sizeof buf) { errno = 0; fail("not an absolute path: '%.80s'", dst); }
+  strcpy(buf, dst);
+  int fd = fcntl(newroot_fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) fail("dup");
+  char *save = NULL;
+  char *name = strtok_r(buf + 1, "/", &save);
+  while (name != NULL) {
+    char *next = strtok_r(NULL, "/", &save);
+    if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) { errno = 0; fail("not a normalized path: '%.80s'", dst); }
+    int upto = (int)(name - buf) + (int)strlen(name);
+    int child = step(fd, name, next == NULL ? want : WANT_DIR, next == NULL ? mode : 0755, dst, upto);
+    close(fd);
+    fd = child;
+    name = next;
+  }
+  return fd;
+}
+
+/* The parent directory of `dst` (made as needed) and the last component's name, for ops that create an entry. */
+static int walk_parent(const char *dst, char *name, size_t size) {
+  const char *slash = strrchr(dst, '/');
+  if (slash == NULL || slash[1] == '\0' || strlen(slash + 1) >= size) { errno = 0; fail("not a file path: '%.80s'", dst); }
+  snprintf(name, size, "%s", slash + 1);
+  char parent[4096];
+  snprintf(parent, sizeof parent, "%.*s", slash == dst ? 1 : (int)(slash - dst), dst);
+  return walk(parent, WANT_DIR, 0755);
+}
+
+/* A new filesystem (tmpfs, proc, devpts) on the directory `dst`: mounted on "." after fchdir to its descriptor, so the
+ * target is the directory that was walked to, not a name looked up again. */
+static void mount_fresh(const char *dst, const char *type, unsigned long flags, const char *opts, mode_t mode) {
+  int fd = walk(dst, WANT_DIR, mode);
+  if (fchdir(fd) != 0 || mount(type, ".", type, flags, opts) != 0) fail("mount %s on %s", type, dst);
+  if (chdir("/") != 0) fail("chdir /");
+  close(fd);
 }
 
 static void op_tmpfs(char **a) {
-  const char *dst = in_new(a[0]);
   char opts[64];
   snprintf(opts, sizeof opts, "mode=%s", a[1]);
-  mkdirs(dst, 0755);
-  if (mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0) fail("mount tmpfs on %s", a[0]);
+  mount_fresh(a[0], "tmpfs", MS_NOSUID | MS_NODEV, opts, 0755);
 }
 
-static void op_dir(char **a) { mkdirs(in_new(a[0]), (mode_t)num(a[1], 8)); }
-
-/* Flags a remount must keep: in a user namespace the kernel refuses to clear nosuid/nodev/noexec/atime flags that
- * the source mount has ("locked"), so they are read back and carried over. */
-static unsigned long locked_flags(const char *path) {
-  struct statvfs sv;
-  if (statvfs(path, &sv) != 0) fail("statvfs %s", path);
-  unsigned long f = 0;
-  if (sv.f_flag & ST_NOSUID) f |= MS_NOSUID;
-  if (sv.f_flag & ST_NODEV) f |= MS_NODEV;
-  if (sv.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
-  if (sv.f_flag & ST_NOATIME) f |= MS_NOATIME;
-  if (sv.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
-  if (sv.f_flag & ST_RELATIME) f |= MS_RELATIME;
-  return f;
-}
+static void op_dir(char **a) { close(walk(a[0], WANT_DIR, (mode_t)num(a[1], 8))); }
 
 /* bind SRC DST MODE: MODE is ro, rw or dev (a device node: keeps device access, still nosuid). Not recursive: mounts
- * below SRC on the host stay out. The mount point is made to match the source (directory or file). */
+ * below SRC on the host stay out. A detached copy of SRC (open_tree) gets its flags (mount_setattr; flags the source
+ * has and the kernel locks, such as nosuid, noexec or atime, are kept because none is cleared), then is attached to
+ * the walked mount point's descriptor (move_mount), and the flags are read back. */
 static void op_bind(char **a) {
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, in_old(a[0]), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   struct stat st;
-  const char *src = in_old(a[0]);
-  if (stat(src, &st) != 0) fail("bind source %s", a[0]);
-  const char *dst = in_new(a[1]);
-  if (S_ISDIR(st.st_mode)) {
-    mkdirs(dst, 0755);
-  } else if (access(dst, F_OK) != 0) {
-    parent_dirs(dst);
-    int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) fail("mount point %s", a[1]);
-    close(fd);
+  if (tree < 0 && errno == ENOSYS) fail("the sandbox needs Linux 5.12 or later (open_tree, mount_setattr, move_mount)");
+  if (tree < 0 || fstat(tree, &st) != 0) fail("bind source %s", a[0]);
+  int dev = strcmp(a[2], "dev") == 0, ro = strcmp(a[2], "ro") == 0;
+  struct mount_attr_v0 attr = {.attr_set = MOUNT_ATTR_NOSUID | (dev ? 0 : MOUNT_ATTR_NODEV) | (ro ? MOUNT_ATTR_RDONLY : 0)};
+  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
+    if (errno == ENOSYS) fail("the sandbox needs Linux 5.12 or later (mount_setattr)");
+    fail("mount flags for %s (%s)", a[1], a[2]);
   }
-  if (mount(src, dst, NULL, MS_BIND, NULL) != 0) fail("bind %s", a[0]);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | locked_flags(dst);
-  if (strcmp(a[2], "dev") != 0) flags |= MS_NODEV;
-  if (strcmp(a[2], "ro") == 0) flags |= MS_RDONLY;
-  if (mount(NULL, dst, NULL, flags, NULL) != 0) fail("remount %s (%s)", a[1], a[2]);
+  int point = walk(a[1], S_ISDIR(st.st_mode) ? WANT_DIR : WANT_FILE, S_ISDIR(st.st_mode) ? 0755 : 0644);
+  if (syscall(SYS_move_mount, tree, "", point, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) fail("bind %s on %s", a[0], a[1]);
+  struct statvfs sv;
+  if (fstatvfs(tree, &sv) != 0) fail("statvfs %s", a[1]);
+  unsigned long want = ST_NOSUID | (dev ? 0 : ST_NODEV) | (ro ? ST_RDONLY : 0);
+  if ((sv.f_flag & want) != want) { errno = 0; fail("%s is mounted without the flags it needs (%s)", a[1], a[2]); }
+  close(point);
+  close(tree);
 }
 
-static void op_proc(char **a) {
-  mkdirs(in_new(a[0]), 0555);
-  if (mount("proc", in_new(a[0]), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail("mount proc");
-}
+static void op_proc(char **a) { mount_fresh(a[0], "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, 0555); }
 
 /* A private devpts instance: the agent sees only the terminals it opens itself, never the host's. */
-static void op_devpts(char **a) {
-  mkdirs(in_new(a[0]), 0755);
-  if (mount("devpts", in_new(a[0]), "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") != 0)
-    fail("mount devpts");
-}
+static void op_devpts(char **a) { mount_fresh(a[0], "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620", 0755); }
 
 static void op_symlink(char **a) {
-  const char *dst = in_new(a[1]);
-  parent_dirs(dst);
-  if (symlink(a[0], dst) != 0 && errno != EEXIST) fail("symlink %s", a[1]);
+  char name[256];
+  int dir = walk_parent(a[1], name, sizeof name);
+  if (symlinkat(a[0], dir, name) != 0 && errno != EEXIST) fail("symlink %s", a[1]);
+  close(dir);
 }
 
 static void op_file(char **a) {
-  const char *dst = in_new(a[0]);
-  parent_dirs(dst);
-  int fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)num(a[1], 8));
+  char name[256];
+  int dir = walk_parent(a[0], name, sizeof name);
+  int fd = openat(dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (mode_t)num(a[1], 8));
   size_t len = strlen(a[2]);
   if (fd < 0 || write(fd, a[2], len) != (ssize_t)len) fail("writing %s", a[0]);
   close(fd);
+  close(dir);
 }
 
 static void build_root(void) {
@@ -269,6 +346,8 @@ static void build_root(void) {
   if (syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") != 0) fail("pivot_root into staging");
   if (chdir("/") != 0) fail("chdir /");
   if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) fail("root tmpfs");
+  newroot_fd = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (newroot_fd < 0) fail("open /newroot");
   /* The filesystem ops run in plan order (a mount point may lie inside an earlier mount). */
   static const struct { const char *name; void (*fn)(char **); } FS_OPS[] = {
       {"tmpfs", op_tmpfs}, {"dir", op_dir}, {"bind", op_bind}, {"proc", op_proc},
@@ -278,6 +357,7 @@ static void build_root(void) {
     for (size_t k = 0; k < sizeof FS_OPS / sizeof FS_OPS[0]; k++)
       if (strcmp(items[i], FS_OPS[k].name) == 0) FS_OPS[k].fn(items + i + 1);
   /* Final pivot: the new root becomes /, and the staging tmpfs with the old root under it is detached. */
+  close(newroot_fd);
   if (chdir("/newroot") != 0 || syscall(SYS_pivot_root, ".", ".") != 0) fail("pivot_root into the new root");
   if (umount2(".", MNT_DETACH) != 0) fail("detaching the old root");
   if (chdir("/") != 0) fail("chdir /");
@@ -377,8 +457,11 @@ static void op_llhandle(char **a) {
   ll_scope = ll_abi >= 6 ? num(a[2], 16) & 3 : 0;
 }
 
+/* The rule is for the path the plan names: a symlink on the way (one an agent put in its home) fails the run rather
+ * than moving the rule to wherever it points. Landlock needs Linux 5.13, so openat2 (5.6) is there. */
 static void op_ll(char **a) {
-  int fd = open(a[0], O_PATH | O_CLOEXEC);
+  struct open_how_v0 how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, a[0], &how, sizeof how);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) fail("landlock rule for %s", a[0]);
   uint64_t rights = num(a[1], 16) & ll_fs;

@@ -120,6 +120,34 @@ for (const runner of runners()) {
       });
     }
 
+    it('mount-point-symlink: a link where the helper makes a mount point inside the home is refused; nothing is created on the host', () => {
+      // $HOME inside is this host directory, so a mount below it (here --ro-mount, as ~/.local/bin in the profiles,
+      // lattice's own files or the workspace often are) gets its mount point made inside the private home.
+      const ws = ownedDir(runner);
+      const hostHome = ownedDir(runner, 'lattice-hosthome-');
+      mkdirOwned(runner, join(hostHome, 'tools', 'bin'));
+      const victim = mkdirOwned(runner, join(ownedDir(runner, 'lattice-victim-'), 'dir'));
+      // The helper resolves names while the host's root is at /oldroot: that is where an absolute link must point.
+      const first = sandbox('default', ws, `rm -rf ~/tools && ln -s /oldroot${victim} ~/tools`, [], { HOME: hostHome });
+      assert.equal(first.status, 0, first.stderr);
+
+      try {
+        const second = sandbox('default', ws, `touch ${ws}/ran`, ['--ro-mount', join(hostHome, 'tools', 'bin')], { HOME: hostHome });
+        assert.deepEqual(readdirSync(victim), [], 'the helper made a mount point in the host directory the link points at');
+        assert.notEqual(second.status, 0);
+        assert.ok(second.stderr.includes(`${join(hostHome, 'tools')} is a symbolic link, which lattice does not follow`), second.stderr);
+        assert.equal(existsSync(join(ws, 'ran')), false);
+      } finally {
+        unlinkSync(join(homeOf('default'), 'tools'));
+      }
+
+      // Without the link, the same mount is made inside the home and the agent sees it.
+      writeFileSync(join(hostHome, 'tools', 'bin', 'tool'), 'tool\n');
+      const third = sandbox('default', ws, `cat ~/tools/bin/tool > ${ws}/tool`, ['--ro-mount', join(hostHome, 'tools', 'bin')], { HOME: hostHome });
+      assert.equal(third.status, 0, third.stderr);
+      assert.equal(readFileSync(join(ws, 'tool'), 'utf8'), 'tool\n');
+    });
+
     it('the MCP configuration is there at every start, lattice\'s entry is restored, and the agent\'s own edits persist', () => {
       const ws = ownedDir(runner);
       // Claude Code and Cursor: the entry merged into the configuration in the home, which the agent also edits.
