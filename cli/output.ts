@@ -15,6 +15,7 @@ const USAGE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
   'INVALID_ARGUMENT',
   'IO_ERROR',
   'HOME_UNUSABLE',
+  'UNSAFE_PATH',
   'LEDGER_NOT_FOUND',
   'LEDGER_OPEN_FAILED',
   'LEDGER_SCHEMA_TOO_NEW',

@@ -7,6 +7,8 @@
  */
 
 export type HomeErrorCode = 'HOME_UNUSABLE';
+/** A path lattice will not read or write: a symbolic link, or not the kind of file expected, in a tree others can write. */
+export type PathErrorCode = 'UNSAFE_PATH';
 export type LedgerErrorCode =
   | 'LEDGER_NOT_FOUND'
   | 'LEDGER_OPEN_FAILED'
@@ -88,6 +90,7 @@ export type ErrorCode =
   | PipelineErrorCode
   | SecretErrorCode
   | HomeErrorCode
+  | PathErrorCode
   | LedgerErrorCode
   | KeyErrorCode
   | UsageErrorCode

@@ -2,13 +2,21 @@
  * Durable, atomic file replacement: write a temporary file beside the target with the requested mode, fsync it,
  * rename it over the target and fsync the directory. A crash leaves either the old file or the new one, never a
  * torn mix; a file is never briefly readable with a wider mode.
+ *
+ * The temporary file's name carries 128 random bits and is created with O_CREAT|O_EXCL|O_NOFOLLOW: whatever someone
+ * else placed beside the target (a symlink to a file of yours, for every name they could guess) is never opened or
+ * written through, and they cannot guess the name to make the write fail. The rename replaces the target's entry
+ * (a symlink there is replaced, not followed).
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { randomToken } from './crypto/index.ts';
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
 
 export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  writeSynced(tmp, 'w', data, mode);
+  const tmp = join(dirname(path), `.${basename(path)}.${randomToken(16)}.tmp`);
+  writeSynced(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, data, mode);
   try {
     renameSync(tmp, path);
   } catch (error) {
@@ -24,7 +32,7 @@ export function writeFileExclusive(path: string, data: string, mode = 0o600): vo
   fsyncDir(dirname(path));
 }
 
-function writeSynced(path: string, flag: 'w' | 'wx', data: string | Uint8Array, mode: number): void {
+function writeSynced(path: string, flag: 'wx' | number, data: string | Uint8Array, mode: number): void {
   const fd = openSync(path, flag, mode);
   try {
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;

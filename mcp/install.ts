@@ -1,25 +1,17 @@
 /**
- * Writes the lattice MCP server into an MCP client's configuration, merged with what is there (other servers and
- * settings are kept; a file that cannot be parsed is refused, never overwritten). Where each client reads:
+ * `lattice mcp install`: writes the lattice MCP server into an MCP client's configuration (mcp/client-config.ts says
+ * where), merged with what is there.
  *
- *   claude-code  project: .mcp.json                user: ~/.claude.json              {"mcpServers": {"lattice": {command, args}}}
- *   cursor       project: .cursor/mcp.json         user: ~/.cursor/mcp.json          {"mcpServers": {"lattice": {command, args}}}
- *   codex        project: .codex/config.toml       user: ~/.codex/config.toml        [mcp_servers.lattice] command, args
- *   opencode     project: opencode.json            user: ~/.config/opencode/opencode.json  {"mcp": {"lattice": {type: "local", command: [...]}}}
- *
- * With `http`, the client connects to `lattice mcp --http` instead of starting it: a URL and the header
- * `Authorization: Bearer <secret>` (claude-code {type: "http", url, headers}, cursor {url, headers}, codex
- * {url, http_headers}, opencode {type: "remote", url, headers}). The file then holds that secret.
+ * The file is read and replaced through a DirHandle (core/dir-handle.ts): the existing file must be a regular file of
+ * at most MAX_CONFIG_BYTES, and the new one goes to a temp file with an unpredictable name, created O_EXCL|O_NOFOLLOW,
+ * renamed over the old. In a project directory, which an agent may have written, a symlink anywhere below the
+ * directory is refused; in the user's own home, links are the user's (dotfile managers make them) and are followed.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
-import { LatticeError, describeError } from '../core/errors.ts';
-import { writeFileAtomic } from '../core/fs-atomic.ts';
+import { dirname, join, posix } from 'node:path';
+import { DirHandle, type Links } from '../core/dir-handle.ts';
+import { LatticeError } from '../core/errors.ts';
 import { selfCommand } from '../core/runtime.ts';
-
-export const MCP_CLIENTS = ['claude-code', 'cursor', 'codex', 'opencode'] as const;
-export type McpClient = (typeof MCP_CLIENTS)[number];
+import { MAX_CONFIG_BYTES, configPath, withLatticeServer, type LatticeServer, type McpClient } from './client-config.ts';
 
 export interface InstallInput {
   readonly client: McpClient;
@@ -34,68 +26,35 @@ export interface InstallInput {
   readonly http?: { readonly listen: string; readonly tokenFile: string; readonly token: string };
 }
 
-
-export function configFile(client: McpClient, scope: 'user' | 'project', projectDir: string, home: string): string {
-  const base = scope === 'project' ? projectDir : home;
-  if (scope === 'user' && home === '') throw new LatticeError('INVALID_ARGUMENT', 'HOME is not set; use --scope project');
-  switch (client) {
-    case 'claude-code':
-      return join(base, scope === 'project' ? '.mcp.json' : '.claude.json');
-    case 'cursor':
-      return join(base, '.cursor', 'mcp.json');
-    case 'codex':
-      return join(base, '.codex', 'config.toml');
-    case 'opencode':
-      return join(base, ...(scope === 'project' ? ['opencode.json'] : ['.config', 'opencode', 'opencode.json']));
-  }
-}
-
 export function installMcp(input: InstallInput): { file: string; client: McpClient; scope: string; command: string[] } {
-  const file = configFile(input.client, input.scope, input.projectDir, input.home);
+  if (input.scope === 'user' && input.home === '') throw new LatticeError('INVALID_ARGUMENT', 'HOME is not set; use --scope project');
+  const base = input.scope === 'project' ? input.projectDir : input.home;
+  const links: Links = input.scope === 'project' ? 'refuse' : 'follow';
   const serve = input.http === undefined ? [] : ['--http', input.http.listen, '--token-file', input.http.tokenFile];
-  const [command, ...args] = [...(input.command ?? selfCommand()), 'mcp', '--credential', input.credential, ...serve];
-  if (command === undefined) throw new Error('no command');
-  const remote = input.http === undefined ? null : { url: `http://${input.http.listen}/mcp`, headers: { Authorization: `Bearer ${input.http.token}` } };
-  const existing = existsSync(file) ? readFileSync(file, 'utf8') : null;
-  const refuse = (error: unknown) => new LatticeError('INVALID_ARGUMENT', `${file} is not valid ${input.client === 'codex' ? 'TOML' : 'JSON'} (${describeError(error)}); fix or move it, nothing was written`);
-  let text: string;
-  if (input.client === 'codex') {
-    let config: Record<string, unknown>;
-    try {
-      config = existing === null ? {} : parseToml(existing);
-    } catch (error) {
-      throw refuse(error);
-    }
-    const servers = objectAt(config, 'mcp_servers', file);
-    servers['lattice'] = remote === null ? { command, args } : { url: remote.url, http_headers: remote.headers };
-    text = stringifyToml(config) + '\n';
-  } else {
-    let config: Record<string, unknown>;
-    try {
-      const parsed: unknown = existing === null || existing.trim() === '' ? {} : JSON.parse(existing);
-      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the top level is not an object');
-      config = parsed as Record<string, unknown>;
-    } catch (error) {
-      throw refuse(error);
-    }
-    if (input.client === 'opencode') {
-      config['$schema'] ??= 'https://opencode.ai/config.json';
-      objectAt(config, 'mcp', file)['lattice'] = remote === null ? { type: 'local', command: [command, ...args], enabled: true } : { type: 'remote', ...remote, enabled: true };
-    } else if (remote === null) {
-      objectAt(config, 'mcpServers', file)['lattice'] = { type: 'stdio', command, args };
-    } else {
-      objectAt(config, 'mcpServers', file)['lattice'] = input.client === 'claude-code' ? { type: 'http', ...remote } : { ...remote };
-    }
-    text = `${JSON.stringify(config, null, 2)}\n`;
+  const command = [...(input.command ?? selfCommand()), 'mcp', '--credential', input.credential, ...serve];
+  const server: LatticeServer = input.http === undefined ? { command } : { url: `http://${input.http.listen}/mcp`, headers: { Authorization: `Bearer ${input.http.token}` } };
+  const relative = configPath(input.client, input.scope);
+  const dir = DirHandle.open(base, links);
+  try {
+    writeMcpConfig(dir, relative, input.client, server, input.scope === 'project' ? 0o755 : 0o700);
+  } finally {
+    dir.close();
   }
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileAtomic(file, text, 0o600);
-  return { file, client: input.client, scope: input.scope, command: [command, ...args] };
+  return { file: join(base, relative), client: input.client, scope: input.scope, command };
 }
 
-function objectAt(config: Record<string, unknown>, key: string, file: string): Record<string, unknown> {
-  const value = config[key] ?? {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new LatticeError('INVALID_ARGUMENT', `${file}: ${key} is not a table of servers; fix it, nothing was written`);
-  config[key] = value;
-  return value as Record<string, unknown>;
+/**
+ * Merges the lattice server's entry into the configuration at `relative` beneath `base` and writes it back; missing
+ * directories on the way are made with `dirMode`. Also used for the sandbox's private home.
+ */
+export function writeMcpConfig(base: DirHandle, relative: string, client: McpClient, server: LatticeServer, dirMode: number): void {
+  const parent = dirname(relative);
+  const name = posix.basename(relative);
+  const dir = parent === '.' ? base : base.dir(parent, { create: true, mode: dirMode });
+  try {
+    const existing = dir.read(name, MAX_CONFIG_BYTES);
+    dir.replace(name, withLatticeServer(client, existing === null ? null : existing.toString('utf8'), server, join(base.path, relative)), 0o600);
+  } finally {
+    if (dir !== base) dir.close();
+  }
 }

@@ -10,7 +10,7 @@
  * directories are masked wherever a bind would show them (sandbox/host-dirs.ts).
  */
 import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LatticeError } from '../core/errors.ts';
 import { inBinary } from '../core/runtime.ts';
 import { type HostDirs, latticeDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
@@ -122,6 +122,10 @@ export interface PlanInput {
   readonly gateSocket: string;
   /** Your home, lattice's and your runtime directories: what the agent may not write, what is masked inside. */
   readonly hostDirs: HostDirs;
+  /** Files lattice generates into the sandbox's root (read-only inside, made afresh at each start). */
+  readonly files?: readonly { readonly path: string; readonly content: string }[];
+  /** Variables lattice sets for what it generated (after the profile's own). */
+  readonly env?: Readonly<Record<string, string>>;
   readonly roMounts: readonly string[];
   readonly rwMounts: readonly string[];
   readonly passEnv: readonly string[];
@@ -176,7 +180,10 @@ export function computePlan(input: PlanInput): SandboxPlan {
     { op: 'file', dst: '/etc/passwd', mode: '644', content: `root:x:0:0:root:/root:/bin/sh\n${user === 'root' ? 'agent' : user}:x:${uid}:${gid}::${input.homeInside}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n` },
     { op: 'file', dst: '/etc/group', mode: '644', content: `root:x:0:\n${user === 'root' ? 'agent' : user}:x:${gid}:\nnogroup:x:65534:\n` },
     { op: 'file', dst: '/etc/hostname', mode: '644', content: 'lattice-sandbox\n' },
+    ...(input.files ?? []).map((f): FsOp => ({ op: 'file', dst: f.path, mode: '644', content: f.content })),
   );
+  // The files lattice generates are there to be read (the user's name, the MCP server's entry).
+  for (const f of fs) if (f.op === 'file') rules.push({ path: f.dst, access: LL.READ_FILE });
 
   fs.push({ op: 'tmpfs', dst: '/dev', mode: '755' });
   for (const d of DEVICES) fs.push({ op: 'bind', src: `/dev/${d}`, dst: `/dev/${d}`, mode: 'dev' });
@@ -203,9 +210,9 @@ export function computePlan(input: PlanInput): SandboxPlan {
   bind(input.home, input.homeInside, 'rw', WRITE);
   bind(input.workspace, input.workspace, 'rw', WRITE);
   const dirs = input.hostDirs;
-  const expand = (p: string) => (p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
-  for (const p of input.roMounts) bind(expand(p), expand(p), 'ro', READ, (real) => readableRefusal(real, dirs));
-  for (const p of input.rwMounts) bind(expand(p), expand(p), 'rw', WRITE, (real) => writableRefusal(real, dirs));
+  const expand = (p: string) => resolve(p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
+  for (const p of input.roMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'ro', READ, (real) => readableRefusal(real, dirs));
+  for (const p of input.rwMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'rw', WRITE, (real) => writableRefusal(real, dirs));
   fs.push(...protectOps(input.workspace, input.profile.protect));
   const masks = fs.flatMap((f) => (f.op === 'bind' ? latticeDirsInside(f.src, f.dst, dirs) : []));
   fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
@@ -237,6 +244,18 @@ export function computePlan(input: PlanInput): SandboxPlan {
   });
 }
 
+/**
+ * The helper makes mount points without following any symlink, so a destination below one of the root's own links
+ * (`/lib -> usr/lib` on a merged-/usr system) is named by where that link leads.
+ */
+function throughSystemLinks(path: string, fs: readonly FsOp[]): string {
+  for (const op of fs) {
+    if (op.op !== 'symlink' || !(SYSTEM_DIRS as readonly string[]).includes(op.dst)) continue;
+    if (path === op.dst || path.startsWith(`${op.dst}/`)) return resolve('/', op.target) + path.slice(op.dst.length);
+  }
+  return path;
+}
+
 function environment(input: PlanInput, relays: readonly { port: number }[]): string[] {
   const env = new Map<string, string>();
   for (const name of [...BASE_ENV, ...input.profile.passEnv, ...input.passEnv]) {
@@ -249,6 +268,7 @@ function environment(input: PlanInput, relays: readonly { port: number }[]): str
   env.set('SHELL', '/bin/sh');
   if (!env.has('PATH')) env.set('PATH', '/usr/local/bin:/usr/bin:/bin');
   for (const [k, v] of Object.entries(input.profile.env)) env.set(k, v);
+  for (const [k, v] of Object.entries(input.env ?? {})) env.set(k, v);
   env.set('LATTICE_CREDENTIAL', INSIDE.credential);
   env.set('LATTICE_SANDBOX', '1');
   if (input.network) {

@@ -12,12 +12,16 @@ import { parse as parseToml } from 'smol-toml';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { shippedTree } from '../core/runtime.ts';
 import { POLICY_PRESETS } from '../core/identity/wireguard.ts';
-import { MCP_CLIENTS, type McpClient } from '../mcp/install.ts';
+import { MCP_CLIENTS, type McpClient } from '../mcp/client-config.ts';
 import { compiledOnUse } from '../core/server/validate.ts';
 
 export const HOST_NAME = '^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\\.(?!-)[a-z0-9-]{1,63}(?<!-))+$';
 export const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]{0,127}$';
 const ROUTE_NAME = '^[a-z][a-z0-9-]{0,31}$';
+/** A profile's name is also its private home's directory name (`homes/<name>`): one plain file name. */
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+/** A path below the private home: names separated by single slashes, none empty, `.` or `..`. */
+const HOME_PATH = '^(?!(.*/)?\\.{1,2}(/|$))[^/\\u0000]+(/[^/\\u0000]+)*$';
 
 export interface CredentialRoute {
   /** `https://host[:port][/base]` (or `http://` to a loopback upstream, e.g. a local model server). */
@@ -98,7 +102,7 @@ const SCHEMA = {
         ro_mounts: strings('^(/|~/)'),
         rw_mounts: strings('^(/|~/)'),
         protect: strings('^(?!/)(?!.*(^|/)\\.\\.(/|$)).+$'),
-        home_dirs: strings('^(?!/)(?!.*(^|/)\\.\\.(/|$)).+$'),
+        home_dirs: strings(HOME_PATH),
         network: { type: 'boolean' },
         mcp_client: { type: 'string', enum: [...MCP_CLIENTS] },
         agent: {
@@ -160,7 +164,7 @@ export function listProfiles(home: string): string[] {
   const names = new Set<string>();
   for (const dir of [builtinProfileDir(), join(home, 'profiles')]) {
     if (!existsSync(dir)) continue;
-    for (const f of readdirSync(dir)) if (f.endsWith('.toml')) names.add(f.slice(0, -5));
+    for (const f of readdirSync(dir)) if (f.endsWith('.toml') && PROFILE_NAME.test(f.slice(0, -5))) names.add(f.slice(0, -5));
   }
   return [...names].sort();
 }
@@ -194,6 +198,9 @@ function merge(parent: Section, child: Section): Section {
 
 /** Loads a profile by name (or from `file`), following `extends` (at most 8 deep, no cycles). */
 export function loadProfile(home: string, name: string | undefined, file?: string): SandboxProfile {
+  if (name !== undefined && !PROFILE_NAME.test(name)) {
+    throw new LatticeError('PROFILE_INVALID', `'${name}' is not a profile name: letters, digits, '.', '_' and '-', starting with a letter or digit`);
+  }
   const chain: { file: string; raw: RawProfile }[] = [];
   let next: { file: string } | undefined = { file: file !== undefined ? resolve(file) : profileFile(name ?? 'default', home) };
   while (next !== undefined) {

@@ -25,8 +25,9 @@ import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } fr
 import type { SandboxProfile } from './profile.ts';
 import type { ProxyDecision } from './proxy.ts';
 import { credentialFor, type EnrollmentReply } from '../sdk/credential.ts';
-import { installMcp } from '../mcp/install.ts';
-import { selfRoot } from '../core/runtime.ts';
+import { selfCommand, selfRoot } from '../core/runtime.ts';
+import type { DirHandle } from '../core/dir-handle.ts';
+import { mcpWiring, openPrivateHome, writeHomeMcpConfig } from './agent-home.ts';
 
 /** The operator's admin socket, as the CLI reaches it. */
 export type GateAdmin = <T>(method: string, path: string, body?: unknown) => Promise<T>;
@@ -164,16 +165,18 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   let held: { release(): void } | undefined;
   let peerId: string | undefined;
   let exited: SandboxEvent | undefined;
+  let homeDir: DirHandle | undefined;
   try {
-    const home = join(run.paths.root, 'homes', profile.name);
-    ensurePrivateDir(join(run.paths.root, 'homes'));
-    ensurePrivateDir(home);
-    for (const d of profile.homeDirs) mkdirSync(join(home, d), { recursive: true, mode: 0o700 });
+    // The private home, opened by descriptor and never entered by name again (sandbox/agent-home.ts).
+    const home = openPrivateHome(run.paths.root, profile.name, profile.homeDirs);
+    homeDir = home.dir;
     // The agent's MCP client starts `lattice mcp` inside with the sandbox's own credential: lattice's files are
-    // bound read-only for it, and the client's user configuration in the private home names the server.
+    // bound read-only for it, and the server's entry is in a file generated into the sandbox's root or, for a client
+    // that reads it only from its home, merged into its configuration there once the plan is sent.
     const mcpMounts: string[] = [];
-    if (profile.mcpClient !== null) {
-      installMcp({ client: profile.mcpClient, scope: 'user', credential: INSIDE.credential, projectDir: run.workspace, home });
+    const mcpCommand = [...selfCommand(), 'mcp', '--credential', INSIDE.credential];
+    const mcp = profile.mcpClient === null ? null : { client: profile.mcpClient, wiring: mcpWiring(profile.mcpClient, mcpCommand) };
+    if (mcp !== null) {
       const root = selfRoot();
       if (root !== '/') mcpMounts.push(root);
     }
@@ -190,7 +193,8 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     let plan: SandboxPlan;
     try {
       plan = computePlan({
-        profile, workspace: run.workspace, home, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket, hostDirs: hostDirs(run.paths.root, env),
+        profile, workspace: run.workspace, home: home.path, homeInside: env['HOME'] ?? homedir(), runtimeDir, gateSocket, hostDirs: hostDirs(run.paths.root, env),
+        files: mcp?.wiring.files ?? [], env: mcp?.wiring.env ?? {},
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
         uid, gid: process.getgid?.() ?? 0,
@@ -200,6 +204,11 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
       throw new LatticeError('SANDBOX_UNAVAILABLE', describeError(error));
     }
     helper.sendPlan(plan);
+    // Beside the helper's work (the temp file's random name loads node:crypto); a configuration that cannot be read
+    // or parsed stops the run here, before anything is enrolled or recorded.
+    if (mcp !== null) writeHomeMcpConfig(home, mcp.client, mcp.wiring, mcpCommand);
+    homeDir.close();
+    homeDir = undefined;
 
     // From here on the helper builds the sandbox while this process loads and does the rest: node:crypto for the
     // identity's key, node:http for the proxies and the gate, the enrollment's round trip.
@@ -235,6 +244,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
     if (result.error !== undefined) throw new LatticeError('SANDBOX_FAILED', result.error);
     return result.exitCode;
   } finally {
+    homeDir?.close();
     await helper.abandon();
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     // The runtime directory (sockets, credential file) goes while the gate records the end.

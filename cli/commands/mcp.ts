@@ -13,7 +13,8 @@ import { CREDENTIAL_HELP, agentClient } from '../agent.ts';
 import { example } from '../common.ts';
 import { printJson } from '../output.ts';
 import { VERSION } from '../version.ts';
-import { MCP_CLIENTS, installMcp, type McpClient } from '../../mcp/install.ts';
+import { MCP_CLIENTS, type McpClient } from '../../mcp/client-config.ts';
+import { installMcp } from '../../mcp/install.ts';
 
 const TOKEN_FILE_HELP = 'the bearer secret --http clients must send (default: beside the credential, cred.json → cred.mcp-token; made if missing)';
 

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -259,8 +260,11 @@ static void op_llhandle(char **a) {
   ll_scope = ll_abi >= 6 ? num(a[2], 16) & 3 : 0;
 }
 
+/* The rule is for the path the plan names: a symlink on the way (one an agent put in its home) fails the run rather
+ * than moving the rule to wherever it points. Landlock needs Linux 5.13, so openat2 (5.6) is there. */
 static void op_ll(char **a) {
-  int fd = open(a[0], O_PATH | O_CLOEXEC);
+  struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, AT_FDCWD, a[0], &how, sizeof how);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) fail("landlock rule for %s", a[0]);
   uint64_t rights = num(a[1], 16) & ll_fs;

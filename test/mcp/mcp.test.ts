@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -312,5 +312,54 @@ describe('lattice mcp install', () => {
     assert.match(r.stderr, /is not valid JSON.*nothing was written/);
     assert.equal(readFileSync(join(project, '.mcp.json'), 'utf8'), '{ not json');
     assert.match(lattice(['mcp', 'install', '--client', 'vscode', '--credential', credential]).stderr, /--client must be one of/);
+  });
+
+  it('mcp-config-tmp-symlink: a link planted at the temp name it would use is never followed', async () => {
+    const project = tempDir();
+    const victim = join(tempDir(), 'settings.json');
+    writeFileSync(victim, '{"hooks":"mine"}\n');
+    writeFileSync(join(project, '.mcp.json'), '{"mcpServers":{}}');
+    // Planted for this run's own pid the moment it is known (the old name was `..mcp.json.<pid>.tmp`, opened with 'w').
+    const child = spawn(process.execPath, [CLI, 'mcp', 'install', '--client', 'claude-code', '--credential', credential, '--dir', project], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
+    const links = [0, 1, 2, 3].map((i) => join(project, `..mcp.json.${(child.pid ?? 0) + i}.tmp`));
+    for (const link of links) symlinkSync(victim, link);
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const status = await exited(child);
+    assert.equal(readFileSync(victim, 'utf8'), '{"hooks":"mine"}\n', 'the file a planted link points at was overwritten');
+    assert.equal(status, 0, stderr);
+    const config = JSON.parse(readFileSync(join(project, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, { args: string[] }> };
+    assert.deepEqual(config.mcpServers['lattice']?.args.slice(-3), ['mcp', '--credential', credential]);
+    for (const link of links) assert.ok(lstatSync(link).isSymbolicLink());
+    assert.deepEqual(readdirSync(project).filter((f) => f.endsWith('.tmp')).length, links.length, 'a temp file was left behind');
+  });
+
+  it('project-dir-symlink: in a project directory (which an agent may have written) a link is neither read nor written through; in your home your own links are followed', () => {
+    const project = tempDir();
+    const victims = tempDir();
+    mkdirSync(join(victims, 'dir'));
+    writeFileSync(join(victims, 'token.json'), '{"token":"host-secret"}\n');
+    symlinkSync(join(victims, 'dir'), join(project, '.cursor'));
+    symlinkSync(join(victims, 'token.json'), join(project, '.mcp.json'));
+    const install = (client: string, ...rest: string[]) => lattice(['mcp', 'install', '--client', client, '--credential', credential, ...rest]);
+    const cursor = install('cursor', '--dir', project);
+    assert.deepEqual(readdirSync(join(victims, 'dir')), [], 'written into the directory the link points at');
+    assert.equal(cursor.status, 2, cursor.stderr);
+    assert.match(cursor.stderr, /\.cursor is a symbolic link; lattice neither reads nor writes through it/);
+    const claude = install('claude-code', '--dir', project);
+    assert.equal(claude.status, 2, claude.stderr);
+    assert.match(claude.stderr, /\.mcp\.json is a symbolic link/);
+    assert.doesNotMatch(claude.stderr + claude.stdout, /host-secret/);
+    assert.ok(lstatSync(join(project, '.mcp.json')).isSymbolicLink());
+    assert.equal(readFileSync(join(victims, 'token.json'), 'utf8'), '{"token":"host-secret"}\n');
+
+    // A dotfile manager's link in your own home is yours: followed, as before.
+    const home = tempDir();
+    const dotfiles = tempDir();
+    symlinkSync(dotfiles, join(home, '.config'));
+    const opencode = lattice(['mcp', 'install', '--client', 'opencode', '--scope', 'user', '--credential', credential], { HOME: home });
+    assert.equal(opencode.status, 0, opencode.stderr);
+    const written = JSON.parse(readFileSync(join(dotfiles, 'opencode', 'opencode.json'), 'utf8')) as { mcp: { lattice: { command: string[] } } };
+    assert.deepEqual(written.mcp.lattice.command.slice(-3), ['mcp', '--credential', credential]);
   });
 });

@@ -4,7 +4,7 @@
  * local stand-in for the Anthropic API, which must see the injected key while the agent never had it.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +15,9 @@ import { gateAs, latticeAsync, ownedDir, runners, type Runner, type SandboxHome 
 const AGENTS = join(ROOT, 'test', 'agents');
 const BIN = join(AGENTS, 'node_modules', '.bin');
 const [runner] = runners() as [Runner, ...Runner[]];
+// The agents, and lattice's own dependencies for `lattice mcp` inside. A checkout whose node_modules are links to a
+// shared install (a git worktree) needs the install itself bound too; elsewhere these are the directories above.
+const MOUNTS = [AGENTS, ...[join(AGENTS, 'node_modules'), join(ROOT, 'node_modules')].filter((d) => existsSync(d) && realpathSync(d) !== d).map((d) => realpathSync(d))].flatMap((d) => ['--ro-mount', d]);
 
 describe('real agent CLIs inside lattice sandbox', () => {
   let gate: SandboxHome;
@@ -32,7 +35,7 @@ describe('real agent CLIs inside lattice sandbox', () => {
   for (const c of cases) {
     it(`${c.bin} --version runs in the ${c.profile} profile`, async () => {
       const ws = ownedDir(runner);
-      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--profile', c.profile, '--workspace', ws, '--ro-mount', AGENTS, '--', join(BIN, c.bin), '--version'], c.env);
+      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--profile', c.profile, '--workspace', ws, ...MOUNTS, '--', join(BIN, c.bin), '--version'], c.env);
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
       assert.match(r.stdout.trim(), c.expect);
     });
@@ -48,7 +51,7 @@ describe('real agent CLIs inside lattice sandbox', () => {
     it(`${c.args.join(' ')} shows lattice's MCP server${c.profile === 'codex' ? '' : ' connected from inside the sandbox'} (${c.profile} profile)`, async () => {
       const ws = ownedDir(runner);
       const [bin, ...rest] = c.args as [string, ...string[]];
-      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--profile', c.profile, '--workspace', ws, '--ro-mount', AGENTS, '--', join(BIN, bin), ...rest], c.env);
+      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--profile', c.profile, '--workspace', ws, ...MOUNTS, '--', join(BIN, bin), ...rest], c.env);
       assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
       // eslint-disable-next-line no-control-regex -- opencode colours its output
       assert.match(r.stdout.replace(/\u001b\[[0-9;]*m/g, ''), c.expect);
@@ -76,7 +79,7 @@ describe('real agent CLIs inside lattice sandbox', () => {
       writeFileSync(profile, `extends = "claude-code"\n[sandbox.agent.credentials.anthropic]\nupstream = "http://127.0.0.1:${port}"\nheader = "x-api-key"\nformat = "{key}"\nkey_source = "env:ANTHROPIC_API_KEY"\nbase_url_env = "ANTHROPIC_BASE_URL"\nplaceholder_env = "ANTHROPIC_AUTH_TOKEN"\n`);
       const key = `sk-ant-test-${Date.now()}`;
       const script = `env > ${ws}/agent-env; ${join(BIN, 'claude')} -p "say hi" > ${ws}/claude-out 2>&1; echo $? > ${ws}/claude-status`;
-      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--config', profile, '--workspace', ws, '--ro-mount', AGENTS, '--', '/bin/sh', '-c', script], { ANTHROPIC_API_KEY: key });
+      const r = await latticeAsync(runner, ['sandbox', '--home', gate.home, '--config', profile, '--workspace', ws, ...MOUNTS, '--', '/bin/sh', '-c', script], { ANTHROPIC_API_KEY: key });
       assert.equal(r.status, 0, r.stderr);
       const messages = requests.filter((q) => q.url.startsWith('/v1/messages'));
       assert.ok(messages.length > 0, `no /v1/messages request arrived (${requests.map((q) => q.url).join(', ')}); claude said: ${readFileSync(join(ws, 'claude-out'), 'utf8').slice(0, 500)}`);

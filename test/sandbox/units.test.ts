@@ -69,6 +69,15 @@ describe('profiles', () => {
     await rejectsWithCode(bad('[sandbox]\ncomand = ["x"]\n')(), 'PROFILE_INVALID', /unknown key sandbox\.comand/);
     await rejectsWithCode(bad('[sandbox]\nallow_hosts = ["http://x.com"]\n')(), 'PROFILE_INVALID', /sandbox\.allow_hosts\.0/);
     await rejectsWithCode(bad('[sandbox]\nprotect = ["../etc"]\n')(), 'PROFILE_INVALID', /sandbox\.protect\.0/);
+    // home_dirs are walked one name at a time below the private home: no empty, `.` or `..` names.
+    for (const dirs of ['".config/../x"', '"a//b"', '"./a"', '"/abs"', '"a/"']) {
+      await rejectsWithCode(bad(`[sandbox]\nhome_dirs = [${dirs}]\n`)(), 'PROFILE_INVALID', /sandbox\.home_dirs\.0/);
+    }
+    const fine = join(dir, 'fine.toml');
+    writeFileSync(fine, '[sandbox]\nhome_dirs = [".local/share/x", ".a..b"]\n');
+    assert.deepEqual(loadProfile(dir, undefined, fine).homeDirs, ['.local/share/x', '.a..b']);
+    // A profile's name is its private home's directory name.
+    await rejectsWithCode(Promise.resolve().then(() => loadProfile(dir, '../x')), 'PROFILE_INVALID', /not a profile name/);
     await rejectsWithCode(bad('[sandbox.agent.credentials.a]\nupstream = "http://api.example.com"\nheader = "x"\nformat = "{key}"\nkey_source = "env:K"\n')(), 'PROFILE_INVALID', /must be https/);
     await rejectsWithCode(bad('[sandbox.agent.credentials.a]\nupstream = "https://x.com"\nheader = "x"\nformat = "nokey"\nkey_source = "env:K"\n')(), 'PROFILE_INVALID', /format/);
     await rejectsWithCode(bad('extends = "nope"\n')(), 'PROFILE_NOT_FOUND', /no sandbox profile named 'nope'/);
