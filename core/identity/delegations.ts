@@ -32,7 +32,7 @@ const delegateBody = validator<DelegateBody>({
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
     capabilities: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', maxLength: 128, pattern: CAPABILITY } },
     ttl: { type: 'string', maxLength: 16 },
-    publicJwk: { type: 'object', required: [], maxProperties: 8 },
+    publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });
 

@@ -11,15 +11,15 @@
  * `github.*`, `*`), living no longer than itself and at most a day; children delegate further, only narrower.
  * Removing a peer, for any reason, removes everything below it, one event each, in the same group commit.
  */
-import type { JWK } from 'jose';
 import { generateWireGuardKeyPair } from '../crypto/x25519.ts';
 import { randomId } from '../crypto/index.ts';
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { isAcceptedPublicJwk, jwkThumbprint } from './dpop.ts';
+import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
+import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
 import type { PolicyPreset } from './wireguard.ts';
 
 export interface Peer {
@@ -44,7 +44,8 @@ export interface DelegateInput {
   readonly name: string;
   readonly capabilities: readonly string[];
   readonly ttlMs: number;
-  readonly publicJwk: JWK;
+  /** As the agent sent it (attacker-controlled); checked and reduced to its key members before anything else. */
+  readonly publicJwk: unknown;
 }
 
 /** A delegation as its parent (or the child itself) sees it, live or ended. */
@@ -79,7 +80,8 @@ export interface EnrollInput {
   readonly workspace: string;
   readonly preset: PolicyPreset;
   readonly ttlMs: number;
-  readonly publicJwk: JWK;
+  /** As the agent sent it (attacker-controlled); checked and reduced to its key members before anything else. */
+  readonly publicJwk: unknown;
   /** Who enrolled it: `operator` (admin socket) or the workspace token's id. */
   readonly by: string;
 }
@@ -124,7 +126,7 @@ export class Peers {
 
   async enroll(input: EnrollInput, now = Date.now()): Promise<Enrolled> {
     this.checkTtl(input.ttlMs);
-    const jkt = await thumbprint(input.publicJwk);
+    const { key, jkt } = await dpopKey(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -138,7 +140,7 @@ export class Peers {
           const epoch = currentEpoch(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, epoch, now, expiresAt);
+          ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, epoch, now, expiresAt);
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
           peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, capabilities: null };
         },
@@ -160,7 +162,7 @@ export class Peers {
     const limit = Math.min(MAX_DELEGATION_TTL_MS, parent.expiresAt - now);
     if (!Number.isSafeInteger(input.ttlMs) || input.ttlMs < 1000) throw new LatticeError('VALIDATION_FAILED', 'ttl must be at least 1s');
     if (input.ttlMs > limit) throw new LatticeError('TTL_TOO_LONG', `ttl must be at most ${Math.floor(limit / 1000)}s (a day, and no longer than the delegating identity lives)`);
-    const jkt = await thumbprint(input.publicJwk);
+    const { key, jkt } = await dpopKey(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -175,7 +177,7 @@ export class Peers {
           const overlayIp = this.allocate(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at, parent_id, capabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
+          ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
           db.prepare('INSERT INTO delegations (id, parent_id, name, capabilities, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, parent.id, input.name, JSON.stringify(capabilities), now, expiresAt);
           peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, capabilities };
@@ -324,10 +326,14 @@ export function recordRevocation(db: LedgerDatabase, id: string, kind: string): 
   db.prepare('INSERT INTO revocations (id, kind, revoked_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING').run(id, kind, Date.now());
 }
 
-/** The key's RFC 7638 thumbprint, once it is known to be a public key DPoP proofs can be checked against. */
-function thumbprint(jwk: JWK): Promise<string> {
-  if (!isAcceptedPublicJwk(jwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
-  return jwkThumbprint(jwk);
+/**
+ * The public key DPoP proofs will be checked against (its required members only) and its RFC 7638 thumbprint,
+ * or VALIDATION_FAILED saying exactly why the key sent is refused.
+ */
+async function dpopKey(jwk: unknown): Promise<{ key: PublicJwk; jkt: string }> {
+  const read = readPublicJwk(jwk);
+  if (!read.ok) throw new LatticeError('VALIDATION_FAILED', `publicJwk is refused: ${read.reason}`);
+  return { key: read.key, jkt: await jwkThumbprint(read.key) };
 }
 
 function notFound(id: string): LatticeError {

@@ -42,7 +42,7 @@ const enrollBody = validator<EnrollBody>({
     workspaceId: { type: 'string', pattern: NAME },
     ttl: { type: 'string', maxLength: 16 },
     policyPreset: { type: 'string', enum: [...POLICY_PRESETS] },
-    publicJwk: { type: 'object', required: [], maxProperties: 8 },
+    publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });
 
