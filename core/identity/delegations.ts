@@ -2,6 +2,7 @@
  * Delegation routes: an agent creates scoped sub-agents, lists them, and revokes them with everything below.
  *
  *   POST   /api/v1/delegations          {name, capabilities, ttl, publicJwk} → 201 the child's credential parts
+ *                                        (ttl: seconds as a number, or a duration string like "10m")
  *   GET    /api/v1/delegations?role=parent|child&activeOnly=true|false
  *   DELETE /api/v1/delegations/:id      the child and its subtree (an ancestor, or the operator)
  *
@@ -10,7 +11,7 @@
  */
 import { LatticeError } from '../errors.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { bodyDuration, validator } from '../server/validate.ts';
+import { bodyDuration, durationMember, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, type AuthDeps } from './auth.ts';
 import type { Delegation, Peers } from './peers.ts';
 
@@ -20,7 +21,7 @@ export const CAPABILITY = '^(\\*|[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*(\\.\\*)?
 interface DelegateBody {
   name: string;
   capabilities: string[];
-  ttl: string;
+  ttl: string | number;
   publicJwk: Record<string, unknown>;
 }
 
@@ -31,7 +32,7 @@ const delegateBody = validator<DelegateBody>({
   properties: {
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
     capabilities: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', maxLength: 128, pattern: CAPABILITY } },
-    ttl: { type: 'string', maxLength: 16 },
+    ttl: durationMember(),
     publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });

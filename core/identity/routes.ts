@@ -10,7 +10,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { loadOrCreateMasterKey } from '../secrets/master-key.ts';
 import { SecretStore } from '../secrets/store.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { bodyDuration, validator } from '../server/validate.ts';
+import { bodyDuration, durationMember, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
 import { delegationRoutes } from './delegations.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
@@ -27,7 +27,7 @@ interface EnrollBody {
   agentName: string;
   agentType: string;
   workspaceId: string;
-  ttl: string;
+  ttl: string | number;
   policyPreset: PolicyPreset;
   publicJwk: Record<string, unknown>;
 }
@@ -40,22 +40,22 @@ const enrollBody = validator<EnrollBody>({
     agentName: { type: 'string', pattern: NAME },
     agentType: { type: 'string', pattern: NAME },
     workspaceId: { type: 'string', pattern: NAME },
-    ttl: { type: 'string', maxLength: 16 },
+    ttl: durationMember(),
     policyPreset: { type: 'string', enum: [...POLICY_PRESETS] },
     publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });
 
-const ttlBody = validator<{ ttl: string }>({ type: 'object', additionalProperties: false, required: ['ttl'], properties: { ttl: { type: 'string', maxLength: 16 } } });
+const ttlBody = validator<{ ttl: string | number }>({ type: 'object', additionalProperties: false, required: ['ttl'], properties: { ttl: durationMember() } });
 
-const tokenBody = validator<{ scopes: Scope[]; workspace?: string; ttl?: string }>({
+const tokenBody = validator<{ scopes: Scope[]; workspace?: string; ttl?: string | number }>({
   type: 'object',
   additionalProperties: false,
   required: ['scopes'],
   properties: {
     scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, items: { type: 'string', enum: [...SCOPES] } },
     workspace: { type: 'string', pattern: NAME, nullable: true },
-    ttl: { type: 'string', maxLength: 16, nullable: true },
+    ttl: durationMember({ nullable: true }),
   },
 });
 
@@ -208,7 +208,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
         let created: ReturnType<typeof createToken> | undefined;
         await ledger.append(
           { type: 'token.created', principal: 'operator', payload: { scopes: body.scopes, workspace: body.workspace ?? null } },
-          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: body.ttl === undefined ? null : bodyDuration(body.ttl, 'ttl'), now: Date.now() })) },
+          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: (body.ttl ?? null) === null ? null : bodyDuration(body.ttl!, 'ttl'), now: Date.now() })) },
         );
         if (created === undefined) throw new Error('token committed without a record');
         return { status: 201, body: { ...describeToken(created.record), token: created.token } };

@@ -11,7 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
-import { BASE, asAgent, call, codeOf, enroll, exited, gate, newAgent, startGate, type SigningKey } from './harness.ts';
+import { BASE, asAgent, asOperator, call, codeOf, enroll, exited, gate, newAgent, startGate, type SigningKey } from './harness.ts';
 
 function refusedCodes(home: string): string[] {
   return latticeJson<{ events: { payload: { code: string } }[] }>(['audit', '--home', home, '--type', 'request.refused', '--limit', '1000']).json.events.map((e) => e.payload.code);
@@ -215,6 +215,24 @@ describe('peer lifecycle', () => {
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 
+  it('ttl-as-seconds: enrollment, renewal and tokens take a ttl as a number of seconds as well as a duration string', async () => {
+    const g = await gate();
+    const keys = await DPoP.generateKeyPair('ES256');
+    const before = Date.now();
+    const enrolled = await enroll(g.admin, keys, { ttl: 3600 });
+    assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
+    const lives = Date.parse(String(enrolled.body['expiresAt'])) - before;
+    assert.ok(lives >= 3_590_000 && lives <= 3_610_000, `3600 s, not ${lives} ms`);
+    const agent = { peerId: String(enrolled.body['peerId']), token: String(enrolled.body['enrollmentToken']), keys, overlayIP: '' };
+    const renewed = await asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl: 120 }));
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    const left = Date.parse(String(renewed.body['expiresAt'])) - Date.now();
+    assert.ok(left > 100_000 && left <= 120_000, `120 s, not ${left} ms`);
+    assert.equal((await asOperator(g, 'POST', '/api/v1/tokens', { scopes: ['enroll'], ttl: 60 })).status, 201);
+    assert.equal(codeOf(await asOperator(g, 'POST', '/api/v1/tokens', { scopes: ['enroll'], ttl: -60 })), 'VALIDATION_FAILED');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
   it('never gives two live peers the same overlay address, even enrolling 60 at once', async () => {
     const g = await gate();
     const agents = await Promise.all(Array.from({ length: 60 }, () => newAgent(g.admin)));
@@ -272,7 +290,11 @@ describe('hostile enrollment input', () => {
     const cases: [string, string, number, string][] = [
       ['malformed JSON', '{"agentName": ', 400, 'BAD_REQUEST'],
       ['not an object', '[1,2,3]', 400, 'VALIDATION_FAILED'],
-      ['wrong type', JSON.stringify({ ...base, ttl: 3600 }), 400, 'VALIDATION_FAILED'],
+      ['wrong type', JSON.stringify({ ...base, ttl: true }), 400, 'VALIDATION_FAILED'],
+      ['fractional seconds', JSON.stringify({ ...base, ttl: 1.5 }), 400, 'VALIDATION_FAILED'],
+      ['zero seconds', JSON.stringify({ ...base, ttl: 0 }), 400, 'VALIDATION_FAILED'],
+      ['ttl null', JSON.stringify({ ...base, ttl: null }), 400, 'VALIDATION_FAILED'],
+      ['seconds over the maximum', JSON.stringify({ ...base, ttl: 25 * 3600 }), 400, 'TTL_TOO_LONG'],
       ['unknown preset', JSON.stringify({ ...base, policyPreset: 'root' }), 400, 'VALIDATION_FAILED'],
       ['ttl over the maximum', JSON.stringify({ ...base, ttl: '25h' }), 400, 'TTL_TOO_LONG'],
       ['ttl not a duration', JSON.stringify({ ...base, ttl: 'forever' }), 400, 'VALIDATION_FAILED'],
