@@ -9,6 +9,7 @@
  *
  * Delegation: a peer may create a child holding a subset of its capabilities (action patterns: `fs.read`,
  * `github.*`, `*`), living no longer than itself and at most a day; children delegate further, only narrower.
+ * Renewal never takes a child past its grant or past anyone above it (lineage.ts).
  * Removing a peer, for any reason, removes everything below it, one event each, in the same group commit.
  */
 import { generateWireGuardKeyPair } from '../crypto/x25519.ts';
@@ -17,6 +18,7 @@ import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
+import { lifeLimit, setLife } from './lineage.ts';
 import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
 import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
@@ -173,7 +175,10 @@ export class Peers {
       { type: 'delegation.created', principal: parent.id, decision: 'allow', payload: { peerId: id, parentId: parent.id, name: input.name, capabilities, jkt, leaseId: lease.id, expiresAt: new Date(expiresAt).toISOString() } },
       {
         write: (db) => {
-          if (statement(db, 'SELECT 1 FROM peers WHERE id = ?', 'pluck').get(parent.id) === undefined) throw notFound(parent.id);
+          const parentExpiresAt = statement(db, 'SELECT expires_at FROM peers WHERE id = ?', 'pluck').get(parent.id) as number | undefined;
+          if (parentExpiresAt === undefined) throw notFound(parent.id);
+          // The parent may have shortened its life since it was authenticated; a child never outlives it.
+          if (parentExpiresAt < expiresAt) throw new LatticeError('TTL_TOO_LONG', `ttl must end by ${new Date(parentExpiresAt).toISOString()}, when the delegating identity does`);
           const overlayIp = this.allocate(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at, parent_id, capabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -221,16 +226,26 @@ export class Peers {
       .all(id) as string[];
   }
 
-  /** Extends a peer's life (and its lease) to now + ttl, within the maximum. */
+  /**
+   * Sets a peer's life (and its lease's) to now + ttl, clamped to what the peer may have: the maximum TTL (asking
+   * for more is TTL_TOO_LONG), and for a delegated peer the lifetime its delegation granted and every ancestor's
+   * expiry (lineage.ts). A delegated identity can shorten its life, never extend it past what it was given.
+   * Everything delegated below the peer is shortened with it. The event records the expiry set, and the one asked
+   * for when it was clamped.
+   */
   async renew(id: string, ttlMs: number, by: string, now = Date.now()): Promise<Peer> {
     this.checkTtl(ttlMs);
-    const expiresAt = now + ttlMs;
+    const requested = now + ttlMs;
+    const limit = lifeLimit(this.db, id, now);
+    const expiresAt = Math.min(requested, limit.expiresAt);
+    const clamped = expiresAt < requested ? { requestedExpiresAt: new Date(requested).toISOString(), limitedBy: limit.by } : {};
     await this.ledger.append(
-      { type: 'peer.renewed', principal: by, decision: 'allow', payload: { peerId: id, expiresAt: new Date(expiresAt).toISOString() } },
+      { type: 'peer.renewed', principal: by, decision: 'allow', payload: { peerId: id, expiresAt: new Date(expiresAt).toISOString(), ...clamped } },
       {
         write: (db) => {
-          if (db.prepare('UPDATE peers SET expires_at = ? WHERE id = ? AND expires_at > ?').run(expiresAt, id, now).changes !== 1) throw notFound(id);
-          db.prepare('UPDATE leases SET expires_at = ? WHERE peer_id = ?').run(expiresAt, id);
+          // The chain may have been shortened since the limit was read (an ancestor's renewal in the same commit).
+          if (lifeLimit(db, id, now).expiresAt < expiresAt) throw new LatticeError('PEER_NOT_FOUND', `an identity above ${id} changed its life meanwhile; renew again`);
+          setLife(db, id, expiresAt, now);
         },
       },
     );
@@ -271,7 +286,11 @@ export class Peers {
 
   /** Removes every expired peer, one event each. */
   async reap(now = Date.now()): Promise<string[]> {
-    const expired = this.db.prepare('SELECT id FROM peers WHERE expires_at <= ? ORDER BY expires_at').pluck().all(now) as string[];
+    // A peer whose parent expired too goes with its parent (and is recorded as such), not on its own.
+    const expired = this.db
+      .prepare('SELECT id FROM peers p WHERE expires_at <= ? AND NOT EXISTS (SELECT 1 FROM peers q WHERE q.id = p.parent_id AND q.expires_at <= ?) ORDER BY expires_at')
+      .pluck()
+      .all(now, now) as string[];
     const reaped: string[] = [];
     for (const id of expired) {
       try {

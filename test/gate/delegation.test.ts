@@ -133,3 +133,47 @@ describe('delegation', () => {
     assert.equal(expired?.payload['reason'], `expired with ${mortal.peerId}`);
   });
 });
+
+describe('delegation lifetimes', () => {
+  const renew = (agent: Agent, ttl: string) => asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl }));
+  const expiry = (reply: Reply) => Date.parse(String(reply.body['expiresAt']));
+
+  it('renewal-escape: a child delegated for seconds cannot renew itself past its grant, and still ends when granted', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519', { ttl: '1h' });
+    const child = await mustDelegate(parent, ['echo'], '4s');
+    const granted = expiry(await whoami(child));
+    const renewed = await renew(child, '2h');
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    assert.ok(expiry(renewed) <= granted, `renewed to ${String(renewed.body['expiresAt'])}, past its grant ${new Date(granted).toISOString()}`);
+    const listed = (await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=parent')).body['delegations'] as { id: string; expiresAt: string }[];
+    assert.equal(Date.parse(listed.find((d) => d.id === child.peerId)?.expiresAt ?? ''), expiry(renewed), 'delegations.expires_at says when it ends');
+    const recorded = events('peer.renewed').find((e) => e.payload['peerId'] === child.peerId);
+    assert.equal(recorded?.payload['limitedBy'], 'delegation');
+    assert.equal(typeof recorded?.payload['requestedExpiresAt'], 'string', 'the event keeps what was asked for');
+    await until(async () => (await whoami(child)).status === 401, granted - Date.now() + 5_000);
+    assert.equal((await whoami(parent)).status, 200);
+  });
+
+  it('renewal-escape: shortening a parent shortens everything below it; a child renews only within the chain, and may shorten itself', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519', { ttl: '1h' });
+    const child = await mustDelegate(parent, ['echo'], '30m');
+    const grandchild = await mustDelegate(child, ['echo'], '20m');
+    const shortened = await renew(parent, '10m');
+    assert.equal(shortened.status, 200, JSON.stringify(shortened.body));
+    const parentEnds = expiry(shortened);
+    for (const agent of [child, grandchild]) assert.ok(expiry(await whoami(agent)) <= parentEnds, 'nothing below outlives the parent');
+    const mine = (await asAgent(g.gate, child, 'GET', '/api/v1/delegations?role=child')).body['delegations'] as { expiresAt: string }[];
+    assert.ok(Date.parse(mine[0]?.expiresAt ?? '') <= parentEnds, 'the delegation row too');
+
+    const asked = await renew(grandchild, '1h');
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    assert.ok(expiry(asked) <= parentEnds, 'clamped to the chain, not the hour asked for');
+
+    const before = Date.now();
+    const shorter = await renew(child, '2m');
+    assert.equal(shorter.status, 200, JSON.stringify(shorter.body));
+    assert.ok(Math.abs(expiry(shorter) - (before + 120_000)) < 5_000, 'a child may shorten its own life');
+    assert.ok(expiry(await whoami(grandchild)) <= expiry(shorter), 'and its own children end with it');
+    assert.equal(codeOf(await renew(child, '3h')), 'TTL_TOO_LONG', 'over the maximum is still refused');
+  });
+});
