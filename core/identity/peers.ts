@@ -18,7 +18,7 @@ import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { lifeLimit, setLife } from './lineage.ts';
+import { ancestorsOf, lifeLimit, setLife } from './lineage.ts';
 import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
 import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
@@ -38,6 +38,8 @@ export interface Peer {
   readonly expiresAt: number;
   /** The peer that delegated this one; null for an enrolled peer. */
   readonly parentId: string | null;
+  /** Every identity above this one, nearest first (parentId, then its parent, …); empty for an enrolled peer. */
+  readonly ancestors: readonly string[];
   /** Action patterns this peer may use; null (an enrolled peer) means whatever policy allows. */
   readonly capabilities: readonly string[] | null;
 }
@@ -144,7 +146,7 @@ export class Peers {
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
           ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, epoch, now, expiresAt);
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
-          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, capabilities: null };
+          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, ancestors: [], capabilities: null };
         },
       },
     );
@@ -185,7 +187,7 @@ export class Peers {
           ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
           db.prepare('INSERT INTO delegations (id, parent_id, name, capabilities, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, parent.id, input.name, JSON.stringify(capabilities), now, expiresAt);
-          peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, capabilities };
+          peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, ancestors: [parent.id, ...parent.ancestors], capabilities };
         },
       },
     );
@@ -313,11 +315,20 @@ export class Peers {
   /** The peer, or undefined when there is none by that id (removed, expired and reaped, or never enrolled). */
   find(id: string): Peer | undefined {
     const row = statement(this.db, 'SELECT * FROM peers WHERE id = ?').get(id) as PeerRow | undefined;
-    return row === undefined ? undefined : toPeer(row);
+    return row === undefined ? undefined : toPeer(row, this.ancestors(row));
   }
 
   list(): Peer[] {
-    return (this.db.prepare('SELECT * FROM peers ORDER BY created_at').all() as PeerRow[]).map(toPeer);
+    return (this.db.prepare('SELECT * FROM peers ORDER BY created_at').all() as PeerRow[]).map((row) => toPeer(row, this.ancestors(row)));
+  }
+
+  /** The identities above `id` by the recorded delegations (known after they ended), nearest first. */
+  lineage(id: string): string[] {
+    return ancestorsOf(this.db, id);
+  }
+
+  private ancestors(row: PeerRow): string[] {
+    return row.parent_id === null ? [] : ancestorsOf(this.db, row.id);
   }
 
   private checkTtl(ttlMs: number): void {
@@ -377,7 +388,7 @@ function toDelegation(row: DelegationRow): Delegation {
   };
 }
 
-function toPeer(row: PeerRow): Peer {
+function toPeer(row: PeerRow, ancestors: readonly string[]): Peer {
   return {
     id: row.id,
     name: row.name,
@@ -391,6 +402,7 @@ function toPeer(row: PeerRow): Peer {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     parentId: row.parent_id,
+    ancestors,
     capabilities: row.capabilities === null ? null : (JSON.parse(row.capabilities) as string[]),
   };
 }

@@ -177,3 +177,70 @@ describe('delegation lifetimes', () => {
     assert.equal(codeOf(await renew(child, '3h')), 'TTL_TOO_LONG', 'over the maximum is still refused');
   });
 });
+
+describe('delegation and what an agent may spend', () => {
+  const setBudget = async (subject: string, calls: number) => {
+    const reply = await asOperator(g, 'POST', '/api/v1/budgets', { scope: 'agent', subject, calls, window: '1h' });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  };
+  const echo = async (agent: Agent) => {
+    const reply = await execute(agent, 'echo', { message: 'spend' });
+    return String(reply.body['status'] === 'denied' ? reply.body['denialReason'] : reply.body['status']);
+  };
+
+  it('budget-delegation-bypass: the root\'s budget of 1 call an hour stops three children (and the root)', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    await setBudget(root.peerId, 1);
+    const children = [await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo'])];
+    assert.equal(await echo(root), 'executed');
+    assert.equal(await echo(root), 'BUDGET_EXHAUSTED');
+    for (const child of children) assert.equal(await echo(child), 'BUDGET_EXHAUSTED', 'a child spends its root\'s budget');
+    const grandchild = await mustDelegate(children[0]!, ['echo'], '5m');
+    const deep = await execute(grandchild, 'echo', { message: 'spend' });
+    assert.equal(deep.body['denialReason'], 'BUDGET_EXHAUSTED', 'and so does a grandchild');
+    assert.match(String(deep.body['message']), new RegExp(`the agent budget for ${root.peerId} \\(which delegated this identity\\)`));
+  });
+
+  it('budget-delegation-bypass: children and their root share its budget, and nobody else\'s', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    await setBudget(root.peerId, 2);
+    const [a, b] = [await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo'])];
+    assert.equal(await echo(a), 'executed');
+    assert.equal(await echo(b), 'executed');
+    assert.equal(await echo(a), 'BUDGET_EXHAUSTED');
+    assert.equal(await echo(root), 'BUDGET_EXHAUSTED', 'the children spent it');
+    const stranger = await newAgent(g.admin, 'Ed25519');
+    const strangersChild = await mustDelegate(stranger, ['echo']);
+    assert.equal(await echo(stranger), 'executed', 'another agent has its own room');
+    assert.equal(await echo(strangersChild), 'executed');
+  });
+
+  it('anomaly-delegation-bypass: denials spread over children make a burst of their root, which is revoked with them', async () => {
+    const strict = await gate('[anomaly]\ndenials = 3\nwindow = "60s"\non_burst = "revoke"\n');
+    try {
+      const root = await newAgent(strict.admin, 'Ed25519');
+      const quiet = await newAgent(strict.admin, 'Ed25519');
+      const children: Agent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const keys = await DPoP.generateKeyPair('Ed25519');
+        const reply = await asAgent(strict.gate, root, 'POST', '/api/v1/delegations', JSON.stringify({ name: `probe-${i}`, capabilities: ['echo'], ttl: '10m', publicJwk: await exportJWK(keys.publicKey) }));
+        assert.equal(reply.status, 201, JSON.stringify(reply.body));
+        children.push({ peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: '' });
+      }
+      // Each child is denied once (outside its capabilities): no child alone reaches a burst, their root does.
+      for (const child of children) {
+        const denied = await asAgent(strict.gate, child, 'POST', '/api/v1/actions/fs.read/execute', JSON.stringify({ params: { path: 'x.txt' } }));
+        assert.equal(denied.body['denialReason'], 'CAPABILITY_DENIED');
+      }
+      await until(async () => (await asAgent(strict.gate, root, 'GET', '/api/v1/whoami')).status === 401);
+      const anomalies = latticeJson<{ events: { payload: Record<string, unknown> }[] }>(['audit', '--home', strict.home, '--type', 'anomaly.detected']).json.events;
+      const burst = anomalies.find((e) => e.payload['peerId'] === root.peerId);
+      assert.deepEqual([burst?.payload['denials'], [...((burst?.payload['agents'] as string[] | undefined) ?? [])].sort()], [3, children.map((c) => c.peerId).sort()]);
+      for (const child of children) assert.equal((await asAgent(strict.gate, child, 'GET', '/api/v1/whoami')).status, 401, 'revoked with the root');
+      assert.equal((await asAgent(strict.gate, quiet, 'GET', '/api/v1/whoami')).status, 200, 'another agent is untouched');
+    } finally {
+      strict.child.kill('SIGTERM');
+      await exited(strict.child);
+    }
+  });
+});
