@@ -85,7 +85,7 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
-        const caller = await authenticateCaller(ctx, auth, 'peers:write');
+        const caller = await authenticateCaller(ctx, auth, 'peers:write', () => ({ workspace: peers.find(id)?.workspace ?? missing(id) }));
         const by = caller.kind === 'agent' ? caller.agent.peer.id : 'operator';
         if (peers.delegation(id) === undefined) throw new LatticeError('NOT_FOUND', `${id} is not a delegation`);
         // By recorded lineage, so an ancestor asking again after the delegation ended hears PEER_NOT_FOUND, not FORBIDDEN.
@@ -105,4 +105,8 @@ function flag(ctx: RequestContext, name: string): boolean {
   if (value === null || value === 'false') return false;
   if (value === 'true') return true;
   throw new LatticeError('VALIDATION_FAILED', `${name} must be true or false`);
+}
+
+function missing(id: string): never {
+  throw new LatticeError('PEER_NOT_FOUND', `no live peer ${id}`);
 }
