@@ -13,7 +13,8 @@ import { LatticeError } from '../errors.ts';
 import type { RequestContext, Route } from '../server/http.ts';
 import { bodyDuration, durationMember, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, type AuthDeps } from './auth.ts';
-import type { Delegation, Peers } from './peers.ts';
+import type { Delegation } from './lineage.ts';
+import type { Peers } from './peers.ts';
 
 /** An action id or a trailing-wildcard pattern: `fs.read`, `github.*`, `*`. */
 export const CAPABILITY = '^(\\*|[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*(\\.\\*)?)$';

@@ -1,5 +1,5 @@
 /**
- * Delegation chains: who delegated whom, and how long a delegated identity may live.
+ * Delegation chains: the recorded delegations, who delegated whom, and how long a delegated identity may live.
  *
  * A delegated identity never outlives the one that delegated it, nor the lifetime it was granted: its expiry is at
  * most its delegation's (`delegations.expires_at`, which starts as what its delegator granted) and at most every
@@ -12,6 +12,48 @@
  */
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
+
+/** A delegation as its parent (or the child itself) sees it, live or ended. */
+export interface Delegation {
+  readonly id: string;
+  readonly parentId: string;
+  readonly name: string;
+  readonly capabilities: readonly string[];
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly endedAt: number | null;
+  readonly endReason: string | null;
+}
+
+interface DelegationRow {
+  id: string;
+  parent_id: string;
+  name: string;
+  capabilities: string;
+  created_at: number;
+  expires_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+}
+
+/** The delegations `parentId` made (newest first, at most 1000), or only those still live at `now`. */
+export function delegationsOf(db: LedgerDatabase, parentId: string, activeOnly: boolean, now: number): Delegation[] {
+  const sql = `SELECT * FROM delegations WHERE parent_id = ? ${activeOnly ? 'AND ended_at IS NULL AND expires_at > ?' : ''} ORDER BY created_at DESC LIMIT 1000`;
+  return (statement(db, sql).all(...(activeOnly ? [parentId, now] : [parentId])) as DelegationRow[]).map(toDelegation);
+}
+
+/** The delegation that made `id`, live or ended, if it was delegated. */
+export function delegationOf(db: LedgerDatabase, id: string): Delegation | undefined {
+  const row = statement(db, 'SELECT * FROM delegations WHERE id = ?').get(id) as DelegationRow | undefined;
+  return row === undefined ? undefined : toDelegation(row);
+}
+
+function toDelegation(row: DelegationRow): Delegation {
+  return {
+    id: row.id, parentId: row.parent_id, name: row.name, capabilities: JSON.parse(row.capabilities) as string[],
+    createdAt: row.created_at, expiresAt: row.expires_at, endedAt: row.ended_at, endReason: row.end_reason,
+  };
+}
 
 /** The identities above `id`, nearest first (its parent, then theirs), by the recorded delegations. */
 export function ancestorsOf(db: LedgerDatabase, id: string): string[] {

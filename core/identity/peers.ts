@@ -18,7 +18,7 @@ import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { ancestorsOf, lifeLimit, setLife } from './lineage.ts';
+import { ancestorsOf, delegationOf, delegationsOf, lifeLimit, setLife, type Delegation } from './lineage.ts';
 import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
 import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
@@ -50,18 +50,6 @@ export interface DelegateInput {
   readonly ttlMs: number;
   /** As the agent sent it (attacker-controlled); checked and reduced to its key members before anything else. */
   readonly publicJwk: unknown;
-}
-
-/** A delegation as its parent (or the child itself) sees it, live or ended. */
-export interface Delegation {
-  readonly id: string;
-  readonly parentId: string;
-  readonly name: string;
-  readonly capabilities: readonly string[];
-  readonly createdAt: number;
-  readonly expiresAt: number;
-  readonly endedAt: number | null;
-  readonly endReason: string | null;
 }
 
 /** Delegations live at most a day, whatever the identity maximum. */
@@ -197,14 +185,12 @@ export class Peers {
 
   /** The delegations `parentId` made (newest first), or only those still live. */
   delegationsOf(parentId: string, activeOnly: boolean, now = Date.now()): Delegation[] {
-    const rows = this.db.prepare(`SELECT * FROM delegations WHERE parent_id = ? ${activeOnly ? 'AND ended_at IS NULL AND expires_at > ?' : ''} ORDER BY created_at DESC LIMIT 1000`).all(...(activeOnly ? [parentId, now] : [parentId])) as DelegationRow[];
-    return rows.map(toDelegation);
+    return delegationsOf(this.db, parentId, activeOnly, now);
   }
 
   /** The delegation that made `id`, if it was delegated. */
   delegation(id: string): Delegation | undefined {
-    const row = this.db.prepare('SELECT * FROM delegations WHERE id = ?').get(id) as DelegationRow | undefined;
-    return row === undefined ? undefined : toDelegation(row);
+    return delegationOf(this.db, id);
   }
 
   /** Whether `ancestor` is `id`'s parent, grandparent, …, among live peers. */
@@ -214,10 +200,7 @@ export class Peers {
 
   /** Whether `ancestor` delegated `id`, directly or through others, by the recorded delegations (live or ended). */
   delegatedBy(ancestor: string, id: string): boolean {
-    const found = this.db
-      .prepare('WITH RECURSIVE up(id) AS (SELECT parent_id FROM delegations WHERE id = ? UNION SELECT d.parent_id FROM delegations d JOIN up ON d.id = up.id) SELECT 1 FROM up WHERE id = ?')
-      .get(id, ancestor);
-    return found !== undefined;
+    return ancestorsOf(this.db, id).includes(ancestor);
   }
 
   /** Live peers below `id`, parents before their children. */
@@ -246,7 +229,7 @@ export class Peers {
       {
         write: (db) => {
           // The chain may have been shortened since the limit was read (an ancestor's renewal in the same commit).
-          if (lifeLimit(db, id, now).expiresAt < expiresAt) throw new LatticeError('PEER_NOT_FOUND', `an identity above ${id} changed its life meanwhile; renew again`);
+          if (lifeLimit(db, id, now).expiresAt < expiresAt) throw new LatticeError('TTL_TOO_LONG', `an identity above ${id} shortened its life meanwhile; renew again`);
           setLife(db, id, expiresAt, now);
         },
       },
@@ -368,24 +351,6 @@ async function dpopKey(jwk: unknown): Promise<{ key: PublicJwk; jkt: string }> {
 
 function notFound(id: string): LatticeError {
   return new LatticeError('PEER_NOT_FOUND', `no live peer ${id}`);
-}
-
-interface DelegationRow {
-  id: string;
-  parent_id: string;
-  name: string;
-  capabilities: string;
-  created_at: number;
-  expires_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-}
-
-function toDelegation(row: DelegationRow): Delegation {
-  return {
-    id: row.id, parentId: row.parent_id, name: row.name, capabilities: JSON.parse(row.capabilities) as string[],
-    createdAt: row.created_at, expiresAt: row.expires_at, endedAt: row.ended_at, endReason: row.end_reason,
-  };
 }
 
 function toPeer(row: PeerRow, ancestors: readonly string[]): Peer {
