@@ -7,6 +7,7 @@ export type {
   ActionResult,
   AuditEvent,
   CanIResult,
+  DelegateOptions,
   DelegationInfo,
   ExecuteOptions,
   GateOptions,

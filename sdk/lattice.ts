@@ -3,7 +3,7 @@
  *
  *   const lattice = new Lattice();                       // LATTICE_CREDENTIAL, LATTICE_URL
  *   const result = await lattice.execute('fs.read', { params: { path: 'notes.md' } });
- *   await lattice.delegate('reviewer', { capabilities: ['fs.read'], ttl: '10m' }, async (sub) => sub.execute(…));
+ *   await lattice.delegate('reviewer', { capabilities: ['fs.read'], ttl: 600 }, async (sub) => sub.execute(…));
  *
  * Every request carries the lease and a fresh DPoP proof; nothing connects until the first call. Outcomes the
  * gate decides (executed, denied, held, failed) are results from `execute`; `gate` turns them into a value or a
@@ -16,7 +16,7 @@ import { LatticeDeniedError, LatticeError, LatticeTimeoutError } from './errors.
 import { parseEvents, type LatticeEvent } from './events.ts';
 import { Transport, type Method } from './transport.ts';
 import type {
-  ActionInfo, ActionResult, AuditEvent, CanIResult, DelegationInfo, ExecuteOptions, GateOptions, LatticeOptions, PolicyInfo, Posture, Subscription, VerifyResult, WhoAmI,
+  ActionInfo, ActionResult, AuditEvent, CanIResult, DelegateOptions, DelegationInfo, ExecuteOptions, GateOptions, LatticeOptions, PolicyInfo, Posture, Subscription, VerifyResult, WhoAmI,
 } from './types.ts';
 
 const RESULT_STATUSES = new Set(['executed', 'requested', 'denied', 'expired', 'cancelled', 'failed', 'interrupted']);
@@ -185,14 +185,14 @@ export class Lattice {
   }
 
   /**
-   * Creates a scoped sub-agent: `capabilities` (a subset of this agent's: `fs.read`, `github.*`) for `ttl` (at most a
-   * day, and no longer than this agent lives). Its key pair is made here; the gate never sees the private key.
-   * With `body`, runs it with the sub-agent and always revokes it when the body settles; without, returns the
-   * sub-agent, which is AsyncDisposable (`await using sub = await lattice.delegate(…)`).
+   * Creates a scoped sub-agent: `capabilities` (a subset of this agent's: `fs.read`, `github.*`) for `ttl` (seconds,
+   * `300`, or a duration, `'5m'`; at most a day, and no longer than this agent lives). Its key pair is made here;
+   * the gate never sees the private key. With `body`, runs it with the sub-agent and always revokes it when the
+   * body settles; without, returns the sub-agent, which is AsyncDisposable (`await using sub = await lattice.delegate(…)`).
    */
-  delegate(name: string, options: { capabilities: string[]; ttl: string }): Promise<DelegatedLattice>;
-  delegate<T>(name: string, options: { capabilities: string[]; ttl: string }, body: (sub: DelegatedLattice) => Promise<T>): Promise<T>;
-  async delegate<T>(name: string, options: { capabilities: string[]; ttl: string }, body?: (sub: DelegatedLattice) => Promise<T>): Promise<DelegatedLattice | T> {
+  delegate(name: string, options: DelegateOptions): Promise<DelegatedLattice>;
+  delegate<T>(name: string, options: DelegateOptions, body: (sub: DelegatedLattice) => Promise<T>): Promise<T>;
+  async delegate<T>(name: string, options: DelegateOptions, body?: (sub: DelegatedLattice) => Promise<T>): Promise<DelegatedLattice | T> {
     const keys = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const publicJwk = (await exportJWK(keys.publicKey)) as Record<string, string>;
     const privateJwk = (await exportJWK(keys.privateKey)) as Record<string, string>;

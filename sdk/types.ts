@@ -98,6 +98,13 @@ export interface VerifyResult {
   readonly verifiedAt: string;
 }
 
+export interface DelegateOptions {
+  /** Action patterns, each within this agent's own: `fs.read`, `github.*`. */
+  readonly capabilities: string[];
+  /** How long the sub-agent lives: whole seconds (`300`) or a duration (`'5m'`, `'1h'`); sent to the gate as given. */
+  readonly ttl: number | string;
+}
+
 export interface DelegationInfo {
   readonly id: string;
   readonly parentId: string;

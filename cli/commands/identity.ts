@@ -11,7 +11,7 @@ import { LatticeError } from '../../core/errors.ts';
 import { writeFileExclusive } from '../../core/fs-atomic.ts';
 import { resolveHome, runPaths } from '../../core/home.ts';
 import { generateEd25519Jwks } from '../../core/crypto/index.ts';
-import { SCOPES } from '../../core/identity/tokens.ts';
+import { DEFAULT_TOKEN_PRESETS, SCOPES, WORKSPACE_SCOPES } from '../../core/identity/tokens.ts';
 import { POLICY_PRESETS } from '../../core/identity/wireguard.ts';
 import { credentialFor, type EnrollmentReply } from '../../sdk/credential.ts';
 import { agentClient, asGate } from '../agent.ts';
@@ -127,7 +127,7 @@ function registerPeers(program: Command): void {
   );
 }
 
-type TokenView = { id: string; scopes: string[]; workspace: string | null; createdAt: string; expiresAt: string | null; revokedAt: string | null; token?: string };
+type TokenView = { id: string; scopes: string[]; workspace: string | null; presets: string[] | null; createdAt: string; expiresAt: string | null; revokedAt: string | null; token?: string };
 
 function registerTokens(program: Command): void {
   const tokens = program.command('tokens').description('operator and workspace tokens (bearer, with scopes)');
@@ -136,26 +136,31 @@ function registerTokens(program: Command): void {
       .command('create')
       .description('create a token; it is shown once')
       .requiredOption('--scope <scopes>', `comma-separated: ${SCOPES.join(', ')}`)
-      .option('--workspace <id>', 'limit an enroll token to one workspace')
+      .option('--workspace <id>', `limit the token to one workspace: the agents it enrolls, the peers it renews or removes (only with ${WORKSPACE_SCOPES.join(', ')})`)
+      .option('--preset <presets>', `comma-separated presets an enroll token may grant: ${POLICY_PRESETS.join(', ')} (default: ${DEFAULT_TOKEN_PRESETS.join(', ')})`)
       .option('--ttl <duration>', 'expire after this long (default: never)')
       .option('--home <dir>', HOME_HELP)
       .option('--json', 'print as JSON (includes the token)')
-      .action(async (opts: { scope: string; workspace?: string; ttl?: string; home?: string; json?: boolean }) => {
+      .action(async (opts: { scope: string; workspace?: string; preset?: string; ttl?: string; home?: string; json?: boolean }) => {
         const created = await admin<TokenView>(opts.home, 'POST', '/api/v1/tokens', {
           scopes: opts.scope.split(',').map((s) => s.trim()),
           ...(opts.workspace !== undefined && { workspace: opts.workspace }),
+          ...(opts.preset !== undefined && { presets: opts.preset.split(',').map((s) => s.trim()) }),
           ...(opts.ttl !== undefined && { ttl: opts.ttl }),
         });
         if (opts.json === true) return printJson(created);
-        process.stdout.write(`${created.token ?? ''}\ncreated ${created.id} (${created.scopes.join(', ')}${created.workspace === null ? '' : `, workspace ${created.workspace}`}); the token above is shown only once\n`);
+        const limits = [...created.scopes, ...(created.workspace === null ? [] : [`workspace ${created.workspace}`]), ...(created.presets === null ? [] : [`presets ${created.presets.join(', ')}`])];
+        process.stdout.write(`${created.token ?? ''}\ncreated ${created.id} (${limits.join('; ')}); the token above is shown only once\n`);
       }),
     'lattice tokens create --workspace ws-laptop --scope enroll',
+    'lattice tokens create --workspace ws-team --scope enroll --preset sandboxed,coordinator',
+    'lattice tokens create --scope approve,audit:read --ttl 8h',
   );
   example(
     tokens.command('list').description('list tokens (never their secrets)').option('--home <dir>', HOME_HELP).option('--json', 'print as JSON').action(async (opts: { home?: string; json?: boolean }) => {
       const { tokens: list } = await admin<{ tokens: TokenView[] }>(opts.home, 'GET', '/api/v1/tokens');
       if (opts.json === true) return printJson({ tokens: list });
-      process.stdout.write(`${table(['TOKEN', 'SCOPES', 'WORKSPACE', 'CREATED', 'EXPIRES', 'REVOKED'], list.map((t) => [t.id, t.scopes.join(','), t.workspace, t.createdAt, t.expiresAt, t.revokedAt]))}\n`);
+      process.stdout.write(`${table(['TOKEN', 'SCOPES', 'WORKSPACE', 'PRESETS', 'CREATED', 'EXPIRES', 'REVOKED'], list.map((t) => [t.id, t.scopes.join(','), t.workspace, t.presets?.join(',') ?? null, t.createdAt, t.expiresAt, t.revokedAt]))}\n`);
     }),
     'lattice tokens list',
   );

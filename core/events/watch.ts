@@ -6,14 +6,17 @@
  *   naming it (`auditEventId`).
  * - `anomaly.detected {kind: "denial_burst"}`: one agent was denied `[anomaly] denials` times (default 10) within
  *   `[anomaly] window` (default 60 s), whatever the reasons: an agent probing its limits, or one that a prompt
- *   injection turned. Raised once per burst: the count starts again after it.
+ *   injection turned. A denial of a delegated agent counts for it and for every identity above it, so spreading
+ *   the probing over children does not hide it; `agents` names the identities whose denials made the burst.
+ *   Raised once per burst: the count starts again after it.
  * - With `[anomaly] on_burst = "revoke"`, the gate then revokes that agent (and what it delegated) and records
- *   `enforcement.triggered {trigger: "anomaly", enforcement: "revoked"}` naming the anomaly event.
+ *   `enforcement.triggered {trigger: "anomaly", enforcement: "revoked"}` naming the anomaly event. An agent already
+ *   gone (revoked with an ancestor whose burst came first) has nothing left to revoke.
  *
  * The events are written after the denial they follow is durable, so the evidence is in order; if writing one
  * fails, the failure is reported on stderr and the denial stands (it is already recorded).
  */
-import { describeError } from '../errors.ts';
+import { LatticeError, describeError } from '../errors.ts';
 import type { LedgerEvent } from '../ledger/event.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 
@@ -23,10 +26,12 @@ export interface WatchOptions {
   readonly onBurst: 'record' | 'revoke';
   /** Revokes a peer and what it delegated (Identity.revoke). */
   readonly revoke: (peerId: string) => Promise<unknown>;
+  /** The identities above a peer, nearest first, by the recorded delegations (Peers.lineage). */
+  readonly lineage: (peerId: string) => readonly string[];
 }
 
 export function watchDenials(ledger: Ledger, options: WatchOptions): () => void {
-  const recent = new Map<string, { at: number; seq: number }[]>();
+  const recent = new Map<string, { at: number; seq: number; by: string }[]>();
   const record = (work: Promise<unknown>) =>
     void work.catch((error: unknown) => process.stderr.write(`lattice gate: could not record an anomaly or enforcement: ${describeError(error)}\n`));
 
@@ -35,24 +40,34 @@ export function watchDenials(ledger: Ledger, options: WatchOptions): () => void 
     if (payload.denialReason === 'BUDGET_EXHAUSTED') {
       record(ledger.append({ type: 'enforcement.triggered', principal: 'gate', action: e.action, decision: 'deny', payload: { peerId, trigger: 'budget', enforcement: 'denied', auditEventId: e.seq } }));
     }
-    const window = (recent.get(peerId) ?? []).filter((d) => d.at > now - options.windowMs);
-    window.push({ at: now, seq: e.seq });
+    for (const subject of [peerId, ...options.lineage(peerId)]) count(subject, { at: now, seq: e.seq, by: peerId }, now);
+  };
+
+  const count = (subject: string, denial: { at: number; seq: number; by: string }, now: number) => {
+    const window = (recent.get(subject) ?? []).filter((d) => d.at > now - options.windowMs);
+    window.push(denial);
     if (window.length < options.denials) {
-      recent.set(peerId, window);
+      recent.set(subject, window);
       return;
     }
-    recent.delete(peerId); // once per burst
+    recent.delete(subject); // once per burst
+    const agents = [...new Set(window.map((d) => d.by))];
     record(
       (async () => {
         const { event } = await ledger.append({
           type: 'anomaly.detected',
           principal: 'gate',
           decision: 'deny',
-          payload: { peerId, kind: 'denial_burst', denials: window.length, windowMs: options.windowMs, firstSeq: window[0]!.seq, lastSeq: e.seq },
+          payload: { peerId: subject, kind: 'denial_burst', denials: window.length, windowMs: options.windowMs, firstSeq: window[0]!.seq, lastSeq: denial.seq, agents },
         });
         if (options.onBurst !== 'revoke') return;
-        await options.revoke(peerId);
-        await ledger.append({ type: 'enforcement.triggered', principal: 'gate', decision: 'deny', payload: { peerId, trigger: 'anomaly', enforcement: 'revoked', anomalyEventId: event.seq } });
+        try {
+          await options.revoke(subject);
+        } catch (error) {
+          if (error instanceof LatticeError && error.code === 'PEER_NOT_FOUND') return; // already gone with an ancestor
+          throw error;
+        }
+        await ledger.append({ type: 'enforcement.triggered', principal: 'gate', decision: 'deny', payload: { peerId: subject, trigger: 'anomaly', enforcement: 'revoked', anomalyEventId: event.seq } });
       })(),
     );
   };

@@ -132,7 +132,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
 
   const verifier = new GateVerifier(ledger, ledger.keys, options.verifyWorkerUrl ?? null);
   const hub = new EventHub(ledger, id.auth);
-  const stopWatching = watchDenials(ledger, { ...config.anomaly, revoke: (peerId) => id.revoke(peerId) });
+  const stopWatching = watchDenials(ledger, { ...config.anomaly, revoke: (peerId) => id.revoke(peerId), lineage: (peerId) => id.peers.lineage(peerId) });
 
   let resolveStopped: () => void = () => undefined;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));

@@ -4,7 +4,8 @@
  * - Agents present `Authorization: DPoP <lease>` and a `DPoP` proof. The lease must parse, exist, match in
  *   constant time, belong to a live peer of the current revocation epoch, and the proof must verify against the
  *   key bound at enrollment, name this method and the configured URL, and be fresh and unseen.
- * - Operators are the admin socket (its file mode is the check), or a bearer token with the needed scope.
+ * - Operators are the admin socket (its file mode is the check), or a bearer token with the needed scope, within
+ *   the workspace and presets it is limited to.
  *
  * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer.
  */
@@ -15,7 +16,8 @@ import { credentialMatches, parseCredential } from './credential.ts';
 import { verifyDpopProof } from './dpop.ts';
 import { currentEpoch, type Peer, type Peers } from './peers.ts';
 import type { SqliteReplayStore } from './replay.ts';
-import { authenticateToken, type Scope, type TokenRecord } from './tokens.ts';
+import { authenticateToken, isWorkspaceScope, type Scope, type TokenRecord, type WorkspaceScope } from './tokens.ts';
+import type { PolicyPreset } from './wireguard.ts';
 
 export interface AgentIdentity {
   readonly peer: Peer;
@@ -66,8 +68,22 @@ export async function authenticateAgent(ctx: RequestContext, deps: AuthDeps): Pr
 
 export type Operator = { readonly kind: 'admin' } | { readonly kind: 'token'; readonly token: TokenRecord };
 
-/** The admin socket, or a bearer token holding `scope` (and, for a workspace-limited token, that workspace). */
-export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, workspace?: string): Operator {
+/** What a request with a workspace scope acts on: the workspace (and, to enroll, the preset) a token's limits are checked against. */
+export interface Reach {
+  readonly workspace: string;
+  /** The preset an enrollment gives; checked against an enroll token's presets. */
+  readonly preset?: PolicyPreset;
+}
+
+/**
+ * The admin socket, or a bearer token holding `scope` within its limits (tokens.ts says what they mean). For the
+ * scopes a workspace limit applies to, `reach` says what this request acts on; it is asked for only after the
+ * token itself is authenticated (from the headers), and only for a token, so a request is refused as
+ * unauthenticated before anything it sent is read.
+ */
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Exclude<Scope, WorkspaceScope>): Operator;
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: WorkspaceScope, reach: () => Reach): Operator;
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, reach?: () => Reach): Operator {
   if (ctx.listener === 'admin') {
     ctx.principal = 'operator';
     return { kind: 'admin' };
@@ -78,10 +94,26 @@ export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, sc
   const token = authenticateToken(db, m[1], Date.now());
   ctx.principal = token.id;
   if (!token.scopes.includes(scope)) throw new LatticeError('FORBIDDEN', `token ${token.id} lacks the ${scope} scope`);
-  if (workspace !== undefined && token.workspace !== null && token.workspace !== workspace) {
-    throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}`);
+  if (!isWorkspaceScope(scope)) {
+    // Refused at creation; a token stored otherwise (made before that check) is refused here.
+    if (token.workspace !== null) throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}, and ${scope} is not limited per workspace; use a token without a workspace`);
+    return { kind: 'token', token };
   }
+  if (reach === undefined) throw new Error(`the ${scope} route gave no reach to check token limits against`);
+  checkReach(token, scope, reach());
   return { kind: 'token', token };
+}
+
+function checkReach(token: TokenRecord, scope: WorkspaceScope, target: Reach): void {
+  if (token.workspace !== null && token.workspace !== target.workspace) {
+    throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}; ${scope} in ${target.workspace} needs another token`);
+  }
+  if (scope !== 'enroll') return;
+  const presets = token.presets ?? [];
+  if (target.preset === undefined) throw new Error('an enrollment gave no preset to check the token against');
+  if (!presets.includes(target.preset)) {
+    throw new LatticeError('FORBIDDEN', `token ${token.id} may enroll agents with preset ${presets.join(', ') || '(none)'}, not ${target.preset}; make a token with --preset ${target.preset}`);
+  }
 }
 
 export type Caller = { readonly kind: 'agent'; readonly agent: AgentIdentity } | { readonly kind: 'operator'; readonly operator: Operator };
@@ -90,9 +122,13 @@ export type Caller = { readonly kind: 'agent'; readonly agent: AgentIdentity } |
  * An agent (a request carrying `Authorization: DPoP`, never on the admin socket) or an operator holding `scope`.
  * Which one is decided by the scheme the caller chose, and each is then held to its own checks in full.
  */
-export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Scope): Promise<Caller> {
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Exclude<Scope, WorkspaceScope>): Promise<Caller>;
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: WorkspaceScope, reach: () => Reach): Promise<Caller>;
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Scope, reach?: () => Reach): Promise<Caller> {
   if (ctx.listener !== 'admin' && /^DPoP /.test(header(ctx, 'authorization') ?? '')) return { kind: 'agent', agent: await authenticateAgent(ctx, deps) };
-  return { kind: 'operator', operator: authenticateOperator(ctx, deps.db, scope) };
+  // The overloads pair a workspace scope with its reach; without one, authenticateOperator refuses as a bug would.
+  const operator = reach === undefined ? authenticateOperator(ctx, deps.db, scope as Exclude<Scope, WorkspaceScope>) : authenticateOperator(ctx, deps.db, scope as WorkspaceScope, reach);
+  return { kind: 'operator', operator };
 }
 
 export function operatorName(operator: Operator): string {

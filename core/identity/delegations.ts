@@ -2,6 +2,7 @@
  * Delegation routes: an agent creates scoped sub-agents, lists them, and revokes them with everything below.
  *
  *   POST   /api/v1/delegations          {name, capabilities, ttl, publicJwk} → 201 the child's credential parts
+ *                                        (ttl: seconds as a number, or a duration string like "10m")
  *   GET    /api/v1/delegations?role=parent|child&activeOnly=true|false
  *   DELETE /api/v1/delegations/:id      the child and its subtree (an ancestor, or the operator)
  *
@@ -10,9 +11,10 @@
  */
 import { LatticeError } from '../errors.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { bodyDuration, validator } from '../server/validate.ts';
+import { bodyDuration, durationMember, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, type AuthDeps } from './auth.ts';
-import type { Delegation, Peers } from './peers.ts';
+import type { Delegation } from './lineage.ts';
+import type { Peers } from './peers.ts';
 
 /** An action id or a trailing-wildcard pattern: `fs.read`, `github.*`, `*`. */
 export const CAPABILITY = '^(\\*|[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*(\\.\\*)?)$';
@@ -20,7 +22,7 @@ export const CAPABILITY = '^(\\*|[a-z][a-z0-9_-]*(\\.[a-z][a-z0-9_-]*)*(\\.\\*)?
 interface DelegateBody {
   name: string;
   capabilities: string[];
-  ttl: string;
+  ttl: string | number;
   publicJwk: Record<string, unknown>;
 }
 
@@ -31,8 +33,8 @@ const delegateBody = validator<DelegateBody>({
   properties: {
     name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
     capabilities: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', maxLength: 128, pattern: CAPABILITY } },
-    ttl: { type: 'string', maxLength: 16 },
-    publicJwk: { type: 'object', required: [], maxProperties: 8 },
+    ttl: durationMember(),
+    publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });
 
@@ -84,7 +86,7 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
-        const caller = await authenticateCaller(ctx, auth, 'peers:write');
+        const caller = await authenticateCaller(ctx, auth, 'peers:write', () => ({ workspace: peers.find(id)?.workspace ?? missing(id) }));
         const by = caller.kind === 'agent' ? caller.agent.peer.id : 'operator';
         if (peers.delegation(id) === undefined) throw new LatticeError('NOT_FOUND', `${id} is not a delegation`);
         // By recorded lineage, so an ancestor asking again after the delegation ended hears PEER_NOT_FOUND, not FORBIDDEN.
@@ -104,4 +106,8 @@ function flag(ctx: RequestContext, name: string): boolean {
   if (value === null || value === 'false') return false;
   if (value === 'true') return true;
   throw new LatticeError('VALIDATION_FAILED', `${name} must be true or false`);
+}
+
+function missing(id: string): never {
+  throw new LatticeError('PEER_NOT_FOUND', `no live peer ${id}`);
 }

@@ -4,7 +4,7 @@
  *
  * Fails closed: anything it cannot verify is refused, never passed through. A missing, oversized (> 8 KiB) or
  * unparseable proof, a `typ` other than `dpop+jwt`, any `alg` but ES256 (P-256) and EdDSA/Ed25519 (RFC 9864) or an
- * alg that does not fit the key, a `jwk` that is not exactly a public P-256 or Ed25519 key, a bad signature, a key
+ * alg that does not fit the key, a `jwk` that is not a public P-256 or Ed25519 key (public-jwk.ts), a bad signature, a key
  * other than the enrolled one, a wrong `htm`/`htu`, an `iat` outside the window, a missing or wrong `ath` and a
  * replayed `jti` are each refused with their own code. The proof is attacker-controlled: messages name what was
  * wrong and quote at most a short, escaped excerpt of a claim, never the token. The `jti` is recorded only after
@@ -13,6 +13,7 @@
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { constantTimeEqual, publicKeyFromJwk, sha256Base64url, verifyJwsSignature, type KeyObject } from '../crypto/index.ts';
 import { LatticeError, describeError, type ErrorCode } from '../errors.ts';
+import { ALGS_FOR, quote, readPublicJwk, type PublicJwk } from './public-jwk.ts';
 
 /** The DPOP_* codes of core/errors.ts: one list, so the wire table covers every one. */
 export type DpopFailureCode = Extract<ErrorCode, `DPOP_${string}`>;
@@ -49,12 +50,6 @@ const MAX_JTI_LENGTH = 256;
 type Failure = { ok: false; code: DpopFailureCode; message: string };
 type Step<T> = { ok: true; value: T } | Failure;
 type Alg = 'ES256' | 'EdDSA' | 'Ed25519';
-type PublicJwk = { kty: 'EC'; crv: 'P-256'; x: string; y: string } | { kty: 'OKP'; crv: 'Ed25519'; x: string };
-
-/** The key type each accepted alg requires. EdDSA and Ed25519 (RFC 9864) name the same algorithm here. */
-const KEY_TYPE: Readonly<Record<Alg, PublicJwk['kty']>> = { ES256: 'EC', EdDSA: 'OKP', Ed25519: 'OKP' };
-/** Members that would make a JWK a private (or symmetric) key. */
-const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k', 'priv'];
 const SEGMENTS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 const UNREPAIRED_URL_CHARACTERS = /[\p{Cc}\s\\]/u;
@@ -105,17 +100,15 @@ export async function verifyDpopProof(check: DpopCheck): Promise<DpopResult> {
   return { ok: true, jkt, jwk };
 }
 
-/** RFC 7638 SHA-256 thumbprint of an accepted public JWK; any other JWK is a caller bug. */
-export async function jwkThumbprint(jwk: JWK): Promise<string> {
-  const key = readPublicJwk(jwk);
-  if (typeof key === 'string') throw new LatticeError('KEY_INVALID', `no thumbprint for this jwk: ${key}`);
-  const name = keyName(key);
-  return thumbprints.get(name) ?? cacheKeep(thumbprints, name, await calculateJwkThumbprint(key, 'sha256'));
-}
-
-/** Exactly an EC P-256 {kty, crv, x, y} or OKP Ed25519 {kty, crv, x} public key: no private or other members. */
-export function isAcceptedPublicJwk(jwk: unknown): jwk is JWK {
-  return typeof readPublicJwk(jwk) !== 'string';
+/**
+ * RFC 7638 SHA-256 thumbprint of an accepted public JWK, from its required members only; any other JWK is a
+ * caller bug (readPublicJwk says why a key is refused).
+ */
+export async function jwkThumbprint(jwk: unknown): Promise<string> {
+  const read = readPublicJwk(jwk);
+  if (!read.ok) throw new LatticeError('KEY_INVALID', `no thumbprint for this jwk: ${read.reason}`);
+  const name = keyName(read.key);
+  return thumbprints.get(name) ?? cacheKeep(thumbprints, name, await calculateJwkThumbprint(read.key, 'sha256'));
 }
 
 function readProof(value: unknown): Step<{ compact: string; header: Record<string, unknown> }> {
@@ -141,9 +134,9 @@ function checkHeader(header: Record<string, unknown>): Step<{ alg: Alg; jwk: Pub
     return fail('DPOP_MALFORMED', 'the proof header must not carry "crit" or "b64"');
   }
   const jwk = readPublicJwk(header['jwk']);
-  if (typeof jwk === 'string') return fail('DPOP_MALFORMED', `the jwk header is refused: ${jwk}`);
-  if (KEY_TYPE[alg] !== jwk.kty) return fail('DPOP_BAD_ALG', `alg ${alg} does not fit a ${jwk.kty} ${jwk.crv} key`);
-  return { ok: true, value: { alg, jwk } };
+  if (!jwk.ok) return fail('DPOP_MALFORMED', `the jwk header is refused: ${jwk.reason}`);
+  if (!ALGS_FOR[jwk.key.kty].includes(alg)) return fail('DPOP_BAD_ALG', `alg ${alg} does not fit a ${jwk.key.kty} ${jwk.key.crv} key`);
+  return { ok: true, value: { alg, jwk: jwk.key } };
 }
 
 /**
@@ -225,29 +218,6 @@ function normaliseUrl(value: string): string | undefined {
   return `${url.protocol}//${url.host}${url.pathname}`;
 }
 
-/** A fresh copy of `jwk` holding only the key members, or the reason it is not an accepted public key. */
-function readPublicJwk(jwk: unknown): PublicJwk | string {
-  if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) return 'it is not a JSON object';
-  const members = Object.keys(jwk);
-  const secret = members.find((name) => PRIVATE_MEMBERS.includes(name));
-  if (secret !== undefined) return `it carries the private member "${secret}"; send the public key only`;
-  const { kty, crv, x, y } = jwk as Record<string, unknown>;
-  let allowed: readonly string[];
-  if (kty === 'EC' && crv === 'P-256') allowed = ['kty', 'crv', 'x', 'y'];
-  else if (kty === 'OKP' && crv === 'Ed25519') allowed = ['kty', 'crv', 'x'];
-  else return `kty ${quote(kty)} with crv ${quote(crv)} is not accepted; use EC P-256 or OKP Ed25519`;
-  const extra = members.find((name) => !allowed.includes(name));
-  if (extra !== undefined) return `member ${quote(extra)} is not accepted; send only ${allowed.join(', ')}`;
-  if (!isCoordinate(x)) return 'x must be 32 bytes of base64url';
-  if (kty === 'OKP') return { kty, crv: 'Ed25519', x };
-  if (!isCoordinate(y)) return 'y must be 32 bytes of base64url';
-  return { kty, crv: 'P-256', x, y };
-}
-
-function isCoordinate(value: unknown): value is string {
-  return typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value) && Buffer.from(value, 'base64url').toString('base64url') === value;
-}
-
 function decodeJsonObject(encoded: string | Uint8Array, what: string): Step<Record<string, unknown>> {
   const bytes = typeof encoded === 'string' ? Buffer.from(encoded, 'base64url') : encoded;
   let value: unknown;
@@ -260,16 +230,6 @@ function decodeJsonObject(encoded: string | Uint8Array, what: string): Step<Reco
     return fail('DPOP_MALFORMED', `the proof ${what} is not a JSON object`);
   }
   return { ok: true, value: value as Record<string, unknown> };
-}
-
-/** A short, escaped rendering of an attacker-controlled value for a message. */
-function quote(value: unknown): string {
-  let text: string;
-  if (value === undefined) text = 'missing';
-  else if (typeof value === 'string') text = JSON.stringify(value);
-  else if (typeof value === 'number' || typeof value === 'boolean' || value === null) text = String(value);
-  else text = Array.isArray(value) ? 'an array' : 'an object';
-  return text.length > 48 ? `${text.slice(0, 45)}...` : text;
 }
 
 function fail(code: DpopFailureCode, message: string): Failure {

@@ -9,17 +9,19 @@
  *
  * Delegation: a peer may create a child holding a subset of its capabilities (action patterns: `fs.read`,
  * `github.*`, `*`), living no longer than itself and at most a day; children delegate further, only narrower.
+ * Renewal never takes a child past its grant or past anyone above it (lineage.ts).
  * Removing a peer, for any reason, removes everything below it, one event each, in the same group commit.
  */
-import type { JWK } from 'jose';
 import { generateWireGuardKeyPair } from '../crypto/x25519.ts';
 import { randomId } from '../crypto/index.ts';
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { isAcceptedPublicJwk, jwkThumbprint } from './dpop.ts';
+import { ancestorsOf, delegationOf, delegationsOf, lifeLimit, setLife, type Delegation } from './lineage.ts';
+import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
+import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
 import type { PolicyPreset } from './wireguard.ts';
 
 export interface Peer {
@@ -36,6 +38,8 @@ export interface Peer {
   readonly expiresAt: number;
   /** The peer that delegated this one; null for an enrolled peer. */
   readonly parentId: string | null;
+  /** Every identity above this one, nearest first (parentId, then its parent, …); empty for an enrolled peer. */
+  readonly ancestors: readonly string[];
   /** Action patterns this peer may use; null (an enrolled peer) means whatever policy allows. */
   readonly capabilities: readonly string[] | null;
 }
@@ -44,19 +48,8 @@ export interface DelegateInput {
   readonly name: string;
   readonly capabilities: readonly string[];
   readonly ttlMs: number;
-  readonly publicJwk: JWK;
-}
-
-/** A delegation as its parent (or the child itself) sees it, live or ended. */
-export interface Delegation {
-  readonly id: string;
-  readonly parentId: string;
-  readonly name: string;
-  readonly capabilities: readonly string[];
-  readonly createdAt: number;
-  readonly expiresAt: number;
-  readonly endedAt: number | null;
-  readonly endReason: string | null;
+  /** As the agent sent it (attacker-controlled); checked and reduced to its key members before anything else. */
+  readonly publicJwk: unknown;
 }
 
 /** Delegations live at most a day, whatever the identity maximum. */
@@ -79,7 +72,8 @@ export interface EnrollInput {
   readonly workspace: string;
   readonly preset: PolicyPreset;
   readonly ttlMs: number;
-  readonly publicJwk: JWK;
+  /** As the agent sent it (attacker-controlled); checked and reduced to its key members before anything else. */
+  readonly publicJwk: unknown;
   /** Who enrolled it: `operator` (admin socket) or the workspace token's id. */
   readonly by: string;
 }
@@ -124,7 +118,7 @@ export class Peers {
 
   async enroll(input: EnrollInput, now = Date.now()): Promise<Enrolled> {
     this.checkTtl(input.ttlMs);
-    const jkt = await thumbprint(input.publicJwk);
+    const { key, jkt } = await dpopKey(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -138,9 +132,9 @@ export class Peers {
           const epoch = currentEpoch(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, epoch, now, expiresAt);
+          ).run(id, input.name, input.agentType, input.workspace, input.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, epoch, now, expiresAt);
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
-          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, capabilities: null };
+          peer = { id, name: input.name, agentType: input.agentType, workspace: input.workspace, preset: input.preset, overlayIp, jkt, wgPublicKey: wg.publicKey, epoch, createdAt: now, expiresAt, parentId: null, ancestors: [], capabilities: null };
         },
       },
     );
@@ -160,7 +154,7 @@ export class Peers {
     const limit = Math.min(MAX_DELEGATION_TTL_MS, parent.expiresAt - now);
     if (!Number.isSafeInteger(input.ttlMs) || input.ttlMs < 1000) throw new LatticeError('VALIDATION_FAILED', 'ttl must be at least 1s');
     if (input.ttlMs > limit) throw new LatticeError('TTL_TOO_LONG', `ttl must be at most ${Math.floor(limit / 1000)}s (a day, and no longer than the delegating identity lives)`);
-    const jkt = await thumbprint(input.publicJwk);
+    const { key, jkt } = await dpopKey(input.publicJwk);
     const wg = generateWireGuardKeyPair();
     const lease = issueCredential('lease');
     const id = randomId('peer');
@@ -171,14 +165,17 @@ export class Peers {
       { type: 'delegation.created', principal: parent.id, decision: 'allow', payload: { peerId: id, parentId: parent.id, name: input.name, capabilities, jkt, leaseId: lease.id, expiresAt: new Date(expiresAt).toISOString() } },
       {
         write: (db) => {
-          if (statement(db, 'SELECT 1 FROM peers WHERE id = ?', 'pluck').get(parent.id) === undefined) throw notFound(parent.id);
+          const parentExpiresAt = statement(db, 'SELECT expires_at FROM peers WHERE id = ?', 'pluck').get(parent.id) as number | undefined;
+          if (parentExpiresAt === undefined) throw notFound(parent.id);
+          // The parent may have shortened its life since it was authenticated; a child never outlives it.
+          if (parentExpiresAt < expiresAt) throw new LatticeError('TTL_TOO_LONG', `ttl must end by ${new Date(parentExpiresAt).toISOString()}, when the delegating identity does`);
           const overlayIp = this.allocate(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at, parent_id, capabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-          ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(input.publicJwk), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
+          ).run(id, input.name, parent.agentType, parent.workspace, parent.preset, overlayIp, jkt, JSON.stringify(key), wg.publicKey, parent.epoch, now, expiresAt, parent.id, JSON.stringify(capabilities));
           db.prepare('INSERT INTO leases (id, peer_id, token_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)').run(lease.id, id, lease.hash, now, expiresAt);
           db.prepare('INSERT INTO delegations (id, parent_id, name, capabilities, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, parent.id, input.name, JSON.stringify(capabilities), now, expiresAt);
-          peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, capabilities };
+          peer = { ...parent, id, name: input.name, overlayIp, jkt, wgPublicKey: wg.publicKey, createdAt: now, expiresAt, parentId: parent.id, ancestors: [parent.id, ...parent.ancestors], capabilities };
         },
       },
     );
@@ -188,14 +185,12 @@ export class Peers {
 
   /** The delegations `parentId` made (newest first), or only those still live. */
   delegationsOf(parentId: string, activeOnly: boolean, now = Date.now()): Delegation[] {
-    const rows = this.db.prepare(`SELECT * FROM delegations WHERE parent_id = ? ${activeOnly ? 'AND ended_at IS NULL AND expires_at > ?' : ''} ORDER BY created_at DESC LIMIT 1000`).all(...(activeOnly ? [parentId, now] : [parentId])) as DelegationRow[];
-    return rows.map(toDelegation);
+    return delegationsOf(this.db, parentId, activeOnly, now);
   }
 
   /** The delegation that made `id`, if it was delegated. */
   delegation(id: string): Delegation | undefined {
-    const row = this.db.prepare('SELECT * FROM delegations WHERE id = ?').get(id) as DelegationRow | undefined;
-    return row === undefined ? undefined : toDelegation(row);
+    return delegationOf(this.db, id);
   }
 
   /** Whether `ancestor` is `id`'s parent, grandparent, …, among live peers. */
@@ -205,10 +200,7 @@ export class Peers {
 
   /** Whether `ancestor` delegated `id`, directly or through others, by the recorded delegations (live or ended). */
   delegatedBy(ancestor: string, id: string): boolean {
-    const found = this.db
-      .prepare('WITH RECURSIVE up(id) AS (SELECT parent_id FROM delegations WHERE id = ? UNION SELECT d.parent_id FROM delegations d JOIN up ON d.id = up.id) SELECT 1 FROM up WHERE id = ?')
-      .get(id, ancestor);
-    return found !== undefined;
+    return ancestorsOf(this.db, id).includes(ancestor);
   }
 
   /** Live peers below `id`, parents before their children. */
@@ -219,16 +211,26 @@ export class Peers {
       .all(id) as string[];
   }
 
-  /** Extends a peer's life (and its lease) to now + ttl, within the maximum. */
+  /**
+   * Sets a peer's life (and its lease's) to now + ttl, clamped to what the peer may have: the maximum TTL (asking
+   * for more is TTL_TOO_LONG), and for a delegated peer the lifetime its delegation granted and every ancestor's
+   * expiry (lineage.ts). A delegated identity can shorten its life, never extend it past what it was given.
+   * Everything delegated below the peer is shortened with it. The event records the expiry set, and the one asked
+   * for when it was clamped.
+   */
   async renew(id: string, ttlMs: number, by: string, now = Date.now()): Promise<Peer> {
     this.checkTtl(ttlMs);
-    const expiresAt = now + ttlMs;
+    const requested = now + ttlMs;
+    const limit = lifeLimit(this.db, id, now);
+    const expiresAt = Math.min(requested, limit.expiresAt);
+    const clamped = expiresAt < requested ? { requestedExpiresAt: new Date(requested).toISOString(), limitedBy: limit.by } : {};
     await this.ledger.append(
-      { type: 'peer.renewed', principal: by, decision: 'allow', payload: { peerId: id, expiresAt: new Date(expiresAt).toISOString() } },
+      { type: 'peer.renewed', principal: by, decision: 'allow', payload: { peerId: id, expiresAt: new Date(expiresAt).toISOString(), ...clamped } },
       {
         write: (db) => {
-          if (db.prepare('UPDATE peers SET expires_at = ? WHERE id = ? AND expires_at > ?').run(expiresAt, id, now).changes !== 1) throw notFound(id);
-          db.prepare('UPDATE leases SET expires_at = ? WHERE peer_id = ?').run(expiresAt, id);
+          // The chain may have been shortened since the limit was read (an ancestor's renewal in the same commit).
+          if (lifeLimit(db, id, now).expiresAt < expiresAt) throw new LatticeError('TTL_TOO_LONG', `an identity above ${id} shortened its life meanwhile; renew again`);
+          setLife(db, id, expiresAt, now);
         },
       },
     );
@@ -269,7 +271,11 @@ export class Peers {
 
   /** Removes every expired peer, one event each. */
   async reap(now = Date.now()): Promise<string[]> {
-    const expired = this.db.prepare('SELECT id FROM peers WHERE expires_at <= ? ORDER BY expires_at').pluck().all(now) as string[];
+    // A peer whose parent expired too goes with its parent (and is recorded as such), not on its own.
+    const expired = this.db
+      .prepare('SELECT id FROM peers p WHERE expires_at <= ? AND NOT EXISTS (SELECT 1 FROM peers q WHERE q.id = p.parent_id AND q.expires_at <= ?) ORDER BY expires_at')
+      .pluck()
+      .all(now, now) as string[];
     const reaped: string[] = [];
     for (const id of expired) {
       try {
@@ -292,11 +298,20 @@ export class Peers {
   /** The peer, or undefined when there is none by that id (removed, expired and reaped, or never enrolled). */
   find(id: string): Peer | undefined {
     const row = statement(this.db, 'SELECT * FROM peers WHERE id = ?').get(id) as PeerRow | undefined;
-    return row === undefined ? undefined : toPeer(row);
+    return row === undefined ? undefined : toPeer(row, this.ancestors(row));
   }
 
   list(): Peer[] {
-    return (this.db.prepare('SELECT * FROM peers ORDER BY created_at').all() as PeerRow[]).map(toPeer);
+    return (this.db.prepare('SELECT * FROM peers ORDER BY created_at').all() as PeerRow[]).map((row) => toPeer(row, this.ancestors(row)));
+  }
+
+  /** The identities above `id` by the recorded delegations (known after they ended), nearest first. */
+  lineage(id: string): string[] {
+    return ancestorsOf(this.db, id);
+  }
+
+  private ancestors(row: PeerRow): string[] {
+    return row.parent_id === null ? [] : ancestorsOf(this.db, row.id);
   }
 
   private checkTtl(ttlMs: number): void {
@@ -324,35 +339,21 @@ export function recordRevocation(db: LedgerDatabase, id: string, kind: string): 
   db.prepare('INSERT INTO revocations (id, kind, revoked_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING').run(id, kind, Date.now());
 }
 
-/** The key's RFC 7638 thumbprint, once it is known to be a public key DPoP proofs can be checked against. */
-function thumbprint(jwk: JWK): Promise<string> {
-  if (!isAcceptedPublicJwk(jwk)) throw new LatticeError('VALIDATION_FAILED', 'publicJwk must be a public EC P-256 or Ed25519 key');
-  return jwkThumbprint(jwk);
+/**
+ * The public key DPoP proofs will be checked against (its required members only) and its RFC 7638 thumbprint,
+ * or VALIDATION_FAILED saying exactly why the key sent is refused.
+ */
+async function dpopKey(jwk: unknown): Promise<{ key: PublicJwk; jkt: string }> {
+  const read = readPublicJwk(jwk);
+  if (!read.ok) throw new LatticeError('VALIDATION_FAILED', `publicJwk is refused: ${read.reason}`);
+  return { key: read.key, jkt: await jwkThumbprint(read.key) };
 }
 
 function notFound(id: string): LatticeError {
   return new LatticeError('PEER_NOT_FOUND', `no live peer ${id}`);
 }
 
-interface DelegationRow {
-  id: string;
-  parent_id: string;
-  name: string;
-  capabilities: string;
-  created_at: number;
-  expires_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-}
-
-function toDelegation(row: DelegationRow): Delegation {
-  return {
-    id: row.id, parentId: row.parent_id, name: row.name, capabilities: JSON.parse(row.capabilities) as string[],
-    createdAt: row.created_at, expiresAt: row.expires_at, endedAt: row.ended_at, endReason: row.end_reason,
-  };
-}
-
-function toPeer(row: PeerRow): Peer {
+function toPeer(row: PeerRow, ancestors: readonly string[]): Peer {
   return {
     id: row.id,
     name: row.name,
@@ -366,6 +367,7 @@ function toPeer(row: PeerRow): Peer {
     createdAt: row.created_at,
     expiresAt: row.expires_at,
     parentId: row.parent_id,
+    ancestors,
     capabilities: row.capabilities === null ? null : (JSON.parse(row.capabilities) as string[]),
   };
 }

@@ -10,7 +10,7 @@ import type { Ledger } from '../ledger/ledger.ts';
 import { loadOrCreateMasterKey } from '../secrets/master-key.ts';
 import { SecretStore } from '../secrets/store.ts';
 import type { RequestContext, Route } from '../server/http.ts';
-import { bodyDuration, validator } from '../server/validate.ts';
+import { bodyDuration, durationMember, validator } from '../server/validate.ts';
 import { authenticateAgent, authenticateCaller, authenticateOperator, operatorName, type AuthDeps } from './auth.ts';
 import { delegationRoutes } from './delegations.ts';
 import { gateWireGuardKey } from './gate-wireguard.ts';
@@ -18,7 +18,7 @@ import { renderNftRuleset } from './nft.ts';
 import { gateAddress, parseCidr } from './overlay.ts';
 import { Peers, currentEpoch, recordRevocation, type Enrolled, type Peer } from './peers.ts';
 import { SqliteReplayStore } from './replay.ts';
-import { SCOPES, createToken, listTokens, revokeToken, type Scope } from './tokens.ts';
+import { SCOPES, createToken, listTokens, revokeToken, tokenLimits, type Scope } from './tokens.ts';
 import { POLICY_PRESETS, allowedIpsForPreset, renderWgQuickConfig, type PolicyPreset } from './wireguard.ts';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
@@ -27,7 +27,7 @@ interface EnrollBody {
   agentName: string;
   agentType: string;
   workspaceId: string;
-  ttl: string;
+  ttl: string | number;
   policyPreset: PolicyPreset;
   publicJwk: Record<string, unknown>;
 }
@@ -40,22 +40,23 @@ const enrollBody = validator<EnrollBody>({
     agentName: { type: 'string', pattern: NAME },
     agentType: { type: 'string', pattern: NAME },
     workspaceId: { type: 'string', pattern: NAME },
-    ttl: { type: 'string', maxLength: 16 },
+    ttl: durationMember(),
     policyPreset: { type: 'string', enum: [...POLICY_PRESETS] },
-    publicJwk: { type: 'object', required: [], maxProperties: 8 },
+    publicJwk: { type: 'object', required: [], maxProperties: 16 },
   },
 });
 
-const ttlBody = validator<{ ttl: string }>({ type: 'object', additionalProperties: false, required: ['ttl'], properties: { ttl: { type: 'string', maxLength: 16 } } });
+const ttlBody = validator<{ ttl: string | number }>({ type: 'object', additionalProperties: false, required: ['ttl'], properties: { ttl: durationMember() } });
 
-const tokenBody = validator<{ scopes: Scope[]; workspace?: string; ttl?: string }>({
+const tokenBody = validator<{ scopes: Scope[]; workspace?: string; presets?: PolicyPreset[]; ttl?: string | number }>({
   type: 'object',
   additionalProperties: false,
   required: ['scopes'],
   properties: {
     scopes: { type: 'array', minItems: 1, maxItems: SCOPES.length, items: { type: 'string', enum: [...SCOPES] } },
     workspace: { type: 'string', pattern: NAME, nullable: true },
-    ttl: { type: 'string', maxLength: 16, nullable: true },
+    presets: { type: 'array', minItems: 1, maxItems: POLICY_PRESETS.length, uniqueItems: true, items: { type: 'string', enum: [...POLICY_PRESETS] }, nullable: true },
+    ttl: durationMember({ nullable: true }),
   },
 });
 
@@ -112,9 +113,9 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
     });
   };
 
-  /** The agent itself (DPoP) for its own peer id, or an operator with peers:write. */
+  /** The agent itself (DPoP) for its own peer id, or an operator with peers:write (for this peer's workspace). */
   const selfOrOperator = async (ctx: RequestContext, id: string): Promise<string> => {
-    const caller = await authenticateCaller(ctx, auth, 'peers:write');
+    const caller = await authenticateCaller(ctx, auth, 'peers:write', () => ({ workspace: peers.get(id).workspace }));
     if (caller.kind === 'operator') return operatorName(caller.operator);
     if (caller.agent.peer.id !== id) throw new LatticeError('FORBIDDEN', 'an agent may renew or delete only itself');
     return caller.agent.peer.id;
@@ -126,7 +127,10 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/agent-enroll',
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
-        const operator = authenticateOperator(ctx, db, 'enroll', enrollBody(ctx.body).workspaceId);
+        const operator = authenticateOperator(ctx, db, 'enroll', () => {
+          const body = enrollBody(ctx.body);
+          return { workspace: body.workspaceId, preset: body.policyPreset };
+        });
         const enrolled = await enroll(ctx.body, operatorName(operator));
         const { peer } = enrolled;
         const wireguardConfig = renderWgQuickConfig({
@@ -205,10 +209,15 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       on: ['admin'],
       async handle(ctx) {
         const body = tokenBody(ctx.body);
+        const ttl = body.ttl ?? null; // the schema lets a member be null as well as absent
+        const ttlMs = ttl === null ? null : bodyDuration(ttl, 'ttl');
+        // Checked before anything is written: a limit that cannot apply to a scope is refused, never ignored.
+        const input = { scopes: body.scopes, workspace: body.workspace ?? null, presets: body.presets ?? null, ttlMs, now: Date.now() };
+        const limits = tokenLimits(input);
         let created: ReturnType<typeof createToken> | undefined;
         await ledger.append(
-          { type: 'token.created', principal: 'operator', payload: { scopes: body.scopes, workspace: body.workspace ?? null } },
-          { write: (tx) => void (created = createToken(tx, { scopes: body.scopes, workspace: body.workspace ?? null, ttlMs: body.ttl === undefined ? null : bodyDuration(body.ttl, 'ttl'), now: Date.now() })) },
+          { type: 'token.created', principal: 'operator', payload: { scopes: [...limits.scopes], workspace: limits.workspace, presets: limits.presets === null ? null : [...limits.presets] } },
+          { write: (tx) => void (created = createToken(tx, input)) },
         );
         if (created === undefined) throw new Error('token committed without a record');
         return { status: 201, body: { ...describeToken(created.record), token: created.token } };
@@ -354,7 +363,7 @@ function describePeer(peer: Peer) {
 }
 
 function describeToken(t: ReturnType<typeof listTokens>[number]) {
-  return { id: t.id, scopes: t.scopes, workspace: t.workspace, createdAt: iso(t.createdAt), expiresAt: t.expiresAt === null ? null : iso(t.expiresAt), revokedAt: t.revokedAt === null ? null : iso(t.revokedAt) };
+  return { id: t.id, scopes: t.scopes, workspace: t.workspace, presets: t.presets, createdAt: iso(t.createdAt), expiresAt: t.expiresAt === null ? null : iso(t.expiresAt), revokedAt: t.revokedAt === null ? null : iso(t.revokedAt) };
 }
 
 function iso(ms: number): string {

@@ -258,6 +258,14 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX webhook_outbox_pending ON webhook_outbox(webhook, seq) WHERE state = 'pending';
     `);
   },
+  // 6: the presets an enroll token may grant (a JSON array; NULL for a token without the enroll scope). Enroll
+  // tokens made before could grant any preset; they now grant the default one, sandboxed.
+  (db) => {
+    db.exec(`
+      ALTER TABLE tokens ADD COLUMN presets TEXT;
+      UPDATE tokens SET presets = '["sandboxed"]' WHERE EXISTS (SELECT 1 FROM json_each(tokens.scopes) WHERE value = 'enroll');
+    `);
+  },
 ];
 
 /**

@@ -3,7 +3,8 @@
  * agent, a workspace or a preset may use per fixed window. Set in the configuration (`[[budgets]]`) or with
  * `lattice budgets set`, through the admin socket only: an agent can neither raise nor choose its budget.
  *
- * Every budget that applies to a request must have room for it. `check` answers for can-i and before a hold;
+ * Every budget that applies to a request must have room for it; an agent budget applies to the agent and to
+ * everything it delegated, directly or further down. `check` answers for can-i and before a hold;
  * `reserve` takes the room inside the transaction that consumes the grant and records the intent, so concurrent
  * requests can never overspend a budget between the check and the use. A budget is never refunded: a call that
  * failed still used its attempt.
@@ -25,6 +26,8 @@ export interface Budget {
 
 export interface BudgetSubject {
   readonly peerId: string;
+  /** The identities that delegated this one, nearest first: an agent budget on any of them is charged too. */
+  readonly ancestors: readonly string[];
   readonly workspace: string;
   readonly preset: string;
 }
@@ -89,13 +92,14 @@ export class Budgets {
   }
 
   private evaluate(db: LedgerDatabase, who: BudgetSubject, cost: number, now: number, take: boolean): BudgetCheck {
-    const applicable = this.list().filter((b) => b.subject === (b.scope === 'agent' ? who.peerId : b.scope === 'workspace' ? who.workspace : who.preset));
+    const applicable = this.list().filter((b) => appliesTo(b, who));
     const used = statement(db, 'SELECT calls, cost FROM budget_usage WHERE scope = ? AND subject = ? AND window_ms = ? AND window_start = ?');
     for (const b of applicable) {
       const start = now - (now % b.windowMs);
       const u = (used.get(b.scope, b.subject, b.windowMs, start) as { calls: number; cost: number } | undefined) ?? { calls: 0, cost: 0 };
-      if (b.calls !== null && u.calls + 1 > b.calls) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows ${b.calls} call(s) per window; ${u.calls} used`, start);
-      if (b.cost !== null && u.cost + cost > b.cost) return exhausted(b, `the ${b.scope} budget for ${b.subject} allows cost ${b.cost} per window; ${u.cost} used, this action costs ${cost}`, start);
+      const name = `the ${b.scope} budget for ${b.subject}${b.scope === 'agent' && b.subject !== who.peerId ? ' (which delegated this identity)' : ''}`;
+      if (b.calls !== null && u.calls + 1 > b.calls) return exhausted(b, `${name} allows ${b.calls} call(s) per window; ${u.calls} used`, start);
+      if (b.cost !== null && u.cost + cost > b.cost) return exhausted(b, `${name} allows cost ${b.cost} per window; ${u.cost} used, this action costs ${cost}`, start);
     }
     if (take) {
       const add = statement(
@@ -115,6 +119,17 @@ export class Budgets {
     }
     return { ok: true };
   }
+}
+
+/**
+ * Whether a budget limits this request: its workspace's or preset's, or an agent budget of the agent or of any
+ * identity above it. Delegating must not multiply what an agent may spend: every call a child makes is charged to
+ * each ancestor's agent budget as well as its own.
+ */
+function appliesTo(b: Budget, who: BudgetSubject): boolean {
+  if (b.scope === 'workspace') return b.subject === who.workspace;
+  if (b.scope === 'preset') return b.subject === who.preset;
+  return b.subject === who.peerId || who.ancestors.includes(b.subject);
 }
 
 function exhausted(budget: Budget, message: string, windowStart: number): BudgetCheck {

@@ -83,7 +83,7 @@ export async function decide(deps: DecideDeps, peer: Peer, proposal: Proposal, n
   if (d.decision === 'deny') {
     return { ...base, conditions: d.conditions, decision: 'deny', denialReason: d.denialReason, message: d.reason ?? denialMessage(d.denialReason) };
   }
-  const budget = deps.budgets.check({ peerId: peer.id, workspace: peer.workspace, preset: peer.preset }, planned.manifest.cost, now);
+  const budget = deps.budgets.check({ peerId: peer.id, ancestors: peer.ancestors, workspace: peer.workspace, preset: peer.preset }, planned.manifest.cost, now);
   if (!budget.ok) return { ...base, conditions: [], decision: 'deny', denialReason: 'BUDGET_EXHAUSTED', message: budget.message };
   return { ...base, conditions: [], decision: d.decision };
 }

@@ -53,7 +53,7 @@ type Outcome = { kind: 'executed'; output: JsonValue } | { kind: 'denied'; error
 export async function run(deps: RunDeps, r: Runnable): Promise<Answer> {
   const { ledger } = deps;
   const { decided, peer } = r;
-  const who = { peerId: peer.id, workspace: peer.workspace, preset: peer.preset };
+  const who = { peerId: peer.id, ancestors: peer.ancestors, workspace: peer.workspace, preset: peer.preset };
   const binding = { requestId: r.requestId, peerId: peer.id, action: decided.manifest.id, requestHash: decided.requestHash, planSha256: decided.planSha256 };
   const grant = await issueGrant(ledger.keys.active, binding, Date.now());
   const startedAt = new Date().toISOString();

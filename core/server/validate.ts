@@ -47,7 +47,8 @@ export function compiledOnUse<T>(schema: object, options: Options = {}): Validat
 }
 
 export function validator<T>(schema: JSONSchemaType<T>): (body: unknown) => T {
-  const validate = compiledOnUse<T>(schema, { allErrors: false });
+  // Union types (`type: ['integer', 'string']`) are how a member accepts two forms, e.g. durationMember().
+  const validate = compiledOnUse<T>(schema, { allErrors: false, allowUnionTypes: true });
   return (body) => {
     if (body === undefined) throw new LatticeError('VALIDATION_FAILED', 'the request needs a JSON body');
     if (validate(body)) return body;
@@ -55,10 +56,36 @@ export function validator<T>(schema: JSONSchemaType<T>): (body: unknown) => T {
   };
 }
 
-/** A duration member of a body (`90s`, `30m`, `1h`, `7d`) in ms; a malformed one is VALIDATION_FAILED. */
-export function bodyDuration(text: string, field: string): number {
+/** Longest duration a body may give as a number of seconds (the string form allows nine digits as well). */
+const MAX_DURATION_SECONDS = 999_999_999;
+
+/**
+ * The schema of a duration member of a body: a whole number of seconds, or a string `90s`, `30m`, `1h`, `7d`.
+ * Read it with bodyDuration. A fresh object each time: ajv writes into a schema's `type` array, so one shared
+ * object could make every schema using it accept what one of them allows.
+ */
+export function durationMember(): DurationSchema;
+export function durationMember(options: { nullable: true }): DurationSchema & { nullable: true };
+export function durationMember(options: { nullable?: true } = {}): DurationSchema {
+  const range = { minimum: 1, maximum: MAX_DURATION_SECONDS, maxLength: 16 };
+  // "null" written out: left to `nullable`, ajv would add it to the schema when compiling it, changing the JSON the
+  // build's precompiled validators are looked up by.
+  if (options.nullable === true) return { type: ['integer', 'string', 'null'], nullable: true, ...range } as unknown as DurationSchema;
+  return { type: ['integer', 'string'], ...range };
+}
+
+type DurationSchema = { type: ['integer', 'string']; minimum: number; maximum: number; maxLength: number };
+
+/** A duration member of a body (seconds as a number, or `90s`, `30m`, `1h`, `7d`) in ms; a malformed one is VALIDATION_FAILED. */
+export function bodyDuration(value: string | number, field: string): number {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 1 || value > MAX_DURATION_SECONDS) {
+      throw new LatticeError('VALIDATION_FAILED', `${field} ${value} is not a whole number of seconds from 1 to ${MAX_DURATION_SECONDS}; or give a duration like 90s, 30m, 1h or 7d`);
+    }
+    return value * 1000;
+  }
   try {
-    return parseDuration(text, field);
+    return parseDuration(value, field);
   } catch (error) {
     throw new LatticeError('VALIDATION_FAILED', describeError(error));
   }
@@ -71,6 +98,12 @@ export function bodyDuration(text: string, field: string): number {
 export function describeAjvError(e: ErrorObject | undefined, root: string | null): string {
   const path = e === undefined ? '' : e.instancePath.slice(1).replaceAll('/', '.');
   const field = path === '' ? (root ?? 'body') : root === null ? path : `${root}.${path}`;
-  const detail = e?.keyword === 'additionalProperties' ? `has an unknown member ${JSON.stringify(String(e.params['additionalProperty']).slice(0, 64))}` : (e?.message ?? 'is invalid');
+  const types: unknown = e?.keyword === 'type' ? e.params['type'] : undefined;
+  const detail =
+    e?.keyword === 'additionalProperties'
+      ? `has an unknown member ${JSON.stringify(String(e.params['additionalProperty']).slice(0, 64))}`
+      : Array.isArray(types)
+        ? `must be ${types.join(' or ')}`
+        : (e?.message ?? 'is invalid');
   return `${field} ${detail}`;
 }

@@ -73,7 +73,7 @@ describe('budgets', () => {
     const l = ledger();
     Budgets.set(l.database, { scope: 'preset', subject: 'sandboxed', calls: 2, cost: 5, windowMs: 60_000 }, 0);
     const budgets = new Budgets(l.database, [{ scope: 'agent', subject: 'peer_1', calls: null, cost: 3, windowMs: 60_000, source: 'config' }]);
-    const who = { peerId: 'peer_1', workspace: 'ws', preset: 'sandboxed' };
+    const who = { peerId: 'peer_1', ancestors: [], workspace: 'ws', preset: 'sandboxed' };
     const t = 120_000;
     budgets.reserve(l.database, who, 2, t);
     assert.deepEqual(budgets.check(who, 2, t).ok, false, 'cost 2 + 2 > 3 for the agent');
@@ -82,6 +82,25 @@ describe('budgets', () => {
     assert.equal(budgets.check({ ...who, peerId: 'peer_2', preset: 'coordinator' }, 1, t).ok, true);
     assert.equal(budgets.check(who, 1, t + 60_000).ok, true, 'a new window');
     assert.throws(() => new Budgets(l.database, [{ scope: 'agent', subject: 'x', calls: null, cost: null, windowMs: 60_000, source: 'config' }]), { code: 'INVALID_ARGUMENT' });
+    l.close();
+  });
+
+  it('budget-delegation-bypass: an agent budget is charged for every call of the identities below it, and limits them', () => {
+    const l = ledger();
+    const budgets = new Budgets(l.database, [{ scope: 'agent', subject: 'peer_root', calls: 2, cost: null, windowMs: 60_000, source: 'config' }]);
+    const root = { peerId: 'peer_root', ancestors: [], workspace: 'ws', preset: 'sandboxed' };
+    const child = { ...root, peerId: 'peer_child', ancestors: ['peer_root'] };
+    const grandchild = { ...root, peerId: 'peer_grandchild', ancestors: ['peer_child', 'peer_root'] };
+    budgets.reserve(l.database, child, 0, 0);
+    budgets.reserve(l.database, grandchild, 0, 0);
+    for (const who of [root, child, grandchild]) {
+      assert.throws(() => budgets.reserve(l.database, who, 0, 0), /the agent budget for peer_root.* allows 2 call\(s\) per window; 2 used/);
+    }
+    const checked = budgets.check(grandchild, 0, 0);
+    assert.match(checked.ok ? '' : checked.message, /peer_root \(which delegated this identity\)/);
+    const stranger = { ...root, peerId: 'peer_other' };
+    assert.equal(budgets.check(stranger, 0, 0).ok, true, 'another agent is not charged');
+    assert.equal(budgets.check({ ...stranger, ancestors: ['peer_elsewhere'] }, 0, 0).ok, true, 'nor one delegated by another agent');
     l.close();
   });
 });

@@ -133,3 +133,114 @@ describe('delegation', () => {
     assert.equal(expired?.payload['reason'], `expired with ${mortal.peerId}`);
   });
 });
+
+describe('delegation lifetimes', () => {
+  const renew = (agent: Agent, ttl: string) => asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl }));
+  const expiry = (reply: Reply) => Date.parse(String(reply.body['expiresAt']));
+
+  it('renewal-escape: a child delegated for seconds cannot renew itself past its grant, and still ends when granted', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519', { ttl: '1h' });
+    const child = await mustDelegate(parent, ['echo'], '4s');
+    const granted = expiry(await whoami(child));
+    const renewed = await renew(child, '2h');
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    assert.ok(expiry(renewed) <= granted, `renewed to ${String(renewed.body['expiresAt'])}, past its grant ${new Date(granted).toISOString()}`);
+    const listed = (await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=parent')).body['delegations'] as { id: string; expiresAt: string }[];
+    assert.equal(Date.parse(listed.find((d) => d.id === child.peerId)?.expiresAt ?? ''), expiry(renewed), 'delegations.expires_at says when it ends');
+    const recorded = events('peer.renewed').find((e) => e.payload['peerId'] === child.peerId);
+    assert.equal(recorded?.payload['limitedBy'], 'delegation');
+    assert.equal(typeof recorded?.payload['requestedExpiresAt'], 'string', 'the event keeps what was asked for');
+    await until(async () => (await whoami(child)).status === 401, granted - Date.now() + 5_000);
+    assert.equal((await whoami(parent)).status, 200);
+  });
+
+  it('renewal-escape: shortening a parent shortens everything below it; a child renews only within the chain, and may shorten itself', async () => {
+    const parent = await newAgent(g.admin, 'Ed25519', { ttl: '1h' });
+    const child = await mustDelegate(parent, ['echo'], '30m');
+    const grandchild = await mustDelegate(child, ['echo'], '20m');
+    const shortened = await renew(parent, '10m');
+    assert.equal(shortened.status, 200, JSON.stringify(shortened.body));
+    const parentEnds = expiry(shortened);
+    for (const agent of [child, grandchild]) assert.ok(expiry(await whoami(agent)) <= parentEnds, 'nothing below outlives the parent');
+    const mine = (await asAgent(g.gate, child, 'GET', '/api/v1/delegations?role=child')).body['delegations'] as { expiresAt: string }[];
+    assert.ok(Date.parse(mine[0]?.expiresAt ?? '') <= parentEnds, 'the delegation row too');
+
+    const asked = await renew(grandchild, '1h');
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    assert.ok(expiry(asked) <= parentEnds, 'clamped to the chain, not the hour asked for');
+
+    const before = Date.now();
+    const shorter = await renew(child, '2m');
+    assert.equal(shorter.status, 200, JSON.stringify(shorter.body));
+    assert.ok(Math.abs(expiry(shorter) - (before + 120_000)) < 5_000, 'a child may shorten its own life');
+    assert.ok(expiry(await whoami(grandchild)) <= expiry(shorter), 'and its own children end with it');
+    assert.equal(codeOf(await renew(child, '3h')), 'TTL_TOO_LONG', 'over the maximum is still refused');
+  });
+});
+
+describe('delegation and what an agent may spend', () => {
+  const setBudget = async (subject: string, calls: number) => {
+    const reply = await asOperator(g, 'POST', '/api/v1/budgets', { scope: 'agent', subject, calls, window: '1h' });
+    assert.equal(reply.status, 200, JSON.stringify(reply.body));
+  };
+  const echo = async (agent: Agent) => {
+    const reply = await execute(agent, 'echo', { message: 'spend' });
+    return String(reply.body['status'] === 'denied' ? reply.body['denialReason'] : reply.body['status']);
+  };
+
+  it('budget-delegation-bypass: the root\'s budget of 1 call an hour stops three children (and the root)', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    await setBudget(root.peerId, 1);
+    const children = [await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo'])];
+    assert.equal(await echo(root), 'executed');
+    assert.equal(await echo(root), 'BUDGET_EXHAUSTED');
+    for (const child of children) assert.equal(await echo(child), 'BUDGET_EXHAUSTED', 'a child spends its root\'s budget');
+    const grandchild = await mustDelegate(children[0]!, ['echo'], '5m');
+    const deep = await execute(grandchild, 'echo', { message: 'spend' });
+    assert.equal(deep.body['denialReason'], 'BUDGET_EXHAUSTED', 'and so does a grandchild');
+    assert.match(String(deep.body['message']), new RegExp(`the agent budget for ${root.peerId} \\(which delegated this identity\\)`));
+  });
+
+  it('budget-delegation-bypass: children and their root share its budget, and nobody else\'s', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    await setBudget(root.peerId, 2);
+    const [a, b] = [await mustDelegate(root, ['echo']), await mustDelegate(root, ['echo'])];
+    assert.equal(await echo(a), 'executed');
+    assert.equal(await echo(b), 'executed');
+    assert.equal(await echo(a), 'BUDGET_EXHAUSTED');
+    assert.equal(await echo(root), 'BUDGET_EXHAUSTED', 'the children spent it');
+    const stranger = await newAgent(g.admin, 'Ed25519');
+    const strangersChild = await mustDelegate(stranger, ['echo']);
+    assert.equal(await echo(stranger), 'executed', 'another agent has its own room');
+    assert.equal(await echo(strangersChild), 'executed');
+  });
+
+  it('anomaly-delegation-bypass: denials spread over children make a burst of their root, which is revoked with them', async () => {
+    const strict = await gate('[anomaly]\ndenials = 3\nwindow = "60s"\non_burst = "revoke"\n');
+    try {
+      const root = await newAgent(strict.admin, 'Ed25519');
+      const quiet = await newAgent(strict.admin, 'Ed25519');
+      const children: Agent[] = [];
+      for (let i = 0; i < 3; i++) {
+        const keys = await DPoP.generateKeyPair('Ed25519');
+        const reply = await asAgent(strict.gate, root, 'POST', '/api/v1/delegations', JSON.stringify({ name: `probe-${i}`, capabilities: ['echo'], ttl: '10m', publicJwk: await exportJWK(keys.publicKey) }));
+        assert.equal(reply.status, 201, JSON.stringify(reply.body));
+        children.push({ peerId: String(reply.body['peerId']), token: String(reply.body['enrollmentToken']), keys, overlayIP: '' });
+      }
+      // Each child is denied once (outside its capabilities): no child alone reaches a burst, their root does.
+      for (const child of children) {
+        const denied = await asAgent(strict.gate, child, 'POST', '/api/v1/actions/fs.read/execute', JSON.stringify({ params: { path: 'x.txt' } }));
+        assert.equal(denied.body['denialReason'], 'CAPABILITY_DENIED');
+      }
+      await until(async () => (await asAgent(strict.gate, root, 'GET', '/api/v1/whoami')).status === 401);
+      const anomalies = latticeJson<{ events: { payload: Record<string, unknown> }[] }>(['audit', '--home', strict.home, '--type', 'anomaly.detected']).json.events;
+      const burst = anomalies.find((e) => e.payload['peerId'] === root.peerId);
+      assert.deepEqual([burst?.payload['denials'], [...((burst?.payload['agents'] as string[] | undefined) ?? [])].sort()], [3, children.map((c) => c.peerId).sort()]);
+      for (const child of children) assert.equal((await asAgent(strict.gate, child, 'GET', '/api/v1/whoami')).status, 401, 'revoked with the root');
+      assert.equal((await asAgent(strict.gate, quiet, 'GET', '/api/v1/whoami')).status, 200, 'another agent is untouched');
+    } finally {
+      strict.child.kill('SIGTERM');
+      await exited(strict.child);
+    }
+  });
+});

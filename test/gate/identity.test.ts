@@ -3,7 +3,7 @@
  * independent implementation (the `dpop` package), renewal, deletion, expiry, revocation, restarts, bad input.
  */
 import * as DPoP from 'dpop';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CLI, lattice, latticeJson, tempDir } from '../helpers.ts';
-import { BASE, asAgent, call, codeOf, enroll, exited, gate, newAgent, startGate, type SigningKey } from './harness.ts';
+import { BASE, asAgent, asOperator, call, codeOf, enroll, exited, gate, newAgent, startGate, type SigningKey } from './harness.ts';
 
 function refusedCodes(home: string): string[] {
   return latticeJson<{ events: { payload: { code: string } }[] }>(['audit', '--home', home, '--type', 'request.refused', '--limit', '1000']).json.events.map((e) => e.payload.code);
@@ -62,6 +62,88 @@ describe('enrollment and whoami', () => {
     assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer('lt1.tok_AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'))), 'TOKEN_INVALID');
     assert.equal(lattice(['revoke', '--home', g.home, created.json.id]).status, 0);
     assert.equal(codeOf(await enroll(g.gate, keys, {}, bearer(created.json.token))), 'TOKEN_REVOKED');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+/** A DPoP proof for `path` signed by WebCrypto itself (crypto.subtle.sign), with `jwk` in its header as given. */
+async function webCryptoProof(privateKey: CryptoKey, jwk: JWK, alg: 'ES256' | 'Ed25519', method: string, path: string, token: string): Promise<string> {
+  const b64u = (bytes: string | ArrayBuffer) => Buffer.from(typeof bytes === 'string' ? Buffer.from(bytes) : new Uint8Array(bytes)).toString('base64url');
+  const ath = b64u(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token)));
+  const claims = { htm: method, htu: `${BASE}${path}`, iat: Math.floor(Date.now() / 1000), jti: crypto.randomUUID(), ath };
+  const input = `${b64u(JSON.stringify({ typ: 'dpop+jwt', alg, jwk }))}.${b64u(JSON.stringify(claims))}`;
+  const algorithm = alg === 'ES256' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: 'Ed25519' };
+  return `${input}.${b64u(await crypto.subtle.sign(algorithm, privateKey, new TextEncoder().encode(input)))}`;
+}
+
+describe('standard public JWKs at the gate', () => {
+  it('standard-jwk-refused: keys exported by WebCrypto, the dpop package and jose (ES256, EdDSA, Ed25519) enroll, then authenticate with their own proofs', async () => {
+    const g = await gate();
+    type Pair = { publicKey: CryptoKey; privateKey: CryptoKey };
+    type Maker = { name: string; jwk: JWK; prove: (token: string, method: string, path: string) => Promise<string> };
+    const makers: Maker[] = [];
+    for (const alg of ['ES256', 'Ed25519'] as const) {
+      // WebCrypto: the key and its export as they are, and a proof signed with crypto.subtle.
+      const params = alg === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'Ed25519' };
+      const pair = (await crypto.subtle.generateKey(params, true, ['sign', 'verify'])) as Pair;
+      const jwk = (await crypto.subtle.exportKey('jwk', pair.publicKey)) as JWK;
+      makers.push({ name: `WebCrypto ${alg}`, jwk, prove: (token, method, path) => webCryptoProof(pair.privateKey, jwk, alg, method, path, token) });
+      // The dpop package: its key exported by WebCrypto (key_ops, ext, and alg for Ed25519), its own proofs.
+      const keys = await DPoP.generateKeyPair(alg);
+      makers.push({ name: `dpop ${alg}`, jwk: await crypto.subtle.exportKey('jwk', keys.publicKey), prove: (token, method, path) => DPoP.generateProof(keys, `${BASE}${path}`, method, undefined, token) });
+    }
+    for (const alg of ['ES256', 'EdDSA', 'Ed25519'] as const) {
+      // jose: exportJWK plus the alg, use and kid a JWKS would carry; proofs signed by jose with that jwk in the header.
+      const pair = await generateKeyPair(alg, { extractable: true });
+      const jwk: JWK = { ...(await exportJWK(pair.publicKey)), alg, use: 'sig', kid: `agent-${alg}` };
+      const ath = async (token: string) => Buffer.from(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(token))).toString('base64url');
+      makers.push({
+        name: `jose ${alg}`,
+        jwk,
+        prove: async (token, method, path) =>
+          new SignJWT({ htm: method, htu: `${BASE}${path}`, jti: crypto.randomUUID(), ath: await ath(token) }).setProtectedHeader({ typ: 'dpop+jwt', alg, jwk }).setIssuedAt().sign(pair.privateKey),
+      });
+    }
+    for (const maker of makers) {
+      const enrolled = await enroll(g.admin, await DPoP.generateKeyPair('ES256'), { publicJwk: maker.jwk });
+      assert.equal(enrolled.status, 201, `${maker.name}: ${JSON.stringify(enrolled.body)}`);
+      const token = String(enrolled.body['enrollmentToken']);
+      const me = await call({ socketPath: g.gate }, 'GET', '/api/v1/whoami', undefined, { authorization: `DPoP ${token}`, dpop: await maker.prove(token, 'GET', '/api/v1/whoami') });
+      assert.equal(me.status, 200, `${maker.name}: ${JSON.stringify(me.body)}`);
+      assert.equal(me.body['jkt'], await calculateJwkThumbprint(maker.jwk, 'sha256'), `${maker.name}: the thumbprint of the required members`);
+    }
+    // A delegated child's key is read the same way.
+    const parent = makers[1]!;
+    const enrolled = await enroll(g.admin, await DPoP.generateKeyPair('ES256'), { publicJwk: parent.jwk });
+    const parentToken = String(enrolled.body['enrollmentToken']);
+    const child = makers[0]!;
+    const delegated = await call({ socketPath: g.gate }, 'POST', '/api/v1/delegations', JSON.stringify({ name: 'child', capabilities: ['echo'], ttl: '5m', publicJwk: child.jwk }), {
+      authorization: `DPoP ${parentToken}`,
+      dpop: await parent.prove(parentToken, 'POST', '/api/v1/delegations'),
+    });
+    assert.equal(delegated.status, 201, JSON.stringify(delegated.body));
+    const childToken = String(delegated.body['enrollmentToken']);
+    const childMe = await call({ socketPath: g.gate }, 'GET', '/api/v1/whoami', undefined, { authorization: `DPoP ${childToken}`, dpop: await child.prove(childToken, 'GET', '/api/v1/whoami') });
+    assert.equal(childMe.status, 200, JSON.stringify(childMe.body));
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('jwk-inconsistent-members: refuses an alg for another key type, key_ops without verify, use other than sig and a private member, with the exact reason', async () => {
+    const g = await gate();
+    const keys = await DPoP.generateKeyPair('Ed25519');
+    const jwk = (await crypto.subtle.exportKey('jwk', keys.publicKey)) as JWK;
+    const cases: [JWK, string][] = [
+      [{ ...jwk, alg: 'ES256' }, 'publicJwk is refused: alg "ES256" does not fit this OKP Ed25519 key; use EdDSA or Ed25519, or leave alg out'],
+      [{ ...jwk, key_ops: ['sign'] }, 'publicJwk is refused: key_ops does not include "verify"; the gate verifies signatures with this key'],
+      [{ ...jwk, use: 'enc' }, 'publicJwk is refused: use "enc" is not "sig"; a DPoP key signs'],
+      [{ ...jwk, d: 'A'.repeat(43) }, 'publicJwk is refused: it carries the private member "d"; send the public key only'],
+    ];
+    for (const [publicJwk, message] of cases) {
+      const reply = await enroll(g.admin, keys, { publicJwk });
+      assert.deepEqual([reply.status, reply.body.error], [400, { code: 'VALIDATION_FAILED', message }]);
+    }
+    assert.equal((await enroll(g.admin, keys, { publicJwk: jwk })).status, 201, 'the same key, consistent, is enrolled');
+    assert.equal(latticeJson<{ peers: unknown[] }>(['peers', 'list', '--home', g.home]).json.peers.length, 1);
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 });
@@ -133,6 +215,24 @@ describe('peer lifecycle', () => {
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 
+  it('ttl-as-seconds: enrollment, renewal and tokens take a ttl as a number of seconds as well as a duration string', async () => {
+    const g = await gate();
+    const keys = await DPoP.generateKeyPair('ES256');
+    const before = Date.now();
+    const enrolled = await enroll(g.admin, keys, { ttl: 3600 });
+    assert.equal(enrolled.status, 201, JSON.stringify(enrolled.body));
+    const lives = Date.parse(String(enrolled.body['expiresAt'])) - before;
+    assert.ok(lives >= 3_590_000 && lives <= 3_610_000, `3600 s, not ${lives} ms`);
+    const agent = { peerId: String(enrolled.body['peerId']), token: String(enrolled.body['enrollmentToken']), keys, overlayIP: '' };
+    const renewed = await asAgent(g.gate, agent, 'POST', `/api/v1/peers/${agent.peerId}/renew`, JSON.stringify({ ttl: 120 }));
+    assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+    const left = Date.parse(String(renewed.body['expiresAt'])) - Date.now();
+    assert.ok(left > 100_000 && left <= 120_000, `120 s, not ${left} ms`);
+    assert.equal((await asOperator(g, 'POST', '/api/v1/tokens', { scopes: ['enroll'], ttl: 60 })).status, 201);
+    assert.equal(codeOf(await asOperator(g, 'POST', '/api/v1/tokens', { scopes: ['enroll'], ttl: -60 })), 'VALIDATION_FAILED');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
   it('never gives two live peers the same overlay address, even enrolling 60 at once', async () => {
     const g = await gate();
     const agents = await Promise.all(Array.from({ length: 60 }, () => newAgent(g.admin)));
@@ -190,7 +290,11 @@ describe('hostile enrollment input', () => {
     const cases: [string, string, number, string][] = [
       ['malformed JSON', '{"agentName": ', 400, 'BAD_REQUEST'],
       ['not an object', '[1,2,3]', 400, 'VALIDATION_FAILED'],
-      ['wrong type', JSON.stringify({ ...base, ttl: 3600 }), 400, 'VALIDATION_FAILED'],
+      ['wrong type', JSON.stringify({ ...base, ttl: true }), 400, 'VALIDATION_FAILED'],
+      ['fractional seconds', JSON.stringify({ ...base, ttl: 1.5 }), 400, 'VALIDATION_FAILED'],
+      ['zero seconds', JSON.stringify({ ...base, ttl: 0 }), 400, 'VALIDATION_FAILED'],
+      ['ttl null', JSON.stringify({ ...base, ttl: null }), 400, 'VALIDATION_FAILED'],
+      ['seconds over the maximum', JSON.stringify({ ...base, ttl: 25 * 3600 }), 400, 'TTL_TOO_LONG'],
       ['unknown preset', JSON.stringify({ ...base, policyPreset: 'root' }), 400, 'VALIDATION_FAILED'],
       ['ttl over the maximum', JSON.stringify({ ...base, ttl: '25h' }), 400, 'TTL_TOO_LONG'],
       ['ttl not a duration', JSON.stringify({ ...base, ttl: 'forever' }), 400, 'VALIDATION_FAILED'],

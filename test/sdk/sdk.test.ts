@@ -157,6 +157,19 @@ describe('the SDK against a real gate', () => {
     assert.equal(ended.find((d) => d.id === childId)?.state, 'ended');
   });
 
+  it('ttl-as-seconds: delegate(name, { ttl: 300 }) makes a sub-agent that lives 300 s, as ttl: "5m" does', async () => {
+    await using lattice = client();
+    for (const ttl of [300, '5m']) {
+      const before = Date.now();
+      const lives = await lattice.delegate(`ttl-${String(ttl)}`, { capabilities: ['echo'], ttl }, async (sub) => {
+        assert.equal((await sub.execute('echo', { params: { message: 'timed' } })).status, 'executed');
+        return Date.parse((await sub.whoami()).expiresAt) - before;
+      });
+      assert.ok(lives >= 295_000 && lives <= 305_000, `ttl ${String(ttl)}: lives ${lives} ms`);
+    }
+    await assert.rejects(lattice.delegate('fraction', { capabilities: ['echo'], ttl: 1.5 }), (e: unknown) => e instanceof LatticeError && e.code === 'VALIDATION_FAILED');
+  });
+
   it('await using revokes; chains only narrow; revoking a parent cascades; parallel waits for every task', async () => {
     await using lattice = client();
     let childId = '';
