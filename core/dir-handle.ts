@@ -209,7 +209,8 @@ function checkName(name: string): void {
   }
 }
 
-function readUpTo(fd: number, limit: number): Buffer {
+/** Reads until end of file or `limit` bytes, whichever comes first. */
+export function readUpTo(fd: number, limit: number): Buffer {
   const buffer = Buffer.alloc(limit);
   let size = 0;
   while (size < limit) {

@@ -12,13 +12,14 @@
  * match its declared bytes and SHA-256 is not written. A write is atomic (temp file, fsync, rename, fsync of the
  * directory) and leaves no temp file behind, whether it succeeds or fails.
  */
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, realpathSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
 import type { ActionManifest } from '../../core/actions/manifest.ts';
 import { randomToken, sha256Hex } from '../../core/crypto/index.ts';
 import { LatticeError, isLatticeError } from '../../core/errors.ts';
 import type { EffectResult, FsReadEffect, FsWriteEffect } from '../../core/pipeline/effects.ts';
 import { checkFsPath } from '../../core/pipeline/fs-sink.ts';
+import { readUpTo } from '../../core/dir-handle.ts';
 
 export const DEFAULT_MAX_READ_BYTES = 1024 * 1024;
 
@@ -182,18 +183,6 @@ function walkFailure(error: unknown, path: string, name: string): LatticeError {
 /** The path of `name` inside the directory open as `dirFd`; the kernel resolves it like openat(dirFd, name). */
 function at(dirFd: number, name: string): string {
   return `/proc/self/fd/${dirFd}/${name}`;
-}
-
-/** Reads until end of file or `limit` bytes, whichever comes first. */
-function readUpTo(fd: number, limit: number): Buffer {
-  const buffer = Buffer.alloc(limit);
-  let size = 0;
-  while (size < limit) {
-    const n = readSync(fd, buffer, size, limit - size, null);
-    if (n === 0) break;
-    size += n;
-  }
-  return buffer.subarray(0, size);
 }
 
 /** UTF-8 text when the bytes are valid UTF-8 (a BOM is kept, so the content round-trips), else base64. */
