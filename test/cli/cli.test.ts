@@ -73,6 +73,7 @@ describe('lattice CLI', () => {
 
   it('escapes every other control character of a multi-line message', () => {
     assert.equal(printableLines('first\r\nsecond \u001b[2J\tthird\u2028fourth\n'), 'first\n  second \\u001b[2J\\tthird\\u2028fourth\n  ');
+    assert.equal(printableLines('notes\u202etxt.exe\u2066'), 'notes\\u202etxt.exe\\u2066', 'bidirectional controls are escaped');
   });
 
   it('init is idempotent and reports what it found', () => {
