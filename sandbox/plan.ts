@@ -67,6 +67,7 @@ const SCOPE_SIGNAL = 2;
 export type FsOp =
   | { readonly op: 'tmpfs'; readonly dst: string; readonly mode: string }
   | { readonly op: 'dir'; readonly dst: string; readonly mode: string }
+  /** `dev`: a host device node, device access kept, always read-only (its mode, owner and times cannot change). */
   | { readonly op: 'bind'; readonly src: string; readonly dst: string; readonly mode: 'ro' | 'rw' | 'dev' }
   | { readonly op: 'proc'; readonly dst: string }
   | { readonly op: 'devpts'; readonly dst: string }

@@ -8,7 +8,12 @@
  *   3. DENIED syscalls fail with EPERM; clone3 fails with ENOSYS so libc falls back to clone, whose flags can be read;
  *   4. clone with any CLONE_NEW* flag, ioctl TIOCSTI/TIOCLINUX (keystroke injection into the host terminal),
  *      personality other than a query or the default persona, and socket families other than
- *      unix/inet/inet6/netlink-route fail.
+ *      unix/inet/inet6/netlink-route fail;
+ *   5. set-id bits: a mode with S_ISUID or S_ISGID fails with EPERM wherever a mode is given (chmod, fchmod,
+ *      fchmodat, fchmodat2, creat, mkdir, mkdirat, mknod, mknodat, open and openat with O_CREAT or O_TMPFILE), and
+ *      openat2 fails with ENOSYS (its mode is in a struct a filter cannot read; libc falls back to openat). The files
+ *      the agent writes are the user's: run as root, a setuid file there would be a root program for anyone on the
+ *      host (systemd's RestrictSUIDSGID= denies the same calls).
  */
 import { ALLOW, EAFNOSUPPORT, ENOSYS, EPERM, JEQ, JSET, KILL_PROCESS, LD_ABS, RET, arg, archCheck, assemble, errno, type Insn } from './bpf.ts';
 
@@ -77,7 +82,7 @@ export const DENIED: Readonly<Record<string, number>> = {
   adjtimex: 159,
 };
 
-export const SYSCALL = { clone: 56, clone3: 435, ioctl: 16, socket: 41, personality: 135 } as const;
+export const SYSCALL = { clone: 56, clone3: 435, ioctl: 16, socket: 41, personality: 135, open: 2, openat: 257, openat2: 437 } as const;
 export const CLONE_NEW_FLAGS = 0x7e020080; // NEWNS | NEWCGROUP | NEWUTS | NEWIPC | NEWUSER | NEWPID | NEWNET | NEWTIME
 export const TIOCSTI = 0x5412;
 export const TIOCLINUX = 0x541c;
@@ -90,6 +95,23 @@ export const TIOCLINUX = 0x541c;
 export const PERSONALITY_ALLOWED = [0xffffffff, 0] as const;
 /** Socket families the agent may open: unix, inet, inet6, and netlink with protocol 0 (route: getifaddrs). */
 export const AF = { UNIX: 1, INET: 2, INET6: 10, NETLINK: 16 } as const;
+
+/** Calls that take a mode, and the index of the argument it is in. */
+export const MODE_ARG: Readonly<Record<string, readonly [nr: number, arg: number]>> = {
+  chmod: [90, 1],
+  fchmod: [91, 1],
+  fchmodat: [268, 2],
+  fchmodat2: [452, 2],
+  creat: [85, 1],
+  mkdir: [83, 1],
+  mkdirat: [258, 2],
+  mknod: [133, 1],
+  mknodat: [259, 2],
+};
+/** S_ISUID | S_ISGID. Only the low 32 bits are compared: the kernel takes a mode as an unsigned short. */
+export const SET_ID_BITS = 0o6000;
+/** O_CREAT | __O_TMPFILE: the open flags with which open and openat use their mode (else it is ignored, and unread). */
+export const OPEN_WITH_MODE = 0o100 | 0o20000000;
 
 /** The program for this machine, as the helper expects it (struct sock_filter array, little-endian). */
 export function seccompProgram(): Buffer {
@@ -108,7 +130,7 @@ export function seccompProgram(): Buffer {
     { code: LD_ABS, k: arg(0) },
     ...PERSONALITY_ALLOWED.map((persona): Insn => ({ code: JEQ, k: persona, jt: 'allow', jf: 0 })),
     { code: RET, k: errno(EPERM) },
-    { code: JEQ, k: SYSCALL.socket, jt: 0, jf: 'allow', label: 'not-personality' },
+    { code: JEQ, k: SYSCALL.socket, jt: 0, jf: 'not-socket', label: 'not-personality' },
     { code: LD_ABS, k: arg(0) },
     { code: JEQ, k: AF.UNIX, jt: 'allow', jf: 0 },
     { code: JEQ, k: AF.INET, jt: 'allow', jf: 0 },
@@ -116,6 +138,7 @@ export function seccompProgram(): Buffer {
     { code: JEQ, k: AF.NETLINK, jt: 0, jf: 'eafnosupport' },
     { code: LD_ABS, k: arg(2) },
     { code: JEQ, k: 0, jt: 'allow', jf: 'eafnosupport' },
+    ...setIdChecks(),
     { code: RET, k: errno(EAFNOSUPPORT), label: 'eafnosupport' },
     { code: RET, k: ALLOW, label: 'allow' },
     { code: RET, k: errno(EPERM), label: 'eperm' },
@@ -123,4 +146,25 @@ export function seccompProgram(): Buffer {
     { code: RET, k: KILL_PROCESS, label: 'kill' },
   );
   return assemble(p);
+}
+
+/** Section 5, entered with the syscall number loaded ('not-socket'): no mode the agent gives may carry a set-id bit. */
+function setIdChecks(): Insn[] {
+  const modeIn = (i: number): Insn[] => [
+    { code: LD_ABS, k: arg(i), label: `mode-arg${i}` },
+    { code: JSET, k: SET_ID_BITS, jt: 'eperm', jf: 'allow' },
+  ];
+  return [
+    { code: JEQ, k: SYSCALL.openat2, jt: 'enosys', jf: 0, label: 'not-socket' },
+    ...Object.values(MODE_ARG).map(([nr, i]): Insn => ({ code: JEQ, k: nr, jt: `mode-arg${i}`, jf: 0 })),
+    { code: JEQ, k: SYSCALL.open, jt: 'open-flags', jf: 0 },
+    { code: JEQ, k: SYSCALL.openat, jt: 'openat-flags', jf: 'allow' },
+    { code: LD_ABS, k: arg(1), label: 'open-flags' },
+    { code: JSET, k: OPEN_WITH_MODE, jt: 'mode-arg2', jf: 'allow' },
+    { code: LD_ABS, k: arg(2), label: 'openat-flags' },
+    { code: JSET, k: OPEN_WITH_MODE, jt: 'mode-arg3', jf: 'allow' },
+    ...modeIn(1),
+    ...modeIn(2),
+    ...modeIn(3),
+  ];
 }

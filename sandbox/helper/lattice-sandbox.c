@@ -4,7 +4,8 @@
  * Why C: user namespaces cannot be unshared from a multithreaded process (Node is one), and a Node stage costs
  * ~35 ms against ~2.5 ms here. The helper is small on purpose; every step below is one plan op or one fixed step.
  *
- * Protocol. fd 3: the plan, read to EOF (NUL-terminated strings: an op name then its arguments, see OPS below).
+ * Protocol. fds 0-2 are the agent's stdio; every fd above 5 is closed at once, so nothing else reaches the agent.
+ *           fd 3: the plan, read to EOF (NUL-terminated strings: an op name then its arguments, see OPS below).
  *           fd 4: status lines for lattice: "landlock <abi>" first (0: none), "ready" once the agent's process
  *                 is confined and waits for the go, or "error <message>" when setup fails (exit status 125 then).
  *           fd 5: the go: lattice writes "g" once the start is on record and the agent's credential is in place;
@@ -471,6 +472,9 @@ int main(int argc, char **argv) {
     dprintf(2, "%s: run by lattice only (expects the plan on fd 3, a status pipe on fd 4 and the go on fd 5)\n", status_prefix);
     return 125;
   }
+  /* Nothing else lattice's process held reaches the agent: whatever was open without close-on-exec when lattice
+   * started (a socket to a host service, a host file, a directory of the host) would otherwise be the agent's fd. */
+  if (close_range(GO_FD + 1, ~0U, 0) != 0) fail("closing inherited file descriptors (close_range)");
   /* The kernel's Landlock ABI, first, so lattice can put it on record while the namespaces are built. */
   ll_abi = (int)syscall(SYS_landlock_create_ruleset, NULL, 0, LL_CREATE_VERSION);
   dprintf(STATUS_FD, "landlock %d\n", ll_abi > 0 ? ll_abi : 0);

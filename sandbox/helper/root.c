@@ -8,7 +8,7 @@
  * (RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS) from a directory fd, which refuses a link (the error names it) and a
  * ".." instead of following them, whatever is swapped in meanwhile. Mount points are made with mkdirat/mknodat on
  * those fds, and mounts are attached fd to fd (open_tree + move_mount, fsopen + fsmount), so what was opened and
- * checked is exactly what is mounted. Every new mount is nosuid and nodev (but for device nodes), set with
+ * checked is exactly what is mounted. Every new mount is nosuid and nodev (but for device nodes, read-only), set with
  * mount_setattr, which only adds flags (what the host locked, e.g. noexec, stays), and read back with fstatvfs.
  *
  * Fail closed: a step that cannot be done as planned ends the run (exit 125) before the agent starts.
@@ -129,9 +129,12 @@ static void place(int mnt, int dst, const char *what, int ro, int dev) {
 }
 
 /* Mounts a copy of the mount at SRC (that object, nothing mounted below it) on DST. MODE: ro, rw, or dev (a device
- * node: device access kept). Returns the new mount's fd (paths opened beneath it are in the new mount). */
+ * node: device access kept, and always read-only: the node is the host's inode, and a read-only mount is what keeps
+ * the agent (its owner, when run as root) from changing its mode, owner or times there, which Landlock does not
+ * govern; reads and writes of the device itself work on a read-only mount). Returns the new mount's fd (paths opened
+ * beneath it are in the new mount). */
 static int attach(int src, int dst, const char *what, const char *mode) {
-  int ro = strcmp(mode, "ro") == 0, dev = strcmp(mode, "dev") == 0;
+  int dev = strcmp(mode, "dev") == 0, ro = dev || strcmp(mode, "ro") == 0;
   int tree = open_tree(src, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
   if (tree < 0) fail("bind %s", what);
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_NOSUID | (dev ? 0 : MOUNT_ATTR_NODEV) | (ro ? MOUNT_ATTR_RDONLY : 0)};

@@ -1,6 +1,6 @@
 /**
  * What the generated seccomp programs decide, run through a small classic-BPF interpreter (the instructions the
- * generator emits: LD|W|ABS, JEQ, JGE, JSET, RET): the agent's personality and modify_ldt rules, and the helper's own
+ * generator emits: LD|W|ABS, JEQ, JGE, JSET, RET): the agent's personality, modify_ldt and set-id rules, and the helper's own
  * allowlists for PID 1 and the relays, pinned as literal syscall numbers. The kernel-side counterparts run the real
  * helper (helper-confinement.test.ts) and every probe (containment.test.ts).
  */
@@ -53,6 +53,25 @@ describe('the agent\'s seccomp program', () => {
     for (const persona of [0x0400000, 0x0040000, 0x0100000, 0x0800000, 0x0008, 0x0020000, 0x0440000]) {
       assert.equal(run(agent, 135, [persona]), EPERM, `persona 0x${persona.toString(16)}`);
     }
+  });
+
+  it('setuid-bit: a mode with S_ISUID or S_ISGID is EPERM in every call that takes one; an ordinary mode is allowed', () => {
+    // [nr, the arguments before the mode]
+    const calls: Record<string, [number, number[]]> = {
+      chmod: [90, [0]], fchmod: [91, [3]], fchmodat: [268, [-100, 0]], fchmodat2: [452, [-100, 0]], creat: [85, [0]],
+      mkdir: [83, [0]], mkdirat: [258, [-100, 0]], mknod: [133, [0]], mknodat: [259, [-100, 0]],
+      'open O_CREAT': [2, [0, 0o101]], 'openat O_CREAT': [257, [-100, 0, 0o101]], 'openat O_TMPFILE': [257, [-100, 0, 0o20200001]],
+    };
+    for (const [name, [nr, before]] of Object.entries(calls)) {
+      for (const mode of [0o4755, 0o2755, 0o6755, 0o104755, 0o4000]) assert.equal(run(agent, nr, [...before, mode]), EPERM, `${name} 0${mode.toString(8)}`);
+      for (const mode of [0o755, 0o644, 0o1777, 0o100644, 0]) assert.equal(run(agent, nr, [...before, mode]), ALLOW, `${name} 0${mode.toString(8)}`);
+    }
+  });
+
+  it('setuid-bit: open and openat read their mode only with O_CREAT or O_TMPFILE (else the kernel ignores it); openat2 is ENOSYS', () => {
+    assert.equal(run(agent, 2, [0, 0, 0o4755]), ALLOW, 'open O_RDONLY');
+    assert.equal(run(agent, 257, [-100, 0, 0o2, 0o6755]), ALLOW, 'openat O_RDWR');
+    assert.equal(run(agent, 437, [-100, 0, 0, 24]), ENOSYS);
   });
 
   it('leaves the calls around them as they were (read allowed, socket rules, other arch killed)', () => {

@@ -15,7 +15,7 @@ import { hostDirs } from '../../sandbox/host-dirs.ts';
 import { computePlan, serializePlan } from '../../sandbox/plan.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
-import { CLONE_NEW_FLAGS, DENIED, seccompProgram } from '../../sandbox/seccomp.ts';
+import { CLONE_NEW_FLAGS, DENIED, MODE_ARG, OPEN_WITH_MODE, SET_ID_BITS, SYSCALL, seccompProgram } from '../../sandbox/seccomp.ts';
 import { clientHello, records } from './tls-records.ts';
 
 describe('seccomp', () => {
@@ -30,6 +30,16 @@ describe('seccomp', () => {
       'umount2', 'unshare', 'uselib', 'userfaultfd', 'vhangup',
     ]);
     assert.equal(CLONE_NEW_FLAGS, 0x7e020080);
+  });
+
+  it('checks the mode of exactly the pinned calls for set-id bits, and makes openat2 ENOSYS', () => {
+    assert.deepEqual(MODE_ARG, {
+      chmod: [90, 1], fchmod: [91, 1], fchmodat: [268, 2], fchmodat2: [452, 2], creat: [85, 1], mkdir: [83, 1], mkdirat: [258, 2],
+      mknod: [133, 1], mknodat: [259, 2],
+    });
+    assert.deepEqual([SYSCALL.open, SYSCALL.openat, SYSCALL.openat2], [2, 257, 437]);
+    assert.equal(SET_ID_BITS, 0o6000);
+    assert.equal(OPEN_WITH_MODE, 0x400040); // O_CREAT | __O_TMPFILE
   });
 
   it('starts with the architecture check and x32 kill, and ends in its return values', () => {
