@@ -6,7 +6,8 @@
  *   key bound at enrollment, name this method and the configured URL, and be fresh and unseen.
  * - Operators are the admin socket (its file mode is the check), or a bearer token with the needed scope.
  *
- * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer.
+ * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer. Every
+ * check here reads headers only: a request's body is read once its caller has passed them (`ctx.authenticated`).
  */
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
@@ -61,6 +62,7 @@ export async function authenticateAgent(ctx: RequestContext, deps: AuthDeps): Pr
     replay: deps.replay,
   });
   if (!result.ok) throw new LatticeError(result.code, result.message);
+  ctx.authenticated(peer.id);
   return { peer, leaseId: parsed.id };
 }
 
@@ -69,7 +71,7 @@ export type Operator = { readonly kind: 'admin' } | { readonly kind: 'token'; re
 /** The admin socket, or a bearer token holding `scope` (and, for a workspace-limited token, that workspace). */
 export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, workspace?: string): Operator {
   if (ctx.listener === 'admin') {
-    ctx.principal = 'operator';
+    ctx.authenticated('operator');
     return { kind: 'admin' };
   }
   const auth = header(ctx, 'authorization');
@@ -81,6 +83,7 @@ export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, sc
   if (workspace !== undefined && token.workspace !== null && token.workspace !== workspace) {
     throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}`);
   }
+  ctx.authenticated(token.id);
   return { kind: 'token', token };
 }
 

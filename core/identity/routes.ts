@@ -126,8 +126,11 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/agent-enroll',
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
-        const operator = authenticateOperator(ctx, db, 'enroll', enrollBody(ctx.body).workspaceId);
-        const enrolled = await enroll(ctx.body, operatorName(operator));
+        // The credential is checked from the headers before the body is read; then the body's workspace against it.
+        authenticateOperator(ctx, db, 'enroll');
+        const body = await ctx.readBody();
+        const operator = authenticateOperator(ctx, db, 'enroll', enrollBody(body).workspaceId);
+        const enrolled = await enroll(body, operatorName(operator));
         const { peer } = enrolled;
         const wireguardConfig = renderWgQuickConfig({
           privateKey: enrolled.wgPrivateKey,
@@ -159,7 +162,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
         const by = await selfOrOperator(ctx, id);
-        const peer = await peers.renew(id, bodyDuration(ttlBody(ctx.body).ttl, 'ttl'), by);
+        const peer = await peers.renew(id, bodyDuration(ttlBody(await ctx.readBody()).ttl, 'ttl'), by);
         return { status: 200, body: describePeer(peer) };
       },
     },
@@ -204,7 +207,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/tokens',
       on: ['admin'],
       async handle(ctx) {
-        const body = tokenBody(ctx.body);
+        const body = tokenBody(await ctx.readBody());
         let created: ReturnType<typeof createToken> | undefined;
         await ledger.append(
           { type: 'token.created', principal: 'operator', payload: { scopes: body.scopes, workspace: body.workspace ?? null } },
@@ -225,7 +228,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/revoke',
       on: ['admin'],
       async handle(ctx) {
-        const body = revokeBody(ctx.body);
+        const body = revokeBody(await ctx.readBody());
         if (body.all === true) {
           let epoch = 0;
           await ledger.append(
@@ -252,7 +255,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       async handle(ctx) {
         authenticateOperator(ctx, db, 'secrets:write');
         const name = ctx.params['name'] ?? '';
-        const { value } = secretBody(ctx.body);
+        const { value } = secretBody(await ctx.readBody());
         let created = false;
         await ledger.append({ type: 'secret.set', principal: ctx.principal, payload: { name } }, { write: () => void ({ created } = secretStore().set(name, value)) });
         return { status: 200, body: { name, created } };
