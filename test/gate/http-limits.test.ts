@@ -1,7 +1,7 @@
 /**
  * What a flood costs the gate, against a real gate process over its unix sockets: refusals aggregated in the
- * ledger, refused connections closed, connections capped per listener and per agent. Each limit next to the
- * legitimate traffic it must leave alone.
+ * ledger, refused connections closed, connections capped per listener and per agent, and how far back an agent's
+ * event stream may replay. Each limit next to the legitimate traffic it must leave alone.
  */
 import * as DPoP from 'dpop';
 import assert from 'node:assert/strict';
@@ -9,7 +9,7 @@ import { Agent as HttpAgent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { lattice } from '../helpers.ts';
-import { BASE, asAgent, call, codeOf, gate, ledgerEvents, newAgent, raw, type Agent } from './harness.ts';
+import { BASE, asAgent, asOperator, call, codeOf, gate, ledgerEvents, newAgent, raw, type Agent } from './harness.ts';
 
 /** A GET over a given keep-alive http.Agent: its status, and whether the gate asked to close the connection. */
 function getOver(agent: HttpAgent, socketPath: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; close: boolean }> {
@@ -132,6 +132,37 @@ describe('connection caps', () => {
     }
     assert.equal(again, 200, 'a new connection once some are closed');
     for (const socket of sockets) socket.destroy();
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+});
+
+describe('event stream replay', () => {
+  it('stream-replay-bound: an agent may resume at most 10,000 events back; an operator may replay all', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    // 10,496 events of someone else (the sandbox's proxy decisions, 256 per request through the admin socket).
+    for (let i = 0; i < 41; i++) {
+      const events = Array.from({ length: 256 }, (_, n) => ({ type: 'sandbox.proxy', decision: 'allow', payload: { host: 'example.test', n } }));
+      assert.equal((await asOperator(g, 'POST', '/api/v1/admin/sandbox-events', { events })).status, 201);
+    }
+    const open = async (lastEventId: string, as: 'agent' | 'operator') => {
+      const headers: Record<string, string> = { 'last-event-id': lastEventId };
+      if (as === 'agent') {
+        headers['authorization'] = `DPoP ${agent.token}`;
+        headers['dpop'] = await DPoP.generateProof(agent.keys, `${BASE}/api/v1/events`, 'GET', undefined, agent.token);
+      }
+      const head = Object.entries({ host: 'localhost', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+      return raw(as === 'agent' ? g.gate : g.admin, [`GET /api/v1/events HTTP/1.1\r\n${head}\r\n`], 1500);
+    };
+    const refused = await open('0', 'agent');
+    assert.equal(refused.status, 400, refused.text.slice(0, 400));
+    assert.match(refused.text, /at most 10000 events back/);
+    const recent = await open(String((ledgerEvents(g.home, '').at(-1)?.seq ?? 0) - 100), 'agent');
+    assert.equal(recent.status, 200, recent.text.slice(0, 400));
+    const all = await open('0', 'operator');
+    assert.equal(all.status, 200, all.text.slice(0, 400));
+    assert.match(all.text, /event: /, 'the operator\'s replay sends events from the start');
+    assert.equal((await call({ socketPath: g.gate }, 'GET', '/api/v1/health')).status, 200);
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 });
