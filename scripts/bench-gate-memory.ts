@@ -4,15 +4,18 @@
  * nothing about them; the only failures are correctness ones, which exit 1 (a wrong answer to an agent, a gate that
  * does not answer health after a phase or does not stop cleanly).
  *
- * Everything runs against the real `lattice up` on a temporary home under os.tmpdir(), over its unix sockets only
- * (no network), and is bounded in count and time:
- *   idle         after start and 32 enrollments, RSS sampled every 100 ms for 2 s (the largest sample).
+ * Everything runs against the real `lattice up` on temporary homes under os.tmpdir(), over its unix sockets only
+ * (no network), and is bounded in count and time. Each phase after `idle` runs on a fresh gate whose idle RSS is
+ * measured first (resident memory rarely shrinks, so a phase on a used gate would report the previous one's peak):
+ *   idle         after start and 32 enrollments, RSS sampled every 100 ms for 2 s (the largest of the gates).
  *   load         32 agents, one keep-alive connection each, send BENCH_MEMORY_REQUESTS (default 3,200) `echo`
  *                executions in total, one after another per agent; the largest RSS sampled meanwhile.
  *   connections  BENCH_IDLE_CONNECTIONS (default 10,000) connections to run/gate.sock, opened 250 at a time, each
  *                sending the start of a request and nothing more (slowloris), held for 3 s: the largest RSS
  *                sampled, and how many the gate still held at the end. Then they are closed, and RSS is sampled
  *                again for 3 s ("after").
+ *   bodies       BENCH_BODIES (default 256) executions at once without a credential, each with a 1,000,000-byte JSON
+ *                body sent in full: the largest RSS sampled until all are answered (and their statuses).
  *   refusals     BENCH_REFUSALS (default 10,000) unauthenticated garbage requests (an execute without a credential,
  *                an unknown path) over 32 keep-alive connections; once the gate has stopped (it writes what it
  *                aggregated then), the ledger events recorded for them per request.
@@ -37,6 +40,8 @@ const CLIENTS = 32;
 const REQUESTS = positiveEnv('BENCH_MEMORY_REQUESTS', 3200);
 const WANTED_CONNECTIONS = positiveEnv('BENCH_IDLE_CONNECTIONS', 10_000);
 const REFUSALS = positiveEnv('BENCH_REFUSALS', 10_000);
+const BODIES = positiveEnv('BENCH_BODIES', 256);
+const BODY_BYTES = 1_000_000;
 const CONNECT_BATCH = 250;
 const HOLD_MS = 3000;
 const SAMPLE_MS = 100;
@@ -128,6 +133,7 @@ async function idleConnections(gate: Gate, count: number): Promise<{ opened: num
         const socket = connect(gate.gateSocket);
         sockets.push(socket);
         socket.on('error', () => undefined); // refused or reset by the gate: counted below as not held
+        socket.resume(); // read (and drop) what the gate answers, so its closing the connection is seen
         socket.once('close', () => {
           closed++;
           resolve();
@@ -143,6 +149,31 @@ async function idleConnections(gate: Gate, count: number): Promise<{ opened: num
   }
   await sleep(HOLD_MS);
   return { opened, held: sockets.length - closed, sockets };
+}
+
+/** `count` unauthenticated executions at once, each sending a body of BODY_BYTES in full; the statuses answered. */
+async function bodies(gate: Gate, count: number): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  const body = Buffer.from(`{"params":{"message":"${'x'.repeat(BODY_BYTES - 26)}"}}`);
+  const head = `POST ${EXECUTE} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  await Promise.all(
+    Array.from({ length: count }, () =>
+      new Promise<void>((resolve) => {
+        const socket = connect(gate.gateSocket);
+        let text = '';
+        socket.on('error', () => undefined); // the gate closing while the body is still being written
+        socket.on('data', (c: Buffer) => (text += c.toString('latin1').slice(0, 64)));
+        socket.once('close', () => {
+          const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          resolve();
+        });
+        socket.setTimeout(60_000, () => socket.destroy());
+        socket.once('connect', () => socket.end(Buffer.concat([Buffer.from(head), body])));
+      }),
+    ),
+  );
+  return statuses;
 }
 
 /** Unauthenticated garbage over 32 keep-alive connections (a closed one is replaced); the statuses answered. */
@@ -183,66 +214,86 @@ function headSeq(home: string): number {
   }
 }
 
+/** A fresh gate in its own home under `dir`, with CLIENTS agents enrolled; its idle RSS measured. */
+async function freshGate(dir: string, name: string, gates: Gate[], clients: Client[]): Promise<{ gate: Gate; clients: Client[]; idle: number }> {
+  const home = join(dir, name);
+  const gate = await startGate(dir, home);
+  gates.push(gate);
+  const mine = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => enroll(gate, `bench-${String(i).padStart(2, '0')}`)));
+  clients.push(...mine);
+  await sleep(1000);
+  const sampler = sampleRss(gate.child.pid);
+  await sleep(2000);
+  return { gate, clients: mine, idle: sampler.stop().peak };
+}
+
 async function main(): Promise<void> {
   const connections = connectionBudget();
   if (connections === null) return;
   const dir = mkdtempSync(join(tmpdir(), 'lattice-bench-memory-'));
-  const home = join(dir, 'home');
-  let gate: Gate | undefined;
+  const gates: Gate[] = [];
   const clients: Client[] = [];
   let idleSockets: Socket[] = [];
   try {
-    gate = await startGate(dir, home);
-    const g = gate;
-    clients.push(...(await Promise.all(Array.from({ length: CLIENTS }, (_, i) => enroll(g, `bench-${String(i).padStart(2, '0')}`)))));
-    await sleep(1000);
-    let sampler = sampleRss(g.child.pid);
-    await sleep(2000);
-    const idle = sampler.stop().peak;
-
-    sampler = sampleRss(g.child.pid);
-    await load(g, clients, REQUESTS);
+    // Each phase on a gate of its own: resident memory rarely shrinks, so one phase would inherit another's peak.
+    const a = await freshGate(dir, 'load', gates, clients);
+    let sampler = sampleRss(a.gate.child.pid);
+    await load(a.gate, a.clients, REQUESTS);
     const underLoad = sampler.stop().peak;
-    await healthy(g, 'the load');
+    await healthy(a.gate, 'the load');
+    await stopGate(a.gate);
 
-    sampler = sampleRss(g.child.pid);
-    const conn = await idleConnections(g, connections);
+    const b = await freshGate(dir, 'connections', gates, clients);
+    sampler = sampleRss(b.gate.child.pid);
+    const conn = await idleConnections(b.gate, connections);
     idleSockets = conn.sockets;
     const underConnections = sampler.stop().peak;
     for (const socket of idleSockets) socket.destroy();
     await sleep(500);
-    await healthy(g, `${num(connections)} idle connections`);
-    sampler = sampleRss(g.child.pid);
+    await healthy(b.gate, `${num(connections)} idle connections`);
+    sampler = sampleRss(b.gate.child.pid);
     await sleep(HOLD_MS);
     const afterConnections = sampler.stop().last;
+    await stopGate(b.gate);
 
-    const before = headSeq(home);
-    sampler = sampleRss(g.child.pid);
-    const statuses = await refusalFlood(g, clients, REFUSALS);
+    const d = await freshGate(dir, 'bodies', gates, clients);
+    sampler = sampleRss(d.gate.child.pid);
+    const bodyStatuses = await bodies(d.gate, BODIES);
+    const underBodies = sampler.stop().peak;
+    await healthy(d.gate, 'the bodies');
+    await stopGate(d.gate);
+
+    const c = await freshGate(dir, 'refusals', gates, clients);
+    const before = headSeq(c.gate.home);
+    sampler = sampleRss(c.gate.child.pid);
+    const statuses = await refusalFlood(c.gate, c.clients, REFUSALS);
     const underRefusals = sampler.stop().peak;
-    await healthy(g, 'the refusal flood');
-    await stopGate(g);
-    const recorded = refusalEvents(home, before);
+    await healthy(c.gate, 'the refusal flood');
+    await stopGate(c.gate);
+    const recorded = refusalEvents(c.gate.home, before);
+    const idle = Math.max(a.idle, b.idle, c.idle, d.idle);
 
     const mb = (v: number) => `${v.toFixed(0)} MB`;
     const met = (ok: boolean) => (ok ? 'met' : 'NOT met');
     const line = (label: string, value: string, extra = '') => `${label.padEnd(64)}${value.padStart(10)}   ${extra}`.trimEnd();
-    const answered = [...statuses].sort(([a], [b]) => a - b).map(([status, n]) => `${status === 0 ? 'no answer' : status}: ${num(n)}`).join(', ');
+    const answers = (m: Map<number, number>) => [...m].sort(([x], [y]) => x - y).map(([status, n]) => `${status === 0 ? 'no answer' : status}: ${num(n)}`).join(', ');
     process.stdout.write(
       [
-        `${`gate memory benchmark (node ${process.version})`.padEnd(64)}${'RSS'.padStart(10)}`,
-        line('idle (32 agents enrolled)', mb(idle), `goal <= ${GOAL_IDLE_MB} MB: ${met(idle <= GOAL_IDLE_MB)}`),
+        `${`gate memory benchmark (node ${process.version}), a fresh gate per phase`.padEnd(64)}${'RSS'.padStart(10)}`,
+        line('idle (32 agents enrolled; the largest of the four gates)', mb(idle), `goal <= ${GOAL_IDLE_MB} MB: ${met(idle <= GOAL_IDLE_MB)}`),
         line(`32 clients, ${num(REQUESTS)} echo executions`, mb(underLoad), `goal <= ${GOAL_LOAD_MB} MB: ${met(underLoad <= GOAL_LOAD_MB)}`),
         line(`${num(connections)} idle connections (${num(conn.opened)} connected, ${num(conn.held)} held after ${HOLD_MS / 1000} s)`, mb(underConnections), `goal <= ${GOAL_LOAD_MB} MB: ${met(underConnections <= GOAL_LOAD_MB)}`),
         line('after the idle connections closed', mb(afterConnections)),
-        line(`${num(REFUSALS)} unauthenticated garbage requests`, mb(underRefusals), answered),
+        line(`${num(BODIES)} unauthenticated 1 MB bodies at once`, mb(underBodies), answers(bodyStatuses)),
+        line(`${num(REFUSALS)} unauthenticated garbage requests`, mb(underRefusals), answers(statuses)),
         line('  ledger events recorded for them, per request', (recorded.events / REFUSALS).toFixed(4), `${num(recorded.events)} events, ${num(recorded.bytes)} payload bytes`),
       ].join('\n') + '\n',
     );
     printJsonLine({
       node: process.version,
       goalsMB: { idle: GOAL_IDLE_MB, load: GOAL_LOAD_MB },
-      rssMB: { idle, underLoad, underConnections, afterConnections, underRefusals },
+      rssMB: { idle: { load: a.idle, connections: b.idle, bodies: d.idle, refusals: c.idle }, underLoad, underConnections, afterConnections, underBodies, underRefusals },
+      bodies: { requests: BODIES, bytes: BODY_BYTES, statuses: Object.fromEntries(bodyStatuses) },
       load: { clients: CLIENTS, requests: REQUESTS },
       connections: { asked: WANTED_CONNECTIONS, tried: connections, opened: conn.opened, held: conn.held },
       refusals: { requests: REFUSALS, statuses: Object.fromEntries(statuses), events: recorded.events, payloadBytes: recorded.bytes, eventsPerRequest: recorded.events / REFUSALS },
@@ -250,7 +301,7 @@ async function main(): Promise<void> {
   } finally {
     for (const socket of idleSockets) socket.destroy();
     for (const client of clients) client.agent.destroy();
-    killGate(gate);
+    for (const gate of gates) killGate(gate);
     rmSync(dir, { recursive: true, force: true });
   }
 }
