@@ -185,7 +185,7 @@ export class GateServer {
     return server;
   }
 
-  /** Answers a connection refused before it carried a request, closes it as soon as that is written, then records it. */
+  /** Answers a connection refused before it carried a request, closes it (see answerAndClose), then records it. */
   private refuseConnection(listener: Listener, socket: Duplex, error: LatticeError, payload: JsonObject, how: 'linger' | 'at-once'): void {
     const wire = toWireError(error);
     answerAndClose(socket, wire.status, REASONS[wire.status] ?? 'Error', wire.body, how);
@@ -194,7 +194,8 @@ export class GateServer {
   }
 
   private async serve(listener: Listener, connections: Connections, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (connections.isClosing(req.socket)) return void req.socket.destroy();
+    // A request pipelined behind a connection's last answer is not served: the closing that answer began ends it.
+    if (connections.isClosing(req.socket)) return;
     const inFlight = connections.begin(req.socket);
     res.once('close', () => connections.end(req.socket, inFlight, !res.shouldKeepAlive));
     let ctx: RequestContext | undefined;
