@@ -71,6 +71,7 @@ export function readJsonBody(req: IncomingMessage, limit: number, budget: BodyBu
     req.on('data', onData);
     req.once('error', () => finish(() => reject(new LatticeError('BAD_REQUEST', 'the request body could not be read'))));
     req.once('end', () => {
+      if (done) return;
       const bytes = Buffer.concat(chunks, size);
       finish(() => resolve(size === 0 ? undefined : Promise.resolve(bytes).then(parseJson)));
     });

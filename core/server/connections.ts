@@ -1,6 +1,6 @@
 /**
  * Connections of one server, bounded: at most MAX_CONNECTIONS open per listener (a connection past it is answered
- * 503 and closed before a byte of it is read), at most MAX_PER_PRINCIPAL of them carrying requests of one
+ * 429 and closed before a byte of it is read), at most MAX_PER_PRINCIPAL of them carrying requests of one
  * authenticated caller (a request on another one is refused RATE_LIMITED), and per connection at most
  * UNAUTHENTICATED_REFUSALS refusals of requests that named no one within REFUSAL_WINDOW_MS (past that, the
  * connection is answered 429 and closed). A connection Node's parser refuses is answered and recorded once: by the
