@@ -23,30 +23,53 @@ function getOver(agent: HttpAgent, socketPath: string, path: string, headers: Re
   });
 }
 
+/** One connection that sends nothing yet; a full accept queue (EAGAIN: the gate accepts slower than this connects) is retried. */
+async function connectIdle(socketPath: string): Promise<Socket> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await new Promise<Socket>((resolve, reject) => {
+        const socket = connect(socketPath);
+        socket.once('connect', () => resolve(socket));
+        socket.once('error', reject);
+      });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN' || attempt === 50) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+/** What the gate writes on a connection until it closes it (or `ms` pass): its text, status, and whether it closed. */
+function answerOf(socket: Socket, ms: number): Promise<{ text: string; status: number; closed: boolean }> {
+  return new Promise((resolve) => {
+    let text = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, ms);
+    socket.on('data', (c: Buffer) => (text += c.toString('latin1')));
+    socket.on('error', () => undefined); // 'close' follows
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ text, status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0), closed: !timedOut });
+    });
+  });
+}
+
 /** Opens `count` connections that send nothing yet, and waits until every one is connected. */
 async function idle(socketPath: string, count: number): Promise<Socket[]> {
   const sockets: Socket[] = [];
-  for (let i = 0; i < count; i += 100) {
-    await Promise.all(
-      Array.from({ length: Math.min(100, count - i) }, () =>
-        new Promise<void>((resolve, reject) => {
-          const socket = connect(socketPath);
-          sockets.push(socket);
-          socket.once('connect', () => resolve());
-          socket.once('error', reject);
-        }),
-      ),
-    );
-  }
+  for (let i = 0; i < count; i += 100) sockets.push(...(await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => connectIdle(socketPath)))));
   return sockets;
 }
 
 /** A whoami on a connection of its own, as raw HTTP/1.1 kept alive: the status line's code. */
 async function whoamiOn(socketPath: string, agent: Agent, sockets: Socket[]): Promise<number> {
   const proof = await DPoP.generateProof(agent.keys, `${BASE}/api/v1/whoami`, 'GET', undefined, agent.token);
+  const socket = await connectIdle(socketPath);
+  sockets.push(socket);
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
-    sockets.push(socket);
     socket.once('error', reject);
     socket.once('data', (c: Buffer) => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(c.toString('latin1'))?.[1] ?? 0)));
     socket.write(`GET /api/v1/whoami HTTP/1.1\r\nhost: localhost\r\nauthorization: DPoP ${agent.token}\r\ndpop: ${proof}\r\n\r\n`);
@@ -99,7 +122,7 @@ describe('connection caps', () => {
     const g = await gate();
     const held = await idle(g.gate, 1024);
     // Answered on arrival, before they send anything.
-    const extra = await Promise.all(Array.from({ length: 4 }, () => raw(g.gate, [], 5000)));
+    const extra = await Promise.all(Array.from({ length: 4 }, async () => answerOf(await connectIdle(g.gate), 5000)));
     for (const e of extra) {
       assert.equal(e.status, 429, e.text.slice(0, 300) || '(no answer)');
       assert.equal(e.closed, true);
