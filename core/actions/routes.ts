@@ -59,7 +59,7 @@ export function actionRoutes(registry: ActionRegistry, ledger: Ledger, paths: Ho
       on: ['admin'],
       async handle(ctx) {
         ctx.principal = 'operator';
-        const body = addBody(ctx.body);
+        const body = addBody(await ctx.readBody());
         const { manifest, trust, seq } = await installManifest(registry, ledger, paths, {
           text: body.manifest,
           signature: body.signature ?? null,

@@ -9,10 +9,13 @@
  *
  * Each subscriber reads the ledger from its own cursor when a commit wakes the hub (and once a second, for events
  * another process appended), and stops reading while its socket is not draining, so a slow client costs a cursor,
- * not memory. What a caller may see: an operator (admin socket, or a token with audit:read) every event, or one
- * agent's with `agent=`; an agent the events that concern itself or the agents it delegated (as principal,
- * as the peer an event is about, or as the requester of an approval), never another agent's, and the changes
- * to policies and actions that concern everyone.
+ * not memory. Reading is paged: one turn examines at most SCAN_ROWS ledger rows and sends at most PAGE events, and
+ * the next turn waits for the event loop (setImmediate), so a stream replaying a long ledger never holds the gate
+ * for more than one page. An agent may resume at most MAX_AGENT_REPLAY events behind the head (older events are
+ * read page by page from GET /api/v1/audit); an operator may replay the whole ledger. What a caller may see: an
+ * operator (admin socket, or a token with audit:read) every event, or one agent's with `agent=`; an agent the
+ * events that concern itself or the agents it delegated (as principal, as the peer an event is about, or as the
+ * requester of an approval), never another agent's, and the changes to policies and actions that concern everyone.
  */
 import type { ServerResponse } from 'node:http';
 import { LatticeError } from '../errors.ts';
@@ -25,7 +28,12 @@ import { GLOBAL_EVENTS, PUBLIC_EVENT_TYPES, ledgerTypesOf, publicEventType, type
 
 const MAX_STREAMS = 256;
 const MAX_STREAMS_PER_AGENT = 8;
+/** Events sent per turn, at most. */
 const PAGE = 256;
+/** Ledger rows examined per turn, at most (whether or not they are sent: most may be other agents'). */
+const SCAN_ROWS = 2048;
+/** How far behind the head an agent's Last-Event-ID may be. */
+export const MAX_AGENT_REPLAY = 10_000;
 const KEEPALIVE_MS = 15_000;
 const POLL_MS = 1_000;
 
@@ -39,6 +47,8 @@ interface Subscriber {
   readonly agent: string | null;
   readonly out: ServerResponse;
   paused: boolean;
+  /** A turn is waiting for the event loop. */
+  scheduled: boolean;
 }
 
 export class EventHub {
@@ -93,7 +103,13 @@ export class EventHub {
           throw new LatticeError('FORBIDDEN', 'an agent may follow only itself and the agents it delegated');
         }
         const last = lastEventId(ctx.headers['last-event-id']);
-        const head = this.ledger.head().seq;
+        const head = this.headSeq();
+        if (self !== null && last !== null && head - last > MAX_AGENT_REPLAY) {
+          throw new LatticeError(
+            'VALIDATION_FAILED',
+            `Last-Event-ID ${last} is ${head - last} events behind the head; an agent may resume at most ${MAX_AGENT_REPLAY} events back: read older events from GET /api/v1/audit, then follow from the head (no Last-Event-ID)`,
+          );
+        }
         if (this.subscribers.size >= MAX_STREAMS) throw new LatticeError('RATE_LIMITED', `the gate already serves ${MAX_STREAMS} event streams; close one and retry`);
         if (self !== null && [...this.subscribers].filter((s) => s.agent === self).length >= MAX_STREAMS_PER_AGENT) {
           throw new LatticeError('RATE_LIMITED', `an agent may hold at most ${MAX_STREAMS_PER_AGENT} event streams`);
@@ -101,15 +117,15 @@ export class EventHub {
         return {
           status: 200,
           stream: (out) => {
-            const s: Subscriber = { after: Math.min(last ?? head, head), types, about: agentParam ?? self, agent: self, out, paused: false };
+            const s: Subscriber = { after: Math.min(last ?? head, head), types, about: agentParam ?? self, agent: self, out, paused: false, scheduled: false };
             this.subscribers.add(s);
             out.on('close', () => this.subscribers.delete(s));
             out.on('drain', () => {
               s.paused = false;
-              this.read(s);
+              this.wake(s);
             });
             out.write(`retry: 2000\n: streaming ${[...new Set([...types].map((t) => publicEventType(t)))].join(',')} after seq ${s.after}\n\n`);
-            this.read(s);
+            this.wake(s);
           },
         };
       },
@@ -117,35 +133,55 @@ export class EventHub {
   }
 
   private pump(): void {
-    for (const s of this.subscribers) this.read(s);
+    for (const s of this.subscribers) this.wake(s);
   }
 
-  /** Sends what the subscriber has not seen, page by page, until caught up or its socket stops draining. */
-  private read(s: Subscriber): void {
-    if (s.paused || s.out.destroyed) return;
+  /** Schedules one turn of reading for the subscriber, unless one is already waiting. */
+  private wake(s: Subscriber): void {
+    if (s.scheduled || s.paused || s.out.destroyed) return;
+    s.scheduled = true;
+    setImmediate(() => {
+      s.scheduled = false;
+      this.turn(s);
+    });
+  }
+
+  /**
+   * One page: the subscriber's events among the next SCAN_ROWS ledger rows, at most PAGE of them sent. Another turn
+   * follows (after the event loop has run) until it has caught up or its socket stops draining.
+   */
+  private turn(s: Subscriber): void {
+    if (s.paused || s.out.destroyed || !this.subscribers.has(s)) return;
     if (s.agent !== null && this.auth.peers.find(s.agent) === undefined) {
       s.out.end(': your identity was removed\n\n'); // a revoked or expired agent stops hearing at once
       this.subscribers.delete(s);
       return;
     }
+    const head = this.headSeq();
+    const until = Math.min(s.after + SCAN_ROWS, head);
+    if (until <= s.after) return;
     const placeholders = [...s.types].map(() => '?').join(',');
-    const query = statement(this.ledger.database, `SELECT seq, ts, type, principal, action, decision, payload, prev_hash AS prevHash, hash FROM events WHERE seq > ? AND type IN (${placeholders}) ORDER BY seq LIMIT ${PAGE}`);
+    const query = statement(this.ledger.database, `SELECT seq, ts, type, principal, action, decision, payload, prev_hash AS prevHash, hash FROM events WHERE seq > ? AND seq <= ? AND type IN (${placeholders}) ORDER BY seq LIMIT ${PAGE}`);
+    const rows = query.all(s.after, until, ...s.types) as LedgerEvent[];
     const family = s.about === null ? null : new Set([s.about, ...this.auth.peers.descendants(s.about)]);
-    for (;;) {
-      const rows = query.all(s.after, ...s.types) as LedgerEvent[];
-      for (const e of rows) {
-        s.after = e.seq;
-        const name = publicEventType(e.type);
-        const payload = JSON.parse(e.payload) as Record<string, unknown>;
-        if (family !== null && !this.concerns(e, name, payload, family)) continue;
-        const data = JSON.stringify({ type: name, seq: e.seq, ts: e.ts, ledgerType: e.type, principal: e.principal, action: e.action, decision: e.decision, payload });
-        if (!s.out.write(`id: ${e.seq}\nevent: ${name}\ndata: ${data}\n\n`)) {
-          s.paused = true;
-          return;
-        }
+    for (const e of rows) {
+      s.after = e.seq;
+      const name = publicEventType(e.type);
+      const payload = JSON.parse(e.payload) as Record<string, unknown>;
+      if (family !== null && !this.concerns(e, name, payload, family)) continue;
+      const data = JSON.stringify({ type: name, seq: e.seq, ts: e.ts, ledgerType: e.type, principal: e.principal, action: e.action, decision: e.decision, payload });
+      if (!s.out.write(`id: ${e.seq}\nevent: ${name}\ndata: ${data}\n\n`)) {
+        s.paused = true; // 'drain' wakes it again
+        return;
       }
-      if (rows.length < PAGE) return;
     }
+    if (rows.length < PAGE) s.after = until; // every row up to `until` was examined
+    if (s.after < head) this.wake(s);
+  }
+
+  /** The last committed seq, from the database (another process may have appended). */
+  private headSeq(): number {
+    return statement(this.ledger.database, 'SELECT coalesce(max(seq), 0) FROM events', 'pluck').get() as number;
   }
 
   /** Whether an event is about one of these peers: its principal, the peer or parent it names, or the requester of an approval. */

@@ -160,6 +160,7 @@ export async function startGate(options: GateOptions): Promise<RunningGate> {
         stopWatching();
         hub.close();
         try {
+          await server?.flushRefusals(); // the refusals counted in this window are recorded before the stop
           await ledger.append({ type: 'gate.stopped', payload: { pid: process.pid, reason } });
         } finally {
           await server?.close();

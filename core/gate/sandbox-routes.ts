@@ -91,7 +91,7 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       path: '/api/v1/admin/sandbox-events',
       on: ['admin'],
       async handle(ctx) {
-        const { events } = sandboxEvents(ctx.body);
+        const { events } = sandboxEvents(await ctx.readBody());
         return { status: 201, body: { seqs: await appendAll(gate, events) } };
       },
     },
@@ -103,7 +103,7 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       path: '/api/v1/admin/sandboxes',
       on: ['admin'],
       async handle(ctx) {
-        const body = sandboxOpen(ctx.body);
+        const body = sandboxOpen(await ctx.readBody());
         const enrolled = await gate.identity.enroll(body.identity, 'operator');
         const peerId = enrolled.peer.id;
         const [seq] = await appendAll(gate, [{ type: 'sandbox.started', decision: 'allow', payload: { ...body.started, peerId } }]);
@@ -134,7 +134,7 @@ export function sandboxRoutes(gate: RunningGate): Route[] {
       path: '/api/v1/admin/sandboxes/close',
       on: ['admin'],
       async handle(ctx) {
-        const { peerId, events } = sandboxClose(ctx.body);
+        const { peerId, events } = sandboxClose(await ctx.readBody());
         const session = sessions.get(peerId);
         if (session !== undefined) session.closed = true; // from here on its open request's end is no abandonment
         const [revoked, appended] = await Promise.allSettled([gate.identity.revoke(peerId), appendAll(gate, events)]);

@@ -7,7 +7,8 @@
  * - Operators are the admin socket (its file mode is the check), or a bearer token with the needed scope, within
  *   the workspace and presets it is limited to.
  *
- * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer.
+ * Every failure is a refusal with its own code; nothing is inferred from the Host header or the socket peer. Every
+ * check here reads headers only: a request's body is read once its caller has passed them (`ctx.authenticated`).
  */
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
@@ -63,6 +64,7 @@ export async function authenticateAgent(ctx: RequestContext, deps: AuthDeps): Pr
     replay: deps.replay,
   });
   if (!result.ok) throw new LatticeError(result.code, result.message);
+  ctx.authenticated(peer.id);
   return { peer, leaseId: parsed.id };
 }
 
@@ -82,11 +84,12 @@ export interface Reach {
  * unauthenticated before anything it sent is read.
  */
 export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Exclude<Scope, WorkspaceScope>): Operator;
-export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: WorkspaceScope, reach: () => Reach): Operator;
-export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, reach?: () => Reach): Operator {
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: WorkspaceScope, reach: () => Reach | Promise<Reach>): Promise<Operator>;
+export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, scope: Scope, reach?: () => Reach | Promise<Reach>): Operator | Promise<Operator> {
   if (ctx.listener === 'admin') {
-    ctx.principal = 'operator';
-    return { kind: 'admin' };
+    ctx.authenticated('operator');
+    const admin: Operator = { kind: 'admin' };
+    return isWorkspaceScope(scope) ? Promise.resolve(admin) : admin;
   }
   const auth = header(ctx, 'authorization');
   const m = auth === undefined ? null : /^Bearer ([^\s]+)$/.exec(auth);
@@ -97,10 +100,16 @@ export function authenticateOperator(ctx: RequestContext, db: LedgerDatabase, sc
   if (!isWorkspaceScope(scope)) {
     // Refused at creation; a token stored otherwise (made before that check) is refused here.
     if (token.workspace !== null) throw new LatticeError('FORBIDDEN', `token ${token.id} is limited to workspace ${token.workspace}, and ${scope} is not limited per workspace; use a token without a workspace`);
+    ctx.authenticated(token.id);
     return { kind: 'token', token };
   }
   if (reach === undefined) throw new Error(`the ${scope} route gave no reach to check token limits against`);
-  checkReach(token, scope, reach());
+  // The token is authenticated from the headers: the body may be read now, to learn what the request reaches.
+  ctx.authenticated(token.id);
+  return Promise.resolve(reach()).then((target): Operator => {
+    checkReach(token, scope, target);
+    return { kind: 'token', token };
+  });
   return { kind: 'token', token };
 }
 
@@ -123,11 +132,11 @@ export type Caller = { readonly kind: 'agent'; readonly agent: AgentIdentity } |
  * Which one is decided by the scheme the caller chose, and each is then held to its own checks in full.
  */
 export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Exclude<Scope, WorkspaceScope>): Promise<Caller>;
-export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: WorkspaceScope, reach: () => Reach): Promise<Caller>;
-export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Scope, reach?: () => Reach): Promise<Caller> {
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: WorkspaceScope, reach: () => Reach | Promise<Reach>): Promise<Caller>;
+export async function authenticateCaller(ctx: RequestContext, deps: AuthDeps, scope: Scope, reach?: () => Reach | Promise<Reach>): Promise<Caller> {
   if (ctx.listener !== 'admin' && /^DPoP /.test(header(ctx, 'authorization') ?? '')) return { kind: 'agent', agent: await authenticateAgent(ctx, deps) };
   // The overloads pair a workspace scope with its reach; without one, authenticateOperator refuses as a bug would.
-  const operator = reach === undefined ? authenticateOperator(ctx, deps.db, scope as Exclude<Scope, WorkspaceScope>) : authenticateOperator(ctx, deps.db, scope as WorkspaceScope, reach);
+  const operator = reach === undefined ? authenticateOperator(ctx, deps.db, scope as Exclude<Scope, WorkspaceScope>) : await authenticateOperator(ctx, deps.db, scope as WorkspaceScope, reach);
   return { kind: 'operator', operator };
 }
 

@@ -55,7 +55,7 @@ export function delegationRoutes(peers: Peers, auth: AuthDeps, removed: () => Pr
       on: ['gate', 'tcp'],
       async handle(ctx) {
         const { peer } = await authenticateAgent(ctx, auth);
-        const body = delegateBody(ctx.body);
+        const body = delegateBody(await ctx.readBody());
         const child = await peers.delegate(peer, { name: body.name, capabilities: body.capabilities, ttlMs: bodyDuration(body.ttl, 'ttl'), publicJwk: body.publicJwk });
         return {
           status: 201,

@@ -127,11 +127,12 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/agent-enroll',
       on: ['gate', 'admin', 'tcp'],
       async handle(ctx) {
-        const operator = authenticateOperator(ctx, db, 'enroll', () => {
-          const body = enrollBody(ctx.body);
+        // The credential is checked from the headers before the body is read; then what the body asks for against it.
+        const operator = await authenticateOperator(ctx, db, 'enroll', async () => {
+          const body = enrollBody(await ctx.readBody());
           return { workspace: body.workspaceId, preset: body.policyPreset };
         });
-        const enrolled = await enroll(ctx.body, operatorName(operator));
+        const enrolled = await enroll(await ctx.readBody(), operatorName(operator));
         const { peer } = enrolled;
         const wireguardConfig = renderWgQuickConfig({
           privateKey: enrolled.wgPrivateKey,
@@ -163,7 +164,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       async handle(ctx) {
         const id = ctx.params['id'] ?? '';
         const by = await selfOrOperator(ctx, id);
-        const peer = await peers.renew(id, bodyDuration(ttlBody(ctx.body).ttl, 'ttl'), by);
+        const peer = await peers.renew(id, bodyDuration(ttlBody(await ctx.readBody()).ttl, 'ttl'), by);
         return { status: 200, body: describePeer(peer) };
       },
     },
@@ -208,7 +209,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/tokens',
       on: ['admin'],
       async handle(ctx) {
-        const body = tokenBody(ctx.body);
+        const body = tokenBody(await ctx.readBody());
         const ttl = body.ttl ?? null; // the schema lets a member be null as well as absent
         const ttlMs = ttl === null ? null : bodyDuration(ttl, 'ttl');
         // Checked before anything is written: a limit that cannot apply to a scope is refused, never ignored.
@@ -234,7 +235,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       path: '/api/v1/revoke',
       on: ['admin'],
       async handle(ctx) {
-        const body = revokeBody(ctx.body);
+        const body = revokeBody(await ctx.readBody());
         if (body.all === true) {
           let epoch = 0;
           await ledger.append(
@@ -261,7 +262,7 @@ export function identity(ledger: Ledger, config: GateConfig, paths: HomePaths, h
       async handle(ctx) {
         authenticateOperator(ctx, db, 'secrets:write');
         const name = ctx.params['name'] ?? '';
-        const { value } = secretBody(ctx.body);
+        const { value } = secretBody(await ctx.readBody());
         let created = false;
         await ledger.append({ type: 'secret.set', principal: ctx.principal, payload: { name } }, { write: () => void ({ created } = secretStore().set(name, value)) });
         return { status: 200, body: { name, created } };

@@ -91,9 +91,7 @@ export async function decide(deps: DecideDeps, peer: Peer, proposal: Proposal, n
 /** Validate and plan: throws VALIDATION_FAILED or PLAN_REFUSED (the agent's fault) or PROVIDER_FAILED. */
 async function planRequest(deps: DecideDeps, proposal: Proposal): Promise<Planned> {
   const manifest = deps.registry.get(proposal.action);
-  const params = proposal.params;
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new LatticeError('VALIDATION_FAILED', 'params must be a JSON object');
-  if (depthOf(params) > MAX_PARAMS_DEPTH) throw new LatticeError('VALIDATION_FAILED', `params are nested deeper than ${MAX_PARAMS_DEPTH} levels`);
+  const params = checkParamsShape(proposal.params);
   if (!manifest.validateParams(params)) {
     const problem = describeAjvError(manifest.validateParams.errors?.[0], 'params');
     throw new LatticeError('VALIDATION_FAILED', `${problem} (see \`lattice actions ${manifest.id}\` for the schema)`);
@@ -122,6 +120,16 @@ function denialMessage(reason: DenialReason): string {
   if (reason === 'NO_POLICY') return 'no policy permits this agent to run this action (default deny)';
   if (reason === 'CONDITIONS_DENIED') return 'a policy names this agent and action, but its conditions decided against this request';
   return `denied (${reason})`;
+}
+
+/**
+ * Params are a JSON object nested at most MAX_PARAMS_DEPTH deep, checked without recursion before anything hashes,
+ * validates or compares them: every path through execute (a first request or a repeated eventId) starts here.
+ */
+export function checkParamsShape(params: unknown): Record<string, unknown> {
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw new LatticeError('VALIDATION_FAILED', 'params must be a JSON object');
+  if (depthOf(params) > MAX_PARAMS_DEPTH) throw new LatticeError('VALIDATION_FAILED', `params are nested deeper than ${MAX_PARAMS_DEPTH} levels`);
+  return params as Record<string, unknown>;
 }
 
 /** Nesting depth of a JSON value, without recursion (an attacker chooses the depth). */

@@ -11,7 +11,7 @@ import { randomId, sha256Hex } from '../crypto/index.ts';
 import { LatticeError } from '../errors.ts';
 import type { Peer } from '../identity/peers.ts';
 import { deniedAnswer, requestedAnswer, type Answer } from './answers.ts';
-import { decide, type DecideDeps, type Decided, type Proposal } from './decide.ts';
+import { checkParamsShape, decide, type DecideDeps, type Decided, type Proposal } from './decide.ts';
 import { insertRequest, requestByEventId, storedAnswer, type NewRequest, type RequestRow } from './requests.ts';
 import { run, type RunDeps } from './run.ts';
 
@@ -31,6 +31,7 @@ export class Pipeline {
   constructor(readonly deps: PipelineDeps) {}
 
   async execute(peer: Peer, input: ExecuteInput): Promise<Answer> {
+    checkParamsShape(input.params); // before a repeat is compared by hashing its params
     if (input.eventId === null) return this.decideAndAct(peer, input);
     const key = `${peer.id}\0${input.eventId}`;
     const running = this.inflight.get(key);
@@ -76,7 +77,7 @@ export class Pipeline {
   }
 
   private answerRepeat(row: RequestRow, input: ExecuteInput): Answer {
-    const requestHash = typeof input.params === 'object' && input.params !== null ? sha256Hex(canonicalize(input.params as JsonObject)) : '';
+    const requestHash = sha256Hex(canonicalize(input.params as JsonObject)); // its shape was checked by execute
     if (row.action !== input.action || row.request_hash !== requestHash) {
       throw new LatticeError('EVENT_ID_REUSED', `eventId ${JSON.stringify(row.event_id)} was already used for another request (${row.action}); use a new eventId`);
     }

@@ -47,7 +47,7 @@ export function reportRoutes(ledger: Ledger, auth: AuthDeps): Route[] {
       on: ['gate', 'tcp'],
       async handle(ctx) {
         const { peer } = await authenticateAgent(ctx, auth);
-        const body = reportBody(ctx.body);
+        const body = reportBody(await ctx.readBody());
         if (!body.message.isWellFormed()) throw new LatticeError('VALIDATION_FAILED', 'message is not well-formed Unicode');
         const original = statement(ledger.database, 'SELECT type, principal, action FROM events WHERE seq = ?').get(body.auditEventId) as
           | { type: string; principal: string | null; action: string | null }

@@ -99,7 +99,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['gate', 'tcp'],
       async handle(ctx) {
         const { peer } = await authenticateAgent(ctx, auth);
-        const body = executeBody(ctx.body);
+        const body = executeBody(await ctx.readBody());
         const answer = await d.pipeline.execute(peer, {
           action: ctx.params['id'] ?? '',
           params: body.params,
@@ -116,7 +116,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['gate', 'tcp'],
       async handle(ctx) {
         const { peer } = await authenticateAgent(ctx, auth);
-        const body = canIBody(ctx.body);
+        const body = canIBody(await ctx.readBody());
         return { status: 200, body: await d.pipeline.canI(peer, { action: body.action, params: body.params, dataAccessed: body.dataAccessed ?? [] }) };
       },
     },
@@ -153,7 +153,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['admin', 'gate', 'tcp'],
       async handle(ctx) {
         const by = operatorName(authenticateOperator(ctx, auth.db, 'approve'));
-        return d.approvals.approve(ctx.params['id'] ?? '', approveBody(ctx.body).planSha256, by);
+        return d.approvals.approve(ctx.params['id'] ?? '', approveBody(await ctx.readBody()).planSha256, by);
       },
     },
     {
@@ -162,7 +162,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['admin', 'gate', 'tcp'],
       async handle(ctx) {
         const by = operatorName(authenticateOperator(ctx, auth.db, 'approve'));
-        return d.approvals.deny(ctx.params['id'] ?? '', denyBody(ctx.body).reason, by);
+        return d.approvals.deny(ctx.params['id'] ?? '', denyBody(await ctx.readBody()).reason, by);
       },
     },
     {
@@ -176,7 +176,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       path: '/api/v1/budgets',
       on: ['admin'],
       async handle(ctx) {
-        const b = budgetBody(ctx.body);
+        const b = budgetBody(await ctx.readBody());
         const windowMs = bodyDuration(b.window, 'window');
         const budget = { scope: b.scope, subject: b.subject, calls: b.calls ?? null, cost: b.cost ?? null, windowMs };
         await d.ledger.append({ type: 'budget.set', principal: 'operator', payload: { ...budget } }, { write: (tx) => Budgets.set(tx, budget, Date.now()) });
@@ -226,7 +226,7 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
       on: ['admin', 'gate', 'tcp'],
       async handle(ctx) {
         const by = operatorName(authenticateOperator(ctx, auth.db, 'policy:write'));
-        const { files } = policyBody(ctx.body);
+        const { files } = policyBody(await ctx.readBody());
         const problems = checkPolicies(files, actionSchema(d.registry)).filter((p) => p.severity === 'error');
         if (problems.length > 0) throw new LatticeError('POLICY_INVALID', `policy refused:\n${formatProblems(problems)}`);
         const applied = await d.policies.apply(files, by);

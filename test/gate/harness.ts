@@ -2,12 +2,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import * as DPoP from 'dpop';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { exportJWK, type SignJWT } from 'jose';
+import { homePaths } from '../../core/home.ts';
+import { openReadOnly } from '../../core/ledger/database.ts';
 import { CLI, tempDir } from '../helpers.ts';
 
 export interface Reply {
@@ -112,7 +115,7 @@ export async function newAgent(admin: string, alg: 'ES256' | 'Ed25519' = 'ES256'
 }
 
 /** A request as the agent, with a proof from the independent DPoP implementation. */
-export async function asAgent(socket: string, agent: Agent, method: string, path: string, body?: string): Promise<Reply> {
+export async function asAgent(socket: string, agent: Agent, method: string, path: string, body?: string | Buffer): Promise<Reply> {
   const proof = await DPoP.generateProof(agent.keys, `${BASE}${path}`, method, undefined, agent.token);
   return call({ socketPath: socket }, method, path, body, { authorization: `DPoP ${agent.token}`, dpop: proof });
 }
@@ -121,3 +124,70 @@ export function codeOf(reply: Reply): string | undefined {
   return reply.body.error?.code;
 }
 
+
+export interface RawExchange {
+  /** Everything the gate wrote back. */
+  text: string;
+  /** Whether the gate closed the connection before `timeoutMs`. */
+  closed: boolean;
+  /** The status of the first response, or 0 when there was none. */
+  status: number;
+}
+
+/**
+ * Bytes written as they are onto a fresh connection (anything an attacker could send), and what came back until the
+ * gate closed it or `timeoutMs` passed (then the connection is closed here). Write errors after the gate closed are
+ * expected and ignored.
+ */
+export function raw(socketPath: string, chunks: readonly (string | Buffer)[], timeoutMs = 5000): Promise<RawExchange> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(socketPath);
+    const received: Buffer[] = [];
+    let timedOut = false;
+    const finish = () => {
+      const text = Buffer.concat(received).toString('latin1');
+      resolve({ text, closed: !timedOut, status: Number(/^HTTP\/1\.1 (\d{3}) /.exec(text)?.[1] ?? 0) });
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, timeoutMs);
+    socket.on('data', (c: Buffer) => received.push(c));
+    let connected = false;
+    // Before the connection, an error is the test's failure; after it, the gate closing while bytes were still being
+    // written (EPIPE, ECONNRESET) is the outcome to look at, and 'close' follows.
+    socket.on('error', (error) => {
+      if (!connected) reject(error);
+    });
+    socket.once('close', () => {
+      clearTimeout(timer);
+      finish();
+    });
+    socket.once('connect', () => {
+      connected = true;
+      // One write: after the gate has answered and closed, a second write would fail (EPIPE), and Node's socket would
+      // then be destroyed before it read the answer waiting for it.
+      if (chunks.length > 0) socket.write(Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'latin1') : c))));
+    });
+  });
+}
+
+/** Events of the ledger of a (running or stopped) gate whose type starts with `prefix`, read from its database. */
+export function ledgerEvents(home: string, prefix: string): { seq: number; type: string; principal: string | null; payload: Record<string, unknown> }[] {
+  const db = openReadOnly(homePaths(home).db);
+  try {
+    const rows = db.prepare(`SELECT seq, type, principal, payload FROM events WHERE substr(type, 1, ?) = ? ORDER BY seq`).all(prefix.length, prefix) as { seq: number; type: string; principal: string | null; payload: string }[];
+    return rows.map((r) => ({ ...r, payload: JSON.parse(r.payload) as Record<string, unknown> }));
+  } finally {
+    db.close();
+  }
+}
+
+/** Polls until `check` holds (or throws after `ms`). */
+export async function eventually(check: () => boolean, ms = 5000, what = 'the condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
