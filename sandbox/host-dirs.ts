@@ -1,6 +1,6 @@
 /**
- * Which host directories the agent may be given to write (the workspace, `--rw-mount` paths), and where lattice's
- * own directories are covered inside the sandbox.
+ * Which host directories the agent may be given to write (the workspace, `--rw-mount` paths), and which directories
+ * are covered inside the sandbox wherever a bind would show them.
  *
  * The rule (SECURITY.md, "What the agent may write"): a writable tree may not be `/`, a system directory (including
  * `/var/lib`, `/var/spool`, `/var/mail`), lie inside one or hold one; may not be a directory that holds everyone's
@@ -8,10 +8,11 @@
  * is fine); as root, may not lie in another user's home; and may not be, hold or lie inside
  *  - what runs on your host after the session: the lattice install (the checkout, the npm package and the
  *    node_modules it loads from, the binary's directory) and the Node install running lattice;
- *  - lattice's own directories: `$LATTICE_HOME` (the ledger, the keys, `run/` with the admin socket), the asset
- *    cache, or `$XDG_RUNTIME_DIR` (your sessions' sockets).
- * A read-only mount may not lie inside lattice's directories; one that holds them gets them covered by an empty
- * read-only directory, so the only lattice socket reachable inside is the gate socket lattice binds itself.
+ *  - lattice's own directories: `$LATTICE_HOME` (the ledger, the keys, `run/` with the admin socket), the asset cache;
+ *  - your private directories: `~/.ssh`, `~/.gnupg`, `~/.docker`, `$XDG_RUNTIME_DIR`, `/run/user/<uid>` (keys,
+ *    agent and daemon sockets).
+ * A read-only mount may not lie inside lattice's or your private directories; one that is or holds them gets them
+ * covered by an empty read-only directory, because a read-only bind does not stop connect() on a socket in it.
  *
  * Fail closed: a path that breaks the rule is refused with the rule it breaks, before anything starts.
  */
@@ -27,6 +28,8 @@ export interface HostDirs {
   readonly lattice: readonly string[];
   /** What runs lattice on the host (real paths): its install, the node_modules it loads from, the Node install. */
   readonly installs: readonly string[];
+  /** Your directories of keys and sockets (real paths): ~/.ssh, ~/.gnupg, ~/.docker, the runtime directories. */
+  readonly private: readonly string[];
   /** `$XDG_RUNTIME_DIR` (real path), when set. */
   readonly runtime: string | null;
   /** lattice runs as root: what the agent writes is root's, so other users' homes are refused too. */
@@ -59,6 +62,7 @@ export function hostDirs(latticeHome: string, env: NodeJS.ProcessEnv, uid = proc
     home,
     lattice: [real(latticeHome), real(cacheRoot())],
     installs: installs(home),
+    private: [...['.ssh', '.gnupg', '.docker'].map((d) => real(join(home, d))), ...(runtimeDir === null ? [] : [runtimeDir]), real(`/run/user/${uid}`)],
     runtime: runtimeDir,
     root: uid === 0,
   };
@@ -103,6 +107,7 @@ export function writableRefusal(path: string, dirs: HostDirs): string | null {
     [dirs.lattice, "lattice's own directory (the ledger, the keys, the admin socket)"],
     [dirs.runtime === null ? [] : [dirs.runtime], "your runtime directory (your sessions' sockets)"],
     [dirs.installs, 'the lattice or Node install that runs on your host (the agent could rewrite lattice itself)'],
+    [dirs.private, 'your private directory (keys, agent and daemon sockets)'],
   ];
   for (const [list, what] of named) {
     for (const dir of list) {
@@ -124,11 +129,13 @@ export function writableRefusal(path: string, dirs: HostDirs): string | null {
 
 /** Why `path` (a real path) may not be mounted read-only, or null when it may. */
 export function readableRefusal(path: string, dirs: HostDirs): string | null {
-  const dir = dirs.lattice.find((d) => within(path, d) && path !== d);
-  return dir === undefined ? null : `it lies inside ${dir}, lattice's own directory`;
+  const lattice = dirs.lattice.find((d) => within(path, d) && path !== d);
+  if (lattice !== undefined) return `it lies inside ${lattice}, lattice's own directory`;
+  const own = dirs.private.find((d) => within(path, d) && path !== d);
+  return own === undefined ? null : `it lies inside ${own}, your private directory (keys, agent and daemon sockets)`;
 }
 
-/** Where lattice's directories appear inside a bind of `src` at `dst` (each is masked there). */
-export function latticeDirsInside(src: string, dst: string, dirs: HostDirs): string[] {
-  return dirs.lattice.filter((d) => within(d, src)).map((d) => join(dst, d.slice(src.length)));
+/** Where lattice's and your private directories appear inside a bind of `src` at `dst` (each is masked there). */
+export function hiddenDirsInside(src: string, dst: string, dirs: HostDirs): string[] {
+  return [...dirs.lattice, ...dirs.private].filter((d) => within(d, src)).map((d) => join(dst, d.slice(src.length)));
 }

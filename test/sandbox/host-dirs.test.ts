@@ -29,6 +29,7 @@ describe('what the agent may be given to write', () => {
     home: '/home/u',
     lattice: ['/home/u/.lattice', '/home/u/.cache/lattice'],
     installs: ['/home/u/.nvm/versions/node/v20', '/home/u/tools/lattice', '/srv/shared/node_modules'],
+    private: ['/home/u/.ssh', '/home/u/.gnupg', '/home/u/.docker', '/tmp/runtime-u', '/run/user/1000'],
     runtime: '/tmp/runtime-u',
     root: false,
   };
@@ -44,7 +45,8 @@ describe('what the agent may be given to write', () => {
     '/usr': /lies inside \/usr, a system directory/,
     '/usr/local/src/app': /lies inside \/usr, a system directory/,
     '/etc/nginx': /lies inside \/etc/,
-    '/run/user/1000': /lies inside \/run, a system directory/,
+    '/run/user/1000': /it is \/run\/user\/1000, your private directory/,
+    '/run/user/1001': /lies inside \/run, a system directory/,
     '/var': /holds \/var\/lib, a system directory/,
     '/opt': /holds everyone's files/,
     '/home/u/tools/lattice': /it is \/home\/u\/tools\/lattice, the lattice or Node install/,
@@ -52,6 +54,8 @@ describe('what the agent may be given to write', () => {
     '/home/u/tools': /holds \/home\/u\/tools\/lattice, the lattice or Node install/,
     '/home/u/.nvm/versions/node/v20/lib': /lies inside \/home\/u\/\.nvm\/versions\/node\/v20, the lattice or Node install/,
     '/srv/shared/node_modules/left-pad': /lies inside \/srv\/shared\/node_modules, the lattice or Node install/,
+    '/home/u/.ssh': /it is \/home\/u\/\.ssh, your private directory/,
+    '/home/u/.docker/run': /lies inside \/home\/u\/\.docker, your private directory/,
     '/var/tmp': /\/var\/tmp holds everyone's files/,
     '/var/spool/cron': /lies inside \/var\/spool, a system directory/,
     '/var/lib/app': /lies inside \/var\/lib, a system directory/,
@@ -64,7 +68,7 @@ describe('what the agent may be given to write', () => {
     it(`allows ${path}`, () => assert.equal(writableRefusal(path, dirs), null));
   }
   it('refuses your home itself, or what holds it, when lattice lives elsewhere', () => {
-    const elsewhere: HostDirs = { home: '/home/u', lattice: ['/data/lattice'], installs: [], runtime: null, root: false };
+    const elsewhere: HostDirs = { home: '/home/u', lattice: ['/data/lattice'], installs: [], private: [], runtime: null, root: false };
     assert.match(writableRefusal('/home/u', elsewhere) ?? '', /it is your home directory/);
     assert.match(writableRefusal('/home', elsewhere) ?? '', /holds your home directory/);
     assert.match(writableRefusal('/data', elsewhere) ?? '', /holds \/data\/lattice/);
