@@ -80,6 +80,20 @@ describe('CONNECT proxy: the tunnel\'s TLS server name', () => {
     assert.equal(received().length, 0);
   });
 
+  it('esni-legacy: a hello naming the CONNECT host but carrying an encrypted server name (ESNI, 0xffce) is refused', async () => {
+    const { received, decisions, tunnel, closed } = await setup();
+    const socket = await tunnel();
+    socket.write(records(clientHello({ names: ['api.example.com'], extensions: [[0xffce, Buffer.alloc(40, 1)]] })));
+    await within(closed(socket), 3000, 'close of the tunnel');
+    assert.equal(decisions[0]?.decision, 'deny');
+    assert.match(decisions[0]?.reason ?? '', /encrypted server name \(ESNI\)/);
+    assert.equal(received().length, 0, 'bytes reached the upstream');
+    const plain = await tunnel();
+    plain.write(records(clientHello({ names: ['api.example.com'] })));
+    await until(() => received().length > 0, 'the hello upstream');
+    assert.equal(decisions[1]?.decision, 'allow');
+  });
+
   it('the matching name goes through: a real TLS client\'s hello reaches the upstream byte for byte, and the allow is recorded', async () => {
     const { received, decisions, tunnel } = await setup();
     const socket = await tunnel();
