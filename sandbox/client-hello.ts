@@ -5,7 +5,7 @@
  * Fail closed: anything that is not one well-formed ClientHello within the limits below is `invalid`, never passed
  * on: another first byte (not TLS), another record type or handshake message first, lengths that disagree, a
  * duplicated extension, more than one host name or a name with bytes no host name has, an encrypted ClientHello
- * (ECH: its real server name is hidden from us), or a hello larger than MAX_HELLO or split into more than
+ * (ECH) or encrypted server name (ESNI, its draft predecessor), whose real server name is hidden from us, or a hello larger than MAX_HELLO or split into more than
  * MAX_RECORDS records. A hello split across TCP segments, or across several TLS records, is read whole.
  *
  * Written by hand: read-tls-client-hello (the maintained pure-JS reader) reads only the first TLS record, so a
@@ -27,6 +27,8 @@ const CLIENT_HELLO = 1;
 const MAX_FRAGMENT = 16384;
 const EXT_SERVER_NAME = 0;
 const EXT_ECH = 0xfe0d;
+/** ESNI (draft-ietf-tls-esni-01 to -04), ECH's predecessor: its encrypted_server_name hides the name too. */
+const EXT_ESNI = 0xffce;
 const HOST_NAME = /^[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
 
 const invalid = (reason: string): ClientHello => ({ state: 'invalid', reason });
@@ -101,6 +103,7 @@ function parseBody(body: Buffer): ClientHello {
     if (seen.has(type)) return invalid(`extension ${type} appears twice`);
     seen.add(type);
     if (type === EXT_ECH) return invalid('an encrypted ClientHello (ECH) hides the server name');
+    if (type === EXT_ESNI) return invalid('an encrypted server name (ESNI) hides the server name');
     if (type !== EXT_SERVER_NAME) continue;
     const name = readServerName(data);
     if (typeof name !== 'string') return name;

@@ -13,7 +13,7 @@ import { accessSync, constants, lstatSync, readlinkSync, realpathSync } from 'no
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LatticeError } from '../core/errors.ts';
 import { inBinary } from '../core/runtime.ts';
-import { type HostDirs, latticeDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
+import { type HostDirs, hiddenDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
 import type { SandboxProfile } from './profile.ts';
 import { protectOps } from './protect.ts';
 import { seccompProgram } from './seccomp.ts';
@@ -215,7 +215,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
   for (const p of input.roMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'ro', READ, (real) => readableRefusal(real, dirs));
   for (const p of input.rwMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'rw', WRITE, (real) => writableRefusal(real, dirs));
   fs.push(...protectOps(input.workspace, input.profile.protect));
-  const masks = fs.flatMap((f) => (f.op === 'bind' ? latticeDirsInside(f.src, f.dst, dirs) : []));
+  const masks = fs.flatMap((f) => (f.op === 'bind' ? hiddenDirsInside(f.src, f.dst, dirs) : []));
   fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
 
   const relays = input.network

@@ -10,17 +10,20 @@
  *    upstream before the tunnel's TLS ClientHello is read (client-hello.ts) and names exactly the CONNECT host: a
  *    different server name (domain fronting through an allowlisted CDN), none, or no TLS at all closes the tunnel.
  * 2. A credential proxy per route: plain HTTP from the agent, every auth header it sent stripped, the configured
- *    credential injected, forwarded over TLS to the route's upstream; responses stream back unbuffered (SSE). The
- *    path is normalised below the route's base path (route-path.ts), and a protocol upgrade (WebSocket) is refused
- *    unless the route allows one.
+ *    credential injected, forwarded over TLS to the route's upstream; responses stream back unbuffered (SSE), with
+ *    the key overwritten wherever the upstream echoes it (redact.ts). The path is normalised below the route's base
+ *    path (route-path.ts); TRACE and TRACK (which echo the request, key included) are refused; a protocol upgrade
+ *    is refused unless the route allows one, and then only to WebSocket.
  * Every decision is reported through `onDecision` (the caller records it in the ledger).
  */
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { connect, isIP, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import { reachesHostNetworks } from '../providers/effects/address.ts';
 import { awaitClientHello, type HelloOutcome } from './client-hello.ts';
+import { type Redactor, redactor } from './redact.ts';
 import { routePath } from './route-path.ts';
 
 export interface ProxyDecision {
@@ -141,7 +144,10 @@ export interface CredentialRouteOptions {
   readonly route: string;
   readonly upstream: URL;
   readonly header: string;
+  /** The header's value, as injected. */
   readonly value: string;
+  /** The key inside it: overwritten too wherever an answer carries it. */
+  readonly key?: string;
   /** Whether the agent may upgrade a request to another protocol (WebSocket) through this route; off by default. */
   readonly allowUpgrade?: boolean;
   readonly onDecision: (d: ProxyDecision) => void;
@@ -165,15 +171,27 @@ function forwardHeaders(headers: IncomingHttpHeaders, inject: { header: string; 
   return out;
 }
 
+/** Methods whose answer is the request itself, the injected key with it. */
+const ECHOING = new Set(['TRACE', 'TRACK']);
+
+/** The body as the agent may read it: decoded when the upstream compressed it anyway, so the key can be found in it. */
+function decoded(answer: IncomingMessage): Readable | string {
+  const encoding = String(answer.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding === 'identity' || encoding === '') return answer;
+  const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : undefined;
+  if (decoder === undefined) return `the upstream answered in the encoding '${encoding}', which lattice cannot read to keep the key out of it`;
+  return answer.pipe(decoder).on('error', () => answer.destroy());
+}
+
 /** A response head written by hand, for an upgrade request's socket (node:http has no response object there). */
-function responseHead(answer: IncomingMessage, extra: readonly string[]): string {
-  const drop = new Set(['set-cookie', ...(answer.statusCode === 101 ? [] : ['connection', 'keep-alive', 'transfer-encoding', 'content-length'])]);
+function responseHead(answer: IncomingMessage, extra: readonly string[], redact: Redactor): string {
+  const drop = new Set(['set-cookie', ...(answer.statusCode === 101 ? [] : ['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding'])]);
   const lines = [`HTTP/1.1 ${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`];
   for (let i = 0; i + 1 < answer.rawHeaders.length; i += 2) {
     const [name, value] = [answer.rawHeaders[i] ?? '', answer.rawHeaders[i + 1] ?? ''];
     if (!drop.has(name.toLowerCase())) lines.push(`${name}: ${value}`);
   }
-  return `${[...lines, ...extra].join('\r\n')}\r\n\r\n`;
+  return redact.text(`${[...lines, ...extra].join('\r\n')}\r\n\r\n`);
 }
 
 /** A route's proxy; node:https (TLS: ~5 ms of a cold start) is loaded only for a route to an https upstream. */
@@ -184,6 +202,7 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
   const port = Number(upstream.port || (upstream.protocol === 'https:' ? 443 : 80));
   const header = options.header.toLowerCase();
   const upgradeRefusal = `route '${options.route}' does not allow protocol upgrades (WebSocket); set allow_upgrade = true on the route if the agent needs them`;
+  const redact = redactor([options.value, options.key ?? '']);
 
   /**
    * Checks one request and starts it upstream; on a refusal answers it (through `refuse`), records why and returns
@@ -199,11 +218,28 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
       refuse(400, `lattice credential proxy: ${path.reason}\n`);
       return undefined;
     }
+    const method = (req.method ?? '').toUpperCase();
+    if (ECHOING.has(method)) {
+      const reason = `${method} is refused: its answer echoes the request, and with it the injected key`;
+      decide('deny', reason, 405);
+      refuse(405, `lattice credential proxy: ${reason}\n`);
+      return undefined;
+    }
     if (req.headers.upgrade !== undefined && options.allowUpgrade !== true) {
       decide('deny', upgradeRefusal, 403);
       refuse(403, `lattice credential proxy: ${upgradeRefusal}\n`);
       return undefined;
     }
+    if (req.headers.upgrade !== undefined && req.headers.upgrade.trim().toLowerCase() !== 'websocket') {
+      const reason = `an upgrade to '${req.headers.upgrade.slice(0, 40)}' is refused; a route's upgrades are to WebSocket only`;
+      decide('deny', reason, 403);
+      refuse(403, `lattice credential proxy: ${reason}\n`);
+      return undefined;
+    }
+    const headers = forwardHeaders(req.headers, { header, value: options.value }, upstream.host);
+    // An unencoded answer, so the key can be found in it; no WebSocket compression, for the same reason.
+    headers['accept-encoding'] = 'identity';
+    delete headers['sec-websocket-extensions'];
     const out = send({
       protocol: upstream.protocol,
       hostname: upstream.hostname.replace(/^\[|\]$/g, ''),
@@ -211,7 +247,7 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
       method: req.method,
       path: path.forward,
       headers: {
-        ...forwardHeaders(req.headers, { header, value: options.value }, upstream.host),
+        ...headers,
         ...(upgrading && req.headers.upgrade !== undefined ? { connection: 'Upgrade', upgrade: req.headers.upgrade } : {}),
       },
       servername: isIP(upstream.hostname) === 0 ? upstream.hostname : undefined,
@@ -224,13 +260,23 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
     if (admitted === undefined) return void req.resume();
     const { out, decide } = admitted;
     out.on('response', (answer) => {
+      const body = decoded(answer);
+      if (typeof body === 'string') {
+        answer.destroy();
+        decide('deny', body, 502);
+        return void res.writeHead(502, { 'content-type': 'text/plain' }).end(`lattice credential proxy: ${body}\n`);
+      }
       decide('allow', 'credential injected', answer.statusCode ?? 0);
-      const headers = { ...answer.headers };
-      // The upstream's cookies stay out; its hop-by-hop headers are its connection's, not the agent's.
-      for (const name of ['set-cookie', 'connection', 'keep-alive']) delete headers[name];
+      const headers: Record<string, string | string[]> = {};
+      // The upstream's cookies stay out; its hop-by-hop headers are its connection's, not the agent's; a body
+      // decoded here has neither its encoding nor its length.
+      const drop = ['set-cookie', 'connection', 'keep-alive', ...(body === answer ? [] : ['content-encoding', 'content-length'])];
+      for (const [name, value] of Object.entries(answer.headers)) {
+        if (value !== undefined && !drop.includes(name)) headers[name] = Array.isArray(value) ? value.map((v) => redact.text(v)) : redact.text(value);
+      }
       res.writeHead(answer.statusCode ?? 502, headers);
       res.flushHeaders();
-      answer.pipe(res);
+      body.pipe(redact.stream()).pipe(res);
     });
     out.on('error', (error) => {
       decide('deny', `upstream failed: ${error.message}`, 502);
@@ -251,16 +297,25 @@ export async function credentialProxy(options: CredentialRouteOptions): Promise<
       decide('allow', 'credential injected; protocol upgraded', 101);
       upstreamSocket.on('error', () => socket.destroy()).on('close', () => socket.destroy());
       socket.on('close', () => upstreamSocket.destroy());
-      socket.write(responseHead(answer, []));
-      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      socket.write(responseHead(answer, [], redact));
+      const fromUpstream = redact.stream();
+      fromUpstream.pipe(socket);
+      if (upstreamHead.length > 0) fromUpstream.write(upstreamHead);
       if (head.length > 0) upstreamSocket.write(head);
-      upstreamSocket.pipe(socket);
+      upstreamSocket.pipe(fromUpstream);
       socket.pipe(upstreamSocket);
     });
     out.on('response', (answer) => {
+      const body = decoded(answer);
+      if (typeof body === 'string') {
+        answer.destroy();
+        decide('deny', body, 502);
+        return void socket.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nlattice credential proxy: ${body}\n`);
+      }
       decide('allow', 'credential injected; the upstream declined the upgrade', answer.statusCode ?? 0);
-      socket.write(responseHead(answer, ['connection: close']));
-      answer.pipe(socket);
+      // Sent until the upstream closes (connection: close), without length or encoding: the body is decoded here.
+      socket.write(responseHead(answer, ['connection: close'], redact));
+      body.pipe(redact.stream()).pipe(socket);
     });
     out.on('error', (error) => {
       decide('deny', `upstream failed: ${error.message}`, 502);

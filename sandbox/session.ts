@@ -262,7 +262,7 @@ async function startProxies(dir: string, allowHosts: readonly string[], routes: 
     const route = profile.credentials[r];
     if (route === undefined) continue;
     const value = route.format.replaceAll('{key}', keys.get(r) ?? '');
-    servers.push(await listen(await credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, allowUpgrade: route.allow_upgrade === true, onDecision }), join(dir, `route-${r}.sock`)));
+    servers.push(await listen(await credentialProxy({ route: r, upstream: new URL(route.upstream), header: route.header, value, key: keys.get(r) ?? '', allowUpgrade: route.allow_upgrade === true, onDecision }), join(dir, `route-${r}.sock`)));
   }
 }
 

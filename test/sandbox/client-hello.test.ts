@@ -59,6 +59,7 @@ describe('the TLS ClientHello reader', () => {
     assert.match(reason(records(clientHello({ names: ['a.example.com.'] }))), /not a host name/);
     assert.match(reason(records(clientHello({ names: [''] }))), /not a host name/);
     assert.match(reason(records(clientHello({ names: ['api.example.com'], extensions: [[0xfe0d, Buffer.alloc(40)]] }))), /ECH/);
+    assert.match(reason(records(clientHello({ names: ['api.example.com'], extensions: [[0xffce, Buffer.alloc(40)]] }))), /ESNI/); // esni-legacy
     assert.match(reason(records(clientHello({ names: ['x.example.com'], padding: MAX_HELLO }))), /ClientHello of \d+ bytes/);
     assert.match(reason(records(hs, 1)), /more than 16 records/);
     const truncated = Buffer.from(hs);

@@ -80,6 +80,20 @@ describe('CONNECT proxy: the tunnel\'s TLS server name', () => {
     assert.equal(received().length, 0);
   });
 
+  it('esni-legacy: a hello naming the CONNECT host but carrying an encrypted server name (ESNI, 0xffce) is refused', async () => {
+    const { received, decisions, tunnel, closed } = await setup();
+    const socket = await tunnel();
+    socket.write(records(clientHello({ names: ['api.example.com'], extensions: [[0xffce, Buffer.alloc(40, 1)]] })));
+    await within(closed(socket), 3000, 'close of the tunnel');
+    assert.equal(decisions[0]?.decision, 'deny');
+    assert.match(decisions[0]?.reason ?? '', /encrypted server name \(ESNI\)/);
+    assert.equal(received().length, 0, 'bytes reached the upstream');
+    const plain = await tunnel();
+    plain.write(records(clientHello({ names: ['api.example.com'] })));
+    await until(() => received().length > 0, 'the hello upstream');
+    assert.equal(decisions[1]?.decision, 'allow');
+  });
+
   it('the matching name goes through: a real TLS client\'s hello reaches the upstream byte for byte, and the allow is recorded', async () => {
     const { received, decisions, tunnel } = await setup();
     const socket = await tunnel();
@@ -199,5 +213,22 @@ describe('credential proxy: the route\'s base path and protocol upgrades', () =>
     const dotdot = await send('GET /../ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n');
     assert.match(dotdot, /^HTTP\/1\.1 400 /, 'an allowed upgrade still may not leave the base path');
     assert.equal(seen.length, 1);
+  });
+
+  it('credential-upgrade-h2c: a route that allows upgrades allows WebSocket only; the upstream\'s echo of the key is overwritten', async () => {
+    const { seen, decisions, send } = await setup(true);
+    const h2c = await send('GET /ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade, HTTP2-Settings\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAAQAAP__\r\n\r\n');
+    assert.match(h2c, /^HTTP\/1\.1 403 [\s\S]*WebSocket only/);
+    assert.deepEqual(seen, []);
+    assert.equal(decisions[0]?.decision, 'deny');
+    const ws = await send('GET /ws HTTP/1.1\r\nhost: x\r\nconnection: Upgrade\r\nupgrade: websocket\r\n\r\n', { match: /101 Switching Protocols[\s\S]*\r\n\r\n/, write: 'key? sk-real' });
+    assert.match(ws, /\r\n\r\necho:key\? \*{7}$/);
+  });
+
+  it('credential-trace: TRACE is refused (405) and never sent upstream', async () => {
+    const { seen, decisions, send } = await setup();
+    assert.match(await send('TRACE /x HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n'), /^HTTP\/1\.1 405 [\s\S]*TRACE is refused/);
+    assert.deepEqual(seen, []);
+    assert.deepEqual([decisions[0]?.decision, decisions[0]?.status], ['deny', 405]);
   });
 });
