@@ -112,6 +112,21 @@ for (const runner of runners()) {
       assert.equal(readFileSync(join(ws, '.git', 'commondir'), 'utf8'), '.\n');
     });
 
+    it('profile-without-extends: a profile that extends nothing still protects the default list (.git/config stays read-only), and the workspace stays writable', () => {
+      const base = ownedDir(runner);
+      const ws = repository(runner, join(base, 'ws'));
+      const file = join(base, 'mine.toml');
+      writeFileSync(file, '[sandbox]\ndescription = "mine"\n');
+      const marker = join(base, 'fsmonitor-ran');
+      const r = latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', ws, '--config', file, '--', '/bin/sh', '-c',
+        `if git config core.fsmonitor "touch ${marker}; false" 2>/dev/null; then echo WROTE config; else echo denied config; fi; echo ok > a`]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /^denied config$/m, r.stdout);
+      assert.equal(readFileSync(join(ws, 'a'), 'utf8'), 'ok\n');
+      hostGit(runner, ws, 'status', '--porcelain');
+      assert.equal(existsSync(marker), false, 'git on the host ran the agent\'s fsmonitor command');
+    });
+
     it('a repository still works inside: git commit writes objects, refs, the index and logs, and git on the host sees the commit', () => {
       const ws = repository(runner, join(ownedDir(runner), 'ws'));
       const r = sandbox(ws, 'echo hello > a && git add a && git -c user.name=t -c user.email=t@example.com commit -q -m inside && git checkout -q -b topic && git log --oneline');

@@ -59,6 +59,15 @@ describe('profiles', () => {
     assert.equal(claude.credentials['anthropic']?.key_source, 'env:ANTHROPIC_API_KEY');
   });
 
+  it('profile-without-extends: the default protect list is a floor for every profile, which can only add to it', () => {
+    const home = tempDir();
+    const file = join(home, 'mine.toml');
+    writeFileSync(file, '[sandbox]\ndescription = "mine"\nprotect = [".husky"]\n');
+    const floor = loadProfile(home, 'default').protect;
+    assert.ok(floor.includes('.git'));
+    assert.deepEqual(loadProfile(home, undefined, file).protect, [...floor, '.husky']);
+  });
+
   it('names the offending key', async () => {
     const dir = tempDir();
     const bad = (text: string) => {
