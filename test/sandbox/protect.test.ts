@@ -19,8 +19,9 @@ describe('what is protected', () => {
   it('pins the default profile\'s protect list, what stays writable in .git and what is made there when absent', () => {
     assert.deepEqual(loadProfile(tempDir(), 'default').protect, [
       '.git', '.gitconfig', '.gitmodules', '.bashrc', '.bash_profile', '.bash_login', '.profile', '.zshrc', '.zprofile',
-      '.zshenv', '.zlogin', '.ripgreprc', '.envrc', '.vscode', '.idea', '.mcp.json', '.claude/settings.json',
-      '.claude/settings.local.json', '.claude/commands', '.claude/agents', '.codex', '.lattice',
+      '.zshenv', '.zlogin', '.ripgreprc', '.envrc', '.envrc.local', '.hg/hgrc', '.jj/repo/config.toml',
+      '.vscode', '.idea', '.mcp.json', '.claude', '.codex', '.cursor', '.gemini', '.opencode', 'opencode.json',
+      'opencode.jsonc', '.aider.conf.yml', '.lattice',
     ]);
     assert.deepEqual([...GIT_WRITABLE], [
       'objects', 'refs', 'logs', 'index', 'HEAD', 'ORIG_HEAD', 'FETCH_HEAD', 'packed-refs', 'shallow', 'COMMIT_EDITMSG',
@@ -110,6 +111,26 @@ for (const runner of runners()) {
       assert.equal(status.status, 0, status.stderr);
       for (const name of ['commondir', 'config.worktree', 'config', 'hooks', 'info', 'modules', 'worktrees', 'rename']) assert.match(r.stdout, new RegExp(`^denied ${name}$`, 'm'), r.stdout);
       assert.equal(readFileSync(join(ws, '.git', 'commondir'), 'utf8'), '.\n');
+    });
+
+    it('protect-list-gaps: Claude Code hooks, a settings.json made later, files an .envrc sources, Cursor, Gemini, opencode, aider, Mercurial and jj settings cannot be written', () => {
+      const ws = mkdirOwned(runner, join(ownedDir(runner), 'ws'));
+      const existing = ['.claude/hooks/lint.sh', '.envrc.local', '.cursor/mcp.json', '.gemini/settings.json', '.opencode/plugin.js', 'opencode.json',
+        'opencode.jsonc', '.aider.conf.yml', '.hg/hgrc', '.jj/repo/config.toml'];
+      for (const p of existing) {
+        mkdirOwned(runner, join(ws, p, '..'));
+        writeFileSync(join(ws, p), 'original\n');
+      }
+      spawnSync('chown', ['-R', `${runner.uid}:${runner.gid}`, ws]);
+      const attempts = [...existing.map((p) => `attempt ${p} "echo planted >> ${p}"`), 'attempt .claude/settings.json "echo {} > .claude/settings.json"',
+        'attempt .hg/store "mkdir .hg/store && echo data > .hg/store/x"', 'attempt src "mkdir src && echo code > src/a"'];
+      const r = sandbox(ws, ['attempt() { if (eval "$2") 2>/dev/null; then echo "WROTE $1"; else echo "denied $1"; fi; }', ...attempts].join('\n'));
+      assert.equal(r.status, 0, r.stderr);
+      for (const p of [...existing, '.claude/settings.json']) assert.match(r.stdout, new RegExp(`^denied ${p.replaceAll('.', '\\.')}$`, 'm'), r.stdout);
+      for (const p of existing) assert.equal(readFileSync(join(ws, p), 'utf8'), 'original\n', p);
+      // What is not configuration stays the agent's to write.
+      assert.match(r.stdout, /^WROTE \.hg\/store$/m, r.stdout);
+      assert.match(r.stdout, /^WROTE src$/m, r.stdout);
     });
 
     it('profile-without-extends: a profile that extends nothing still protects the default list (.git/config stays read-only), and the workspace stays writable', () => {
