@@ -19,6 +19,7 @@ import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
+import { type GitSnapshot, checkBeforeSession, cleanAfterSession } from './git-state.ts';
 import { Helper } from './helper-process.ts';
 import { type HostDirs, hostDirs, writableRefusal } from './host-dirs.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } from './plan.ts';
@@ -158,6 +159,8 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
   if (!existsSync(gateSocket)) throw new LatticeError('GATE_NOT_RUNNING', `no gate is running for ${run.paths.root} (no socket at ${gateSocket}); start one with \`lattice up\` (or \`lattice up --detach\` to keep it in the background)`);
 
+  // What an agent of an earlier session left in .git for git on the host to follow refuses the run (sandbox/git-state.ts).
+  const repos = checkBeforeSession(run.workspace, ['.git']);
   const helper = new Helper(run.helper);
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
@@ -246,10 +249,21 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   } finally {
     homeDir?.close();
     await helper.abandon();
+    // The agent is gone (its processes die with the helper): what it left in .git for git on the host is undone now.
+    cleanRepositories(run, repos);
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     // The runtime directory (sockets, credential file) goes while the gate records the end.
     await Promise.all([close(run, events, peerId, exited), runtimeDir === undefined ? undefined : rm(runtimeDir, { recursive: true, force: true })]);
     held?.release(); // after the close: the gate sees the session closed, not abandoned
+  }
+}
+
+/** After the session: what sandbox/git-state.ts did, or could not do, is reported; neither hides the run's outcome. */
+function cleanRepositories(run: SandboxRun, repos: GitSnapshot): void {
+  try {
+    for (const line of cleanAfterSession(run.workspace, repos)) run.log(`warning: ${line}`);
+  } catch (error) {
+    run.log(`warning: could not check the workspace's repository for links the agent left: ${describeError(error)}; look for symbolic links in ${run.workspace}/.git before running git there`);
   }
 }
 

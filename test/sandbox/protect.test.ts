@@ -148,6 +148,46 @@ for (const runner of runners()) {
       assert.equal(existsSync(marker), false, 'git on the host ran the agent\'s fsmonitor command');
     });
 
+    it('git-state-symlink: links and special files the agent leaves in .git (logs/HEAD, COMMIT_EDITMSG, a FIFO) are removed at the end, so git on the host writes through none; one found at the start refuses the run', () => {
+      const base = ownedDir(runner);
+      const ws = repository(runner, join(base, 'ws'));
+      const branch = hostGit(runner, ws, 'rev-parse', '--abbrev-ref', 'HEAD').stdout.trim();
+      const victim = join(base, 'victim-rc');
+      const message = join(base, 'victim-msg');
+      writeFileSync(victim, 'export PS1="$ "\n');
+      writeFileSync(message, 'kept\n');
+      spawnSync('chown', [`${runner.uid}:${runner.gid}`, victim, message]);
+      const marker = join(base, 'branch-ran');
+      const r = sandbox(ws, [
+        `git checkout -q -b 'agent;touch\${IFS}${marker};#'`,
+        `rm .git/logs/HEAD && ln -s ${victim} .git/logs/HEAD`,
+        `ln -sf ${message} .git/COMMIT_EDITMSG`,
+        'mkfifo .git/logs/refs/heads/fifo',
+        'echo planted',
+      ].join(' && '));
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /planted/);
+      // The user, on the host, goes back to the branch and commits.
+      assert.equal(hostGit(runner, ws, 'checkout', '-q', branch).status, 0);
+      assert.equal(hostGit(runner, ws, 'commit', '-q', '--allow-empty', '-m', 'host').status, 0);
+      assert.equal(readFileSync(victim, 'utf8'), 'export PS1="$ "\n', 'git on the host wrote through the planted logs/HEAD');
+      assert.equal(readFileSync(message, 'utf8'), 'kept\n', 'git on the host wrote through the planted COMMIT_EDITMSG');
+      assert.equal(hostGit(runner, ws, 'log', '-g', '--format=%gs', '-1').stdout, 'commit: host\n', 'the reflog works again');
+      assert.match(r.stderr, /removed .*\.git\/logs\/HEAD, a symbolic link to /);
+      assert.match(r.stderr, /removed .*\.git\/COMMIT_EDITMSG, a symbolic link to /);
+      assert.match(r.stderr, /removed .*\.git\/logs\/refs\/heads\/fifo, a special file/);
+
+      // A link left there by a session that never ended (or made on the host meanwhile) refuses the next start.
+      symlinkSync(victim, join(ws, '.git', 'logs', 'HEAD.old'));
+      unlinkSync(join(ws, '.git', 'logs', 'HEAD'));
+      symlinkSync(victim, join(ws, '.git', 'logs', 'HEAD'));
+      const refused = sandbox(ws, 'touch ran');
+      assert.notEqual(refused.status, 0);
+      assert.match(refused.stderr, /\.git\/logs\/HEAD is a symbolic link to .*victim-rc.*remove it/);
+      assert.equal(existsSync(join(ws, 'ran')), false, 'the command ran');
+      assert.equal(existsSync(marker), false);
+    });
+
     it('a repository still works inside: git commit writes objects, refs, the index and logs, and git on the host sees the commit', () => {
       const ws = repository(runner, join(ownedDir(runner), 'ws'));
       const r = sandbox(ws, 'echo hello > a && git add a && git -c user.name=t -c user.email=t@example.com commit -q -m inside && git checkout -q -b topic && git log --oneline');
