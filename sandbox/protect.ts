@@ -17,14 +17,16 @@ import { posix } from 'node:path';
 import type { FsOp } from './plan.ts';
 
 /**
- * What stays writable in a repository's `.git`: what git writes while it commits, fetches, merges, rebases and
- * bisects (objects, refs, the index, logs and state files: data, not instructions), and git-lfs's object store.
- * Everything else that is there at the start is bound read-only.
+ * What stays writable in a repository's `.git`: what git writes while it commits, fetches, merges and bisects
+ * (objects, refs, the index, logs and state files), and git-lfs's object store. Everything else that is there at the
+ * start is bound read-only, the state of a cherry-pick, revert or rebase in progress included (its options and todo
+ * list name commands `--continue` runs); what the agent writes here is checked when the session ends
+ * (sandbox/git-state.ts).
  */
 export const GIT_WRITABLE = [
   'objects', 'refs', 'logs', 'index', 'HEAD', 'ORIG_HEAD', 'FETCH_HEAD', 'packed-refs', 'shallow', 'COMMIT_EDITMSG',
   'TAG_EDITMSG', 'SQUASH_MSG', 'NOTES_EDITMSG', 'MERGE_HEAD', 'MERGE_MSG', 'MERGE_MODE', 'MERGE_RR', 'MERGE_AUTOSTASH',
-  'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rebase-merge', 'rebase-apply', 'sequencer', 'rr-cache',
+  'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rr-cache',
   'BISECT_LOG', 'BISECT_START', 'BISECT_TERMS', 'BISECT_NAMES', 'BISECT_EXPECTED_REV', 'BISECT_ANCESTORS_OK', 'BISECT_RUN',
   'BISECT_FIRST_PARENT', 'BISECT_HEAD', 'gc.pid', 'gc.log', 'lfs',
 ] as const;

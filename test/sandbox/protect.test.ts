@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { tempDir } from '../helpers.ts';
 import { loadProfile } from '../../sandbox/profile.ts';
+import { GIT_SEQUENCER_STATE } from '../../sandbox/git-state.ts';
 import { GIT_MASKED, GIT_WRITABLE } from '../../sandbox/protect.ts';
 import { gateAs, latticeAs, mkdirOwned, ownedDir, runners, type Runner, type SandboxHome } from './harness.ts';
 
@@ -26,10 +27,11 @@ describe('what is protected', () => {
     assert.deepEqual([...GIT_WRITABLE], [
       'objects', 'refs', 'logs', 'index', 'HEAD', 'ORIG_HEAD', 'FETCH_HEAD', 'packed-refs', 'shallow', 'COMMIT_EDITMSG',
       'TAG_EDITMSG', 'SQUASH_MSG', 'NOTES_EDITMSG', 'MERGE_HEAD', 'MERGE_MSG', 'MERGE_MODE', 'MERGE_RR', 'MERGE_AUTOSTASH',
-      'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rebase-merge', 'rebase-apply', 'sequencer', 'rr-cache',
+      'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rr-cache',
       'BISECT_LOG', 'BISECT_START', 'BISECT_TERMS', 'BISECT_NAMES', 'BISECT_EXPECTED_REV', 'BISECT_ANCESTORS_OK', 'BISECT_RUN',
       'BISECT_FIRST_PARENT', 'BISECT_HEAD', 'gc.pid', 'gc.log', 'lfs',
     ]);
+    assert.deepEqual([...GIT_SEQUENCER_STATE], ['sequencer', 'rebase-merge', 'rebase-apply']);
     assert.deepEqual(GIT_MASKED.map((m) => `${m.name} ${m.type} ${JSON.stringify(m.content)}`), [
       'config file ""', 'config.worktree file ""', 'commondir file ".\\n"', 'hooks dir ""', 'info dir ""', 'modules dir ""', 'worktrees dir ""',
     ]);
@@ -186,6 +188,47 @@ for (const runner of runners()) {
       assert.match(refused.stderr, /\.git\/logs\/HEAD is a symbolic link to .*victim-rc.*remove it/);
       assert.equal(existsSync(join(ws, 'ran')), false, 'the command ran');
       assert.equal(existsSync(marker), false);
+    });
+
+    it('git-sequencer-strategy: a cherry-pick the agent leaves in progress with a strategy of its own is set aside at the end, so --continue on the host runs nothing; state there at the start is read-only', () => {
+      const base = ownedDir(runner);
+      const ws = repository(runner, join(base, 'ws'));
+      const marker = join(base, 'strategy-ran');
+      const r = sandbox(ws, [
+        'echo b > g && git add g && git -c user.email=a@b -c user.name=u commit -qm B && B=$(git rev-parse HEAD) && git reset -q --hard HEAD~1 && H=$(git rev-parse HEAD)',
+        `mkdir -p .git/sequencer "git-merge-." && printf '#!/bin/sh\ntouch ${marker}\nexit 1\n' > "git-merge-./x" && chmod +x "git-merge-./x"`,
+        'echo $H > .git/sequencer/head && echo $H > .git/sequencer/abort-safety',
+        'printf "pick $B B\npick $B B\n" > .git/sequencer/todo && printf "[options]\n\tstrategy = ./x\n" > .git/sequencer/opts && echo planted',
+      ].join(' && '));
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /planted/);
+      hostGit(runner, ws, 'cherry-pick', '--continue');
+      assert.equal(existsSync(marker), false, 'git cherry-pick --continue on the host ran the agent\'s strategy');
+      assert.match(r.stderr, /moved .*\.git\/sequencer to sequencer\.from-sandbox-/);
+      assert.doesNotMatch(hostGit(runner, ws, 'status').stdout, /cherry-pick/i);
+
+      // A rebase in progress on the host when the session starts is yours: the agent cannot change its todo list.
+      mkdirSync(join(ws, '.git', 'rebase-merge'));
+      writeFileSync(join(ws, '.git', 'rebase-merge', 'git-rebase-todo'), 'pick 0000000 mine\n');
+      spawnSync('chown', ['-R', `${runner.uid}:${runner.gid}`, join(ws, '.git', 'rebase-merge')]);
+      const held = sandbox(ws, 'if (echo "exec touch x" >> .git/rebase-merge/git-rebase-todo) 2>/dev/null; then echo WROTE; else echo denied; fi');
+      assert.equal(held.status, 0, held.stderr);
+      assert.match(held.stdout, /^denied$/m);
+      assert.equal(readFileSync(join(ws, '.git', 'rebase-merge', 'git-rebase-todo'), 'utf8'), 'pick 0000000 mine\n');
+      assert.equal(existsSync(join(ws, '.git', 'rebase-merge')), true, 'the user\'s own rebase state was moved');
+    });
+
+    it('a cherry-pick of several commits and a rebase still work inside, and leave nothing to set aside', () => {
+      const ws = repository(runner, join(ownedDir(runner), 'ws'));
+      const r = sandbox(ws, [
+        'c() { git -c user.name=t -c user.email=t@example.com "$@"; }',
+        'git checkout -q -b side && echo 1 > a && git add a && c commit -qm one && echo 2 > b && git add b && c commit -qm two',
+        'git checkout -q - && echo 3 > c && git add c && c commit -qm three',
+        'c cherry-pick side~1 side >/dev/null && git checkout -q side && c rebase -q - && git log --format=%s',
+      ].join('\n'));
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'two\none\nthree\nfirst\n');
+      assert.doesNotMatch(r.stderr, /moved|removed/);
     });
 
     it('a repository still works inside: git commit writes objects, refs, the index and logs, and git on the host sees the commit', () => {
