@@ -15,6 +15,7 @@
  */
 import { posix } from 'node:path';
 import type { FsOp } from './plan.ts';
+import type { Repositories } from './repos.ts';
 
 /**
  * What stays writable in a repository's `.git`: what git writes while it commits, fetches, merges and bisects
@@ -48,11 +49,18 @@ export const GIT_MASKED: readonly { readonly name: string; readonly type: 'dir' 
   { name: 'worktrees', type: 'dir', content: '' },
 ];
 
-/** The ops that protect `paths` (the profile's list, relative to the workspace) inside `workspace` (its real path). */
-export function protectOps(workspace: string, paths: readonly string[]): FsOp[] {
-  return [...new Set(paths.map((p) => posix.normalize(p).replace(/\/+$/, '')))].map((path): FsOp =>
-    path === '.git'
-      ? { op: 'repo', workspace, writable: GIT_WRITABLE, masked: GIT_MASKED }
-      : { op: 'protect', workspace, path },
-  );
+/**
+ * The ops that protect `paths` (the profile's list, relative to the workspace) inside `workspace` (its real path).
+ * When `.git` is listed, every repository found in the workspace (sandbox/repos.ts) is protected the same way, its
+ * repositories' ops first (a protected directory bound later covers a repository inside it, whole).
+ */
+export function protectOps(workspace: string, paths: readonly string[], repos: Repositories): FsOp[] {
+  const unique = [...new Set(paths.map((p) => posix.normalize(p).replace(/\/+$/, '')))];
+  const git = unique.includes('.git')
+    ? [
+        ...repos.gitfiles.map((path): FsOp => ({ op: 'protect', workspace, path })),
+        ...repos.gitdirs.map((path): FsOp => ({ op: 'repo', workspace, path, writable: GIT_WRITABLE, masked: GIT_MASKED })),
+      ]
+    : [];
+  return [...git, ...unique.filter((p) => p !== '.git').map((path): FsOp => ({ op: 'protect', workspace, path }))];
 }

@@ -231,6 +231,51 @@ for (const runner of runners()) {
       assert.doesNotMatch(r.stderr, /moved|removed/);
     });
 
+    it('nested-repository: a nested repository, one two levels down and the bare repository a .git file names (gitdir: ./.bare) are protected like .git; git on the host runs no planted fsmonitor, and commits still work in each', () => {
+      const base = ownedDir(runner);
+      const ws = repository(runner, join(base, 'ws'));
+      repository(runner, join(ws, 'app'));
+      repository(runner, join(ws, 'vendor', 'lib'));
+      const layout = mkdirOwned(runner, join(ws, 'layout'));
+      assert.equal(hostGit(runner, layout, 'init', '-q', '--bare', '.bare').status, 0);
+      writeFileSync(join(layout, '.git'), 'gitdir: ./.bare\n');
+      spawnSync('chown', [`${runner.uid}:${runner.gid}`, join(layout, '.git')]);
+      for (const args of [['config', 'core.bare', 'false'], ['commit', '-q', '--allow-empty', '-m', 'first']]) assert.equal(hostGit(runner, layout, ...args).status, 0);
+      const marker = join(base, 'fsmonitor-ran');
+      const r = sandbox(ws, [
+        'attempt() { if (eval "$2") 2>/dev/null; then echo "WROTE $1"; else echo "denied $1"; fi; }',
+        `plant() { printf '[core]\\n\\tfsmonitor = "touch ${marker}; false"\\n' >> "$1"; }`,
+        'attempt app "plant app/.git/config"',
+        'attempt vendor/lib "plant vendor/lib/.git/config"',
+        'attempt layout/.bare "plant layout/.bare/config"',
+        'attempt layout/.git "echo gitdir: ../app/.git > layout/.git"',
+        'attempt app-hook "printf \'#!/bin/sh\\n\' > app/.git/hooks/post-checkout"',
+        'c() { git -c user.name=t -c user.email=t@example.com "$@"; }',
+        '(cd app && echo a > a && git add a && c commit -qm inside) && (cd layout && echo b > b && git add b && c commit -qm inside) && echo committed',
+      ].join('\n'));
+      assert.equal(r.status, 0, r.stderr);
+      for (const dir of ['app', join('vendor', 'lib'), 'layout']) hostGit(runner, join(ws, dir), 'status', '--porcelain');
+      assert.equal(existsSync(marker), false, 'git on the host ran the agent\'s fsmonitor command');
+      for (const name of ['app', 'vendor/lib', 'layout/.bare', 'layout/.git', 'app-hook']) assert.match(r.stdout, new RegExp(`^denied ${name.replaceAll('.', '\\.')}$`, 'm'), r.stdout);
+      assert.match(r.stdout, /^committed$/m, r.stderr);
+      assert.equal(hostGit(runner, join(ws, 'app'), 'log', '--format=%s', '-1').stdout, 'inside\n');
+      assert.equal(hostGit(runner, layout, 'log', '--format=%s', '-1').stdout, 'inside\n');
+    });
+
+    it('nested-repository: a .git file naming a repository the agent could change through a --rw-mount refuses the run, saying what to do', () => {
+      const base = ownedDir(runner);
+      const ws = mkdirOwned(runner, join(base, 'ws'));
+      const other = repository(runner, join(base, 'other'));
+      writeFileSync(join(ws, '.git'), `gitdir: ${other}/.git\n`);
+      const r = latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', ws, '--rw-mount', other, '--', '/bin/sh', '-c', 'touch ran']);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, /names the repository .*other\/\.git, which the agent could change through .*other.*do not mount .* writable/);
+      assert.equal(existsSync(join(ws, 'ran')), false, 'the command ran');
+      // Without that mount, the same workspace runs.
+      const ok = latticeAs(runner, ['sandbox', '--home', gate.home, '--workspace', ws, '--', '/bin/sh', '-c', 'touch ran']);
+      assert.equal(ok.status, 0, ok.stderr);
+    });
+
     it('a repository still works inside: git commit writes objects, refs, the index and logs, and git on the host sees the commit', () => {
       const ws = repository(runner, join(ownedDir(runner), 'ws'));
       const r = sandbox(ws, 'echo hello > a && git add a && git -c user.name=t -c user.email=t@example.com commit -q -m inside && git checkout -q -b topic && git log --oneline');
