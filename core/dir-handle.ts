@@ -19,12 +19,14 @@
  * O_NOFOLLOW (nothing already there, a planted link included, is ever opened), and is renamed over the entry: a
  * rename replaces a symlink, it never writes through one.
  */
-import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomToken } from './crypto/index.ts';
 import { LatticeError, describeError } from './errors.ts';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK, O_NOCTTY } = constants;
+
+export type EntryKind = 'dir' | 'file' | 'link' | 'other';
 
 /** `refuse`: a symlink anywhere below the handle is an error. `follow`: links are the owner's own (a user's home). */
 export type Links = 'refuse' | 'follow';
@@ -126,6 +128,37 @@ export class DirHandle {
     }
   }
 
+  /** What `name` is, without following it: null when absent. */
+  kind(name: string): EntryKind | null {
+    const st = lstatSync(this.at(name), { throwIfNoEntry: false });
+    if (st === undefined) return null;
+    return st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+  }
+
+  /** The directory's entries (names only; `.` and `..` left out). */
+  names(): string[] {
+    try {
+      return readdirSync(this.self());
+    } catch (error) {
+      throw new LatticeError('IO_ERROR', `cannot list ${this.path}: ${describeError(error)}`, { cause: error });
+    }
+  }
+
+  /** Where a link `name` points (its text, never followed). */
+  linkTarget(name: string): string {
+    return readlinkSync(this.at(name));
+  }
+
+  /** Removes the entry `name` that is not a directory (unlink never follows a link). */
+  unlink(name: string): void {
+    unlinkSync(this.at(name));
+  }
+
+  /** Renames the entry `from` to `to`, both in this directory. */
+  rename(from: string, to: string): void {
+    renameSync(this.at(from), this.at(to));
+  }
+
   /** Takes group and other permissions away from the directory itself (fchmod through the descriptor). */
   makePrivate(): void {
     try {
@@ -157,6 +190,11 @@ export class DirHandle {
     } catch (error) {
       throw this.refusal(name, error, 'a directory');
     }
+  }
+
+  /** The directory itself: its descriptor on Linux, its path elsewhere. */
+  private self(): string {
+    return process.platform === 'linux' ? `/proc/self/fd/${this.fd}` : this.path;
   }
 
   /** Where `name` is looked up: through this descriptor on Linux, by the directory's path elsewhere. */

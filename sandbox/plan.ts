@@ -16,6 +16,7 @@ import { inBinary } from '../core/runtime.ts';
 import { type HostDirs, hiddenDirsInside, readableRefusal, writableRefusal } from './host-dirs.ts';
 import type { SandboxProfile } from './profile.ts';
 import { protectOps } from './protect.ts';
+import type { Repositories } from './repos.ts';
 import { seccompProgram } from './seccomp.ts';
 import { initProgram, relayProgram } from './seccomp-helper.ts';
 
@@ -79,10 +80,11 @@ export type FsOp =
   | { readonly op: 'mask'; readonly dst: string }
   /** A workspace path, when there, read-only where it is; a link on the way refuses the run (sandbox/protect.ts). */
   | { readonly op: 'protect'; readonly workspace: string; readonly path: string }
-  /** The workspace's .git: read-only but for `writable`; `masked` names made when absent (sandbox/protect.ts). */
+  /** A repository's gitdir (`path`, in the workspace): read-only but for `writable`; `masked` names made when absent. */
   | {
       readonly op: 'repo';
       readonly workspace: string;
+      readonly path: string;
       readonly writable: readonly string[];
       readonly masked: readonly { readonly name: string; readonly type: 'dir' | 'file'; readonly content: string }[];
     };
@@ -121,6 +123,8 @@ export interface PlanInput {
   /** Host directory bound at /run/lattice (credential, proxy sockets, an empty gate.sock mount point). */
   readonly runtimeDir: string;
   readonly gateSocket: string;
+  /** The repositories in the workspace (sandbox/repos.ts), protected when the profile protects `.git`. */
+  readonly repos: Repositories;
   /** Your home, lattice's and your runtime directories: what the agent may not write, what is masked inside. */
   readonly hostDirs: HostDirs;
   /** Files lattice generates into the sandbox's root (read-only inside, made afresh at each start). */
@@ -214,7 +218,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const expand = (p: string) => resolve(p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
   for (const p of input.roMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'ro', READ, (real) => readableRefusal(real, dirs));
   for (const p of input.rwMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'rw', WRITE, (real) => writableRefusal(real, dirs));
-  fs.push(...protectOps(input.workspace, input.profile.protect));
+  fs.push(...protectOps(input.workspace, input.profile.protect, input.repos));
   const masks = fs.flatMap((f) => (f.op === 'bind' ? hiddenDirsInside(f.src, f.dst, dirs) : []));
   fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
 
@@ -309,6 +313,7 @@ export function serializePlan(plan: SandboxPlan): Buffer {
   op('uid', plan.uid.inside, plan.uid.outside);
   op('gid', plan.gid.inside, plan.gid.outside);
   op('host', plan.hostname);
+  let listed = false;
   for (const f of plan.fs) {
     if (f.op === 'tmpfs' || f.op === 'dir') op(f.op, f.dst, f.mode);
     else if (f.op === 'bind') op('bind', f.src, f.dst, f.mode);
@@ -319,9 +324,11 @@ export function serializePlan(plan: SandboxPlan): Buffer {
     else if (f.op === 'mask') op('mask', f.dst);
     else if (f.op === 'protect') op('protect', f.workspace, f.path);
     else {
-      for (const name of f.writable) op('repo-writable', name);
-      for (const m of f.masked) op('repo-mask', m.name, m.type, m.content);
-      op('repo', f.workspace);
+      // The helper reads these lists for every repository from wherever they are in the plan: they are sent once.
+      if (!listed) for (const name of f.writable) op('repo-writable', name);
+      if (!listed) for (const m of f.masked) op('repo-mask', m.name, m.type, m.content);
+      listed = true;
+      op('repo', f.workspace, f.path);
     }
   }
   for (const r of plan.relays) op('relay', r.port, r.socket);

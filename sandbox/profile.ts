@@ -1,7 +1,9 @@
 /**
  * Sandbox profiles: TOML files naming what an agent CLI needs. Built-in ones live in `profiles/` beside the
  * binary; a user's own in `$LATTICE_HOME/profiles/NAME.toml` (a user file wins over a built-in of the same name).
- * A profile may `extends = "NAME"`: lists are joined, tables merged key by key, other values replaced.
+ * A profile may `extends = "NAME"`: lists are joined, tables merged key by key, other values replaced. The built-in
+ * default profile's `protect` list applies to every profile, whatever it extends: a profile can add paths, never
+ * take one away (PROTECT_FLOOR).
  *
  * Validated with ajv when loaded: an unknown key, a wrong type or a bad value is an error naming the key.
  */
@@ -196,6 +198,15 @@ function merge(parent: Section, child: Section): Section {
   return out;
 }
 
+/**
+ * The paths every profile protects: the built-in default profile's list (not a user's own default.toml, which may
+ * drop some). A profile that does not extend the default still keeps .git, shell startup files and tool settings
+ * read-only.
+ */
+function protectFloor(): string[] {
+  return readRaw(join(builtinProfileDir(), 'default.toml')).sandbox?.protect ?? [];
+}
+
 /** Loads a profile by name (or from `file`), following `extends` (at most 8 deep, no cycles). */
 export function loadProfile(home: string, name: string | undefined, file?: string): SandboxProfile {
   if (name !== undefined && !PROFILE_NAME.test(name)) {
@@ -210,7 +221,7 @@ export function loadProfile(home: string, name: string | undefined, file?: strin
     chain.push({ file: next.file, raw });
     next = raw.extends === undefined ? undefined : { file: profileFile(raw.extends, home) };
   }
-  const merged = chain.reduceRight<Section>((acc, { raw }) => merge(acc, raw.sandbox ?? {}), {});
+  const merged = chain.reduceRight<Section>((acc, { raw }) => merge(acc, raw.sandbox ?? {}), { protect: protectFloor() });
   const top = chain[0] as { file: string };
   const credentials = merged.agent?.credentials ?? {};
   for (const [route, r] of Object.entries(credentials)) checkUpstream(top.file, route, r.upstream);

@@ -15,16 +15,19 @@
  */
 import { posix } from 'node:path';
 import type { FsOp } from './plan.ts';
+import type { Repositories } from './repos.ts';
 
 /**
- * What stays writable in a repository's `.git`: what git writes while it commits, fetches, merges, rebases and
- * bisects (objects, refs, the index, logs and state files: data, not instructions), and git-lfs's object store.
- * Everything else that is there at the start is bound read-only.
+ * What stays writable in a repository's `.git`: what git writes while it commits, fetches, merges and bisects
+ * (objects, refs, the index, logs and state files), and git-lfs's object store. Everything else that is there at the
+ * start is bound read-only, the state of a cherry-pick, revert or rebase in progress included (its options and todo
+ * list name commands `--continue` runs); what the agent writes here is checked when the session ends
+ * (sandbox/git-state.ts).
  */
 export const GIT_WRITABLE = [
   'objects', 'refs', 'logs', 'index', 'HEAD', 'ORIG_HEAD', 'FETCH_HEAD', 'packed-refs', 'shallow', 'COMMIT_EDITMSG',
   'TAG_EDITMSG', 'SQUASH_MSG', 'NOTES_EDITMSG', 'MERGE_HEAD', 'MERGE_MSG', 'MERGE_MODE', 'MERGE_RR', 'MERGE_AUTOSTASH',
-  'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rebase-merge', 'rebase-apply', 'sequencer', 'rr-cache',
+  'AUTO_MERGE', 'CHERRY_PICK_HEAD', 'REVERT_HEAD', 'REBASE_HEAD', 'rr-cache',
   'BISECT_LOG', 'BISECT_START', 'BISECT_TERMS', 'BISECT_NAMES', 'BISECT_EXPECTED_REV', 'BISECT_ANCESTORS_OK', 'BISECT_RUN',
   'BISECT_FIRST_PARENT', 'BISECT_HEAD', 'gc.pid', 'gc.log', 'lfs',
 ] as const;
@@ -46,11 +49,18 @@ export const GIT_MASKED: readonly { readonly name: string; readonly type: 'dir' 
   { name: 'worktrees', type: 'dir', content: '' },
 ];
 
-/** The ops that protect `paths` (the profile's list, relative to the workspace) inside `workspace` (its real path). */
-export function protectOps(workspace: string, paths: readonly string[]): FsOp[] {
-  return [...new Set(paths.map((p) => posix.normalize(p).replace(/\/+$/, '')))].map((path): FsOp =>
-    path === '.git'
-      ? { op: 'repo', workspace, writable: GIT_WRITABLE, masked: GIT_MASKED }
-      : { op: 'protect', workspace, path },
-  );
+/**
+ * The ops that protect `paths` (the profile's list, relative to the workspace) inside `workspace` (its real path).
+ * When `.git` is listed, every repository found in the workspace (sandbox/repos.ts) is protected the same way, its
+ * repositories' ops first (a protected directory bound later covers a repository inside it, whole).
+ */
+export function protectOps(workspace: string, paths: readonly string[], repos: Repositories): FsOp[] {
+  const unique = [...new Set(paths.map((p) => posix.normalize(p).replace(/\/+$/, '')))];
+  const git = unique.includes('.git')
+    ? [
+        ...repos.gitfiles.map((path): FsOp => ({ op: 'protect', workspace, path })),
+        ...repos.gitdirs.map((path): FsOp => ({ op: 'repo', workspace, path, writable: GIT_WRITABLE, masked: GIT_MASKED })),
+      ]
+    : [];
+  return [...git, ...unique.filter((p) => p !== '.git').map((path): FsOp => ({ op: 'protect', workspace, path }))];
 }

@@ -13,13 +13,15 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, realpathSync, 
 import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { constants, homedir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { generateEd25519Jwks, randomId } from '../core/crypto/index.ts';
 import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
+import { type GitSnapshot, checkBeforeSession, cleanAfterSession } from './git-state.ts';
 import { Helper } from './helper-process.ts';
+import { findRepositories } from './repos.ts';
 import { type HostDirs, hostDirs, writableRefusal } from './host-dirs.ts';
 import { INSIDE, PROXY_PORT, ROUTE_PORT_BASE, computePlan, type SandboxPlan } from './plan.ts';
 import type { SandboxProfile } from './profile.ts';
@@ -158,6 +160,10 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
   if (!existsSync(gateSocket)) throw new LatticeError('GATE_NOT_RUNNING', `no gate is running for ${run.paths.root} (no socket at ${gateSocket}); start one with \`lattice up\` (or \`lattice up --detach\` to keep it in the background)`);
 
+  // The workspace's repositories, nested ones included (sandbox/repos.ts); what an agent of an earlier session left in
+  // their .git for git on the host to follow refuses the run (sandbox/git-state.ts).
+  const found = findRepositories(run.workspace, writableElsewhere(run, env));
+  const repos = checkBeforeSession(run.workspace, found.gitdirs);
   const helper = new Helper(run.helper);
   const events = new EventQueue(run.admin);
   const servers: Server[] = [];
@@ -197,7 +203,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
         files: mcp?.wiring.files ?? [], env: mcp?.wiring.env ?? {},
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
-        uid, gid: process.getgid?.() ?? 0,
+        uid, gid: process.getgid?.() ?? 0, repos: found,
       });
     } catch (error) {
       if (error instanceof LatticeError) throw error;
@@ -246,10 +252,28 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   } finally {
     homeDir?.close();
     await helper.abandon();
+    // The agent is gone (its processes die with the helper): what it left in .git for git on the host is undone now.
+    cleanRepositories(run, repos);
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
     // The runtime directory (sockets, credential file) goes while the gate records the end.
     await Promise.all([close(run, events, peerId, exited), runtimeDir === undefined ? undefined : rm(runtimeDir, { recursive: true, force: true })]);
     held?.release(); // after the close: the gate sees the session closed, not abandoned
+  }
+}
+
+/** What the agent may write besides the workspace: its private home and the read-write mounts (real paths). */
+function writableElsewhere(run: SandboxRun, env: NodeJS.ProcessEnv): string[] {
+  const expand = (p: string) => resolve(p.startsWith('~/') ? join(env['HOME'] ?? '/', p.slice(2)) : p);
+  const mounts = [...run.profile.rwMounts, ...run.rwMounts].map(expand).filter((p) => existsSync(p));
+  return [join(run.paths.root, 'homes', run.profile.name), ...mounts.map((p) => realpathSync(p))];
+}
+
+/** After the session: what sandbox/git-state.ts did, or could not do, is reported; neither hides the run's outcome. */
+function cleanRepositories(run: SandboxRun, repos: GitSnapshot): void {
+  try {
+    for (const line of cleanAfterSession(run.workspace, repos)) run.log(`warning: ${line}`);
+  } catch (error) {
+    run.log(`warning: could not check the workspace's repository for links the agent left: ${describeError(error)}; look for symbolic links in the .git directories of ${run.workspace} before running git there`);
   }
 }
 

@@ -105,7 +105,7 @@ static const struct { const char *name; int arity; } OPS[] = {
     {"uid", 2},     {"gid", 2},      {"host", 1},   {"tmpfs", 2}, {"dir", 2},  {"bind", 3},     {"proc", 1},
     {"devpts", 1},  {"symlink", 2},  {"file", 3},   {"relay", 2}, {"ll", 2},   {"llhandle", 3}, {"llnet", 2},
     {"degraded", 1}, {"seccomp", 1}, {"seccomp-init", 1}, {"seccomp-relay", 1}, {"cwd", 1}, {"env", 1}, {"argv", 1},
-    {"rebind", 2},  {"mask", 1},     {"protect", 2}, {"repo", 1},  {"repo-writable", 1}, {"repo-mask", 3},
+    {"rebind", 2},  {"mask", 1},     {"protect", 2}, {"repo", 2},  {"repo-writable", 1}, {"repo-mask", 3},
 };
 
 int op_arity(const char *name) {

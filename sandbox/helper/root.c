@@ -307,7 +307,7 @@ static void op_protect(char **a) {
 
 static const char *repo_writable[64];
 static int n_repo_writable;
-static int repo_dir = -1;  /* the workspace's .git, as mounted in the new root */
+static int repo_dir = -1;  /* the repository's gitdir, as mounted in the new root */
 static mode_t repo_mode;    /* its permissions, which placeholders take (umask aside: a shared repository stays shared) */
 
 static void op_repo_writable(char **a) {
@@ -333,7 +333,8 @@ static void op_repo_mask(char **a) {
 }
 
 /*
- * repo WS: the workspace's .git. A directory stays writable where git writes while it commits, fetches, merges and
+ * repo WS REL: a repository in the workspace, REL its gitdir (".git", "app/.git", a bare repository, the directory a
+ * .git file names), opened one component at a time without following a link. A directory stays writable where git writes while it commits, fetches, merges and
  * rebases (the repo-writable names); everything else in it (config, hooks, commondir, modules, worktrees, info, …)
  * is bound read-only where it is, after the repo-mask names that are absent have been made, so the agent can
  * neither change nor create what makes git run commands or look elsewhere for its configuration. .git itself
@@ -342,43 +343,45 @@ static void op_repo_mask(char **a) {
  */
 static void op_repo(char **a) {
   int ws = workspace(a[0]);
+  const char *rel = a[1];
   size_t at;
-  int git = walk(ws, ".git", O_PATH, FIND, 0, &at);
+  int git = walk(ws, rel, O_PATH, FIND, 0, &at);
   close(ws);
   if (git < 0 && errno == ENOENT) return;
-  if (git < 0) refuse_path("the workspace's repository", ".git", at);
+  if (git < 0) refuse_path("a repository in the workspace", rel, at);
   struct stat st;
-  if (fstat(git, &st) != 0) fail("the workspace's .git");
+  if (fstat(git, &st) != 0) fail("the repository %s", rel);
   if (!S_ISDIR(st.st_mode)) {
-    close(attach(git, git, ".git", "ro"));
+    close(attach(git, git, rel, "ro"));
     close(git);
     return;
   }
-  int top = attach(git, git, ".git", "rw");
+  int top = attach(git, git, rel, "rw");
   close(git);
   repo_dir = open_step(top, ".", O_RDONLY | O_DIRECTORY);
-  if (repo_dir < 0) fail("opening the workspace's .git");
+  if (repo_dir < 0) fail("opening the repository %s", rel);
+  n_repo_writable = 0; /* the same names for every repository: each() below lists them all again */
   each("repo-writable", op_repo_writable);
   repo_mode = st.st_mode & 0777;
   mode_t umask_was = umask(0);
   each("repo-mask", op_repo_mask);
   umask(umask_was);
   DIR *d = fdopendir(dup(repo_dir));
-  if (d == NULL) fail("listing the workspace's .git");
-  char what[300];
+  if (d == NULL) fail("listing the repository %s", rel);
+  char what[MAX_PATH];
   for (struct dirent *e; (errno = 0, e = readdir(d)) != NULL;) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
     int keep = 0;
     for (int i = 0; i < n_repo_writable; i++) keep |= strcmp(e->d_name, repo_writable[i]) == 0;
     if (keep) continue;
-    snprintf(what, sizeof what, ".git/%s", e->d_name);
+    snprintf(what, sizeof what, "%s/%s", rel, e->d_name);
     int fd = open_step(repo_dir, e->d_name, O_PATH);
     if (fd < 0 && errno == ENOENT) continue; /* removed meanwhile: nothing left to protect */
-    if (fd < 0) refuse_path("the workspace's repository", what, strlen(what));
+    if (fd < 0) refuse_path("a repository in the workspace", what, strlen(what));
     close(attach(fd, fd, what, "ro"));
     close(fd);
   }
-  if (errno != 0) fail("listing the workspace's .git");
+  if (errno != 0) fail("listing the repository %s", rel);
   closedir(d);
   close(repo_dir);
   close(top);

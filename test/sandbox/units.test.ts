@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { describe, it } from 'node:test';
 import { ROOT, rejectsWithCode, tempDir } from '../helpers.ts';
 import { hostDirs } from '../../sandbox/host-dirs.ts';
 import { computePlan, serializePlan } from '../../sandbox/plan.ts';
+import { NESTED_DEPTH, findRepositories } from '../../sandbox/repos.ts';
 import { loadProfile, listProfiles } from '../../sandbox/profile.ts';
 import { connectProxy, credentialProxy, type ProxyDecision } from '../../sandbox/proxy.ts';
 import { CLONE_NEW_FLAGS, DENIED, MODE_ARG, OPEN_WITH_MODE, SET_ID_BITS, SYSCALL, seccompProgram } from '../../sandbox/seccomp.ts';
@@ -67,6 +68,27 @@ describe('profiles', () => {
     assert.deepEqual(claude.command, ['claude']);
     assert.ok(claude.protect.includes('.git'), 'extends joins lists');
     assert.equal(claude.credentials['anthropic']?.key_source, 'env:ANTHROPIC_API_KEY');
+  });
+
+  it('profile-without-extends: the default protect list is a floor for every profile, which can only add to it', () => {
+    const home = tempDir();
+    const file = join(home, 'mine.toml');
+    writeFileSync(file, '[sandbox]\ndescription = "mine"\nprotect = [".husky"]\n');
+    const floor = loadProfile(home, 'default').protect;
+    assert.ok(floor.includes('.git'));
+    assert.deepEqual(loadProfile(home, undefined, file).protect, [...floor, '.husky']);
+  });
+
+  it('nested-repository: finds .git directories and files and bare repositories down to NESTED_DEPTH (3) directories, outermost first, none through a link', () => {
+    const ws = tempDir();
+    for (const d of ['.git/objects', 'a/.git', 'a/b/c/.git', 'a/b/c/d/.git', 'x.git/objects', 'x.git/refs', 'wt', '.bare/worktrees/main']) mkdirSync(join(ws, d), { recursive: true });
+    writeFileSync(join(ws, 'x.git', 'HEAD'), 'ref: refs/heads/main\n');
+    writeFileSync(join(ws, 'wt', '.git'), 'gitdir: ../.bare/worktrees/main\n');
+    mkdirSync(join(ws, 'sub'));
+    writeFileSync(join(ws, 'sub', '.git'), 'gitdir: ../.bare\n');
+    symlinkSync(join(ws, 'a'), join(ws, 'link'));
+    assert.equal(NESTED_DEPTH, 3);
+    assert.deepEqual(findRepositories(ws, []), { gitdirs: ['.bare', '.git', 'x.git', 'a/.git', 'a/b/c/.git'], gitfiles: ['sub/.git', 'wt/.git'] });
   });
 
   it('names the offending key', async () => {
@@ -175,7 +197,7 @@ describe('the helper and the credential proxy refuse malformed input', () => {
     const plan = computePlan({
       profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
       roMounts: [], rwMounts: [], passEnv: [], network: false, routes: [], allowDegraded: false, argv: ['/bin/sh', '-c', `touch ${workspace}/ran`], hostEnv: {},
-      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0,
+      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: [], gitfiles: [] },
     });
     writeFileSync(join(dir, 'plan'), serializePlan(plan));
     const run = (go: string) => {
