@@ -55,6 +55,13 @@ function toDelegation(row: DelegationRow): Delegation {
   };
 }
 
+/** Most identities in a chain below an enrolled one: a delegation deeper than this is refused when it is made. */
+export const MAX_DELEGATION_DEPTH = 8;
+/** Most live delegated identities below one enrolled identity, at every depth (each holds an overlay address). */
+export const MAX_LIVE_DELEGATIONS = 64;
+/** The lineage walk's bound: far past MAX_DELEGATION_DEPTH, for chains recorded before it was enforced. */
+const MAX_RECORDED_DEPTH = 1000;
+
 /** The identities above `id`, nearest first (its parent, then theirs), by the recorded delegations. */
 export function ancestorsOf(db: LedgerDatabase, id: string): string[] {
   const found: string[] = [];
@@ -62,10 +69,18 @@ export function ancestorsOf(db: LedgerDatabase, id: string): string[] {
   // Each step follows a row written when the child was created, naming an identity that existed before it, so
   // the chain cannot loop; the bound guards against a database edited by hand.
   for (let next = parentOf.get(id) as string | undefined; next !== undefined; next = parentOf.get(next) as string | undefined) {
-    if (found.includes(next) || found.length >= 1000) throw new Error(`the delegation chain above ${id} loops or is implausibly deep`);
+    if (found.includes(next) || found.length >= MAX_RECORDED_DEPTH) {
+      throw new LatticeError('DELEGATION_INVALID', `the delegation chain above ${id} loops or is deeper than ${MAX_RECORDED_DEPTH}; revoke ${id} or the identity at its top`);
+    }
     found.push(next);
   }
   return found;
+}
+
+/** How many live identities are below `id`, at every depth, at `now`. */
+export function liveBelow(db: LedgerDatabase, id: string, now: number): number {
+  const below = 'WITH RECURSIVE below(id) AS (SELECT id FROM peers WHERE parent_id = ? UNION SELECT p.id FROM peers p JOIN below ON p.parent_id = below.id)';
+  return statement(db, `${below} SELECT count(*) FROM peers WHERE id IN (SELECT id FROM below) AND expires_at > ?`, 'pluck').get(id, now) as number;
 }
 
 export interface LifeLimit {

@@ -18,7 +18,7 @@ import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import { issueCredential } from './credential.ts';
-import { ancestorsOf, delegationOf, delegationsOf, lifeLimit, setLife, type Delegation } from './lineage.ts';
+import { MAX_DELEGATION_DEPTH, MAX_LIVE_DELEGATIONS, ancestorsOf, delegationOf, delegationsOf, liveBelow, lifeLimit, setLife, type Delegation } from './lineage.ts';
 import { jwkThumbprint } from './dpop.ts';
 import { PoolExhausted, allocateAddress, type Cidr } from './overlay.ts';
 import { readPublicJwk, type PublicJwk } from './public-jwk.ts';
@@ -144,9 +144,16 @@ export class Peers {
 
   /**
    * A child of `parent`: its workspace, preset and type, `capabilities` within the parent's, a TTL within the
-   * parent's remaining life and a day. Refused (DELEGATION_INVALID, TTL_TOO_LONG) otherwise.
+   * parent's remaining life and a day, at most MAX_DELEGATION_DEPTH below an enrolled identity, which may have at
+   * most MAX_LIVE_DELEGATIONS live below it (so one agent cannot take the overlay pool, nor make a chain that every
+   * lineage walk pays for). Refused (DELEGATION_INVALID, TTL_TOO_LONG) otherwise.
    */
   async delegate(parent: Peer, input: DelegateInput, now = Date.now()): Promise<Enrolled> {
+    // A peer's ancestors are fixed when it is made, so its depth is known from its authentication.
+    if (parent.ancestors.length + 1 > MAX_DELEGATION_DEPTH) {
+      throw new LatticeError('DELEGATION_INVALID', `cannot delegate: ${parent.id} is already ${parent.ancestors.length} delegations below an enrolled identity, and a chain may be at most ${MAX_DELEGATION_DEPTH} deep; delegate from an identity higher in the chain`);
+    }
+    const root = parent.ancestors.at(-1) ?? parent.id;
     const beyond = input.capabilities.find((c) => !(parent.capabilities ?? ['*']).some((p) => covers(p, c)));
     if (beyond !== undefined) {
       throw new LatticeError('DELEGATION_INVALID', `cannot delegate ${beyond}: it is not within this identity's capabilities (${(parent.capabilities ?? ['*']).join(', ')})`);
@@ -169,6 +176,10 @@ export class Peers {
           if (parentExpiresAt === undefined) throw notFound(parent.id);
           // The parent may have shortened its life since it was authenticated; a child never outlives it.
           if (parentExpiresAt < expiresAt) throw new LatticeError('TTL_TOO_LONG', `ttl must end by ${new Date(parentExpiresAt).toISOString()}, when the delegating identity does`);
+          // Counted in the transaction that adds the child, so concurrent delegations cannot pass the cap together.
+          if (liveBelow(db, root, now) >= MAX_LIVE_DELEGATIONS) {
+            throw new LatticeError('DELEGATION_INVALID', `cannot delegate: ${root} already has ${MAX_LIVE_DELEGATIONS} live delegated identities below it, the most one enrolled identity may have; revoke some (DELETE /api/v1/peers/:id) or let them expire`);
+          }
           const overlayIp = this.allocate(db);
           db.prepare(
             'INSERT INTO peers (id, name, agent_type, workspace, preset, overlay_ip, jkt, public_jwk, wg_public_key, epoch, created_at, expires_at, parent_id, capabilities) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',

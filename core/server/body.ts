@@ -2,7 +2,9 @@
  * Request bodies (attacker-controlled) into JSON, failing closed: a body over the limit, one that is not
  * `application/json` (UTF-8 when a charset is named), not valid UTF-8 (a fatal decoder: nothing is replaced with
  * U+FFFD, so what is hashed and signed is what the caller sent), nested deeper than MAX_BODY_DEPTH or not JSON is
- * refused with its own code, before anything parses or recurses over it. No body → undefined.
+ * refused with its own code, before anything parses or recurses over it. A string (key or value) that is not
+ * well-formed UTF-16 — a lone surrogate sent as a `\ud800` escape, which JSON.parse accepts but canonical JSON and
+ * UTF-8 cannot represent — is refused VALIDATION_FAILED here, not deep in the pipeline. No body → undefined.
  *
  * Buffered bytes are bounded twice: per request by the body limit, and across all requests by a BodyBudget, so
  * many concurrent bodies cannot hold more than the budget in memory (RATE_LIMITED beyond it). Past a limit the rest
@@ -87,11 +89,30 @@ export function parseJson(bytes: Uint8Array): unknown {
     throw new LatticeError('BAD_REQUEST', 'the body is not valid UTF-8; send UTF-8 JSON');
   }
   if (nestingExceeds(text, MAX_BODY_DEPTH)) throw new LatticeError('VALIDATION_FAILED', `the body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch {
     throw new LatticeError('BAD_REQUEST', 'the body is not valid JSON'); // the parser's detail would echo input back
   }
+  if (!stringsWellFormed(value)) throw new LatticeError('VALIDATION_FAILED', 'the body holds a string with a lone UTF-16 surrogate (a \\uD800-\\uDFFF escape without its pair); send well-formed Unicode');
+  return value;
+}
+
+/** Whether every string in a parsed body, object keys included, is well-formed UTF-16 (depth already bounded). */
+function stringsWellFormed(value: unknown): boolean {
+  if (typeof value === 'string') return wellFormed(value);
+  if (Array.isArray(value)) return value.every(stringsWellFormed);
+  if (value !== null && typeof value === 'object') return Object.entries(value).every(([key, inner]) => wellFormed(key) && stringsWellFormed(inner));
+  return true;
+}
+
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function wellFormed(text: string): boolean {
+  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  return native === undefined ? !LONE_SURROGATE.test(text) : native.call(text);
 }
 
 /**

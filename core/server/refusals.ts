@@ -8,8 +8,11 @@
  *
  * The counts live in memory until their window ends: a gate that crashes loses at most one window's counts (never
  * the first refusals of a window, which are written one by one). The table of sources is bounded; past MAX_SOURCES
- * new sources share one entry per reason (`source: "*"`).
+ * new sources share one entry per reason (`source: "*"`). Every loopback address on TCP is one source
+ * (`tcp:loopback`): a local process can send from any of 127.0.0.0/8, which would otherwise give it 16 million
+ * sources of five full records each.
  */
+import { BlockList, isIPv4 } from 'node:net';
 import type { JsonObject } from '../canonical.ts';
 import { describeError } from '../errors.ts';
 import type { Ledger } from '../ledger/ledger.ts';
@@ -17,6 +20,18 @@ import type { Ledger } from '../ledger/ledger.ts';
 export const FULL_PER_WINDOW = 5;
 export const WINDOW_MS = 60_000;
 const MAX_SOURCES = 1024;
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:127.0.0.0', 104, 'ipv6');
+
+/** The source a refusal is counted under: `tcp:<address>`, except that every loopback address is `tcp:loopback`. */
+export function aggregationSource(source: string): string {
+  if (!source.startsWith('tcp:')) return source;
+  const address = source.slice('tcp:'.length);
+  return LOOPBACK.check(address, isIPv4(address) ? 'ipv4' : 'ipv6') ? 'tcp:loopback' : source;
+}
 
 export interface Refusal {
   /** The principal once identified (then also the source), else null. */
@@ -87,7 +102,8 @@ export class RefusalLog {
     await this.flush(true);
   }
 
-  private window(r: Refusal, now: number): Window {
+  private window(refusal: Refusal, now: number): Window {
+    const r = { ...refusal, source: aggregationSource(refusal.source) };
     let key = `${r.principal ?? ''}\0${r.source}\0${r.code}`;
     let w = this.windows.get(key);
     if (w !== undefined && now - w.startedAt >= WINDOW_MS) {

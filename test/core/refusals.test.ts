@@ -66,6 +66,21 @@ describe('refusal records', () => {
     ledger.close();
   });
 
+  it('loopback-spread: every loopback address over TCP is one source; other addresses keep their own windows', async () => {
+    const { ledger, log } = open();
+    const from = (address: string): Refusal => ({ principal: null, source: `tcp:${address}`, code: 'NOT_FOUND', payload: { code: 'NOT_FOUND' } });
+    const loopback = ['127.0.0.1', '127.0.1.2', '127.200.3.4', '::1', '::ffff:127.0.0.9'];
+    const outcomes = [];
+    for (const address of loopback) for (let i = 0; i < 3; i++) outcomes.push(await log.record(from(address)));
+    assert.equal(outcomes.filter((o) => o === 'written').length, 5);
+    // The legitimate case: distinct non-loopback addresses are distinct sources, each written in full.
+    for (const address of ['10.0.0.1', '10.0.0.2', '::ffff:10.0.0.3', '128.0.0.1']) assert.equal(await log.record(from(address)), 'written');
+    await log.close();
+    const aggregates = refused(ledger).filter((e) => e.type === 'request.refused.aggregate');
+    assert.deepEqual(aggregates.map((e) => [e.payload['source'], e.payload['count']]), [['tcp:loopback', loopback.length * 3 - 5]]);
+    ledger.close();
+  });
+
   it('holds a bounded table of sources: past 1,024, new sources share one window per reason', async () => {
     const { ledger, log } = open();
     await Promise.all(Array.from({ length: 1024 }, (_, i) => log.record({ principal: null, source: `tcp:10.0.${i >> 8}.${i & 255}`, code: 'NOT_FOUND', payload: { code: 'NOT_FOUND' } })));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as DPoP from 'dpop';
 import { exportJWK } from 'jose';
-import { latticeJson } from '../helpers.ts';
+import { lattice, latticeJson } from '../helpers.ts';
 import { asAgent, asOperator, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
 
 let g: TestGate;
@@ -113,6 +113,40 @@ describe('delegation', () => {
     const after = await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?role=parent');
     assert.deepEqual((after.body['delegations'] as { state: string }[]).map((d) => d.state), ['ended']);
     assert.deepEqual((await asAgent(g.gate, parent, 'GET', '/api/v1/delegations?activeOnly=true')).body['delegations'], []);
+  });
+
+  it('delegation-depth: a chain 8 deep below an enrolled agent is made, a 9th level is refused 403, and peers list still works', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    let parent = root;
+    for (let level = 1; level <= 8; level++) parent = await mustDelegate(parent, ['echo'], `${600 - level * 10}s`);
+    assert.equal((await whoami(parent)).status, 200);
+    const ninth = await delegate(parent, ['echo'], '60s');
+    assert.equal(ninth.reply.status, 403, JSON.stringify(ninth.reply.body));
+    assert.equal(codeOf(ninth.reply), 'DELEGATION_INVALID');
+    assert.match(ninth.reply.body.error?.message ?? '', /at most 8 deep/);
+    // The deepest identity still acts, and the operator's listings still walk every chain.
+    assert.equal((await execute(parent, 'echo', { message: 'deep' })).status, 200);
+    assert.equal(lattice(['peers', 'list', '--home', g.home]).status, 0);
+    assert.equal(lattice(['peers', 'rules', '--home', g.home]).status, 0);
+  });
+
+  it('delegation-flood: an enrolled agent may have 64 live delegations below it at any depth; the 65th is refused 403 until one ends', async () => {
+    const root = await newAgent(g.admin, 'Ed25519');
+    const children: Agent[] = [];
+    for (let i = 0; i < 4; i++) children.push(await mustDelegate(root, ['echo']));
+    const grandchildren: Agent[] = [];
+    for (const child of children) for (let i = 0; i < 15; i++) grandchildren.push(await mustDelegate(child, ['echo'], '5m'));
+    for (const [who, ttl] of [[root, '10m'], [children[0]!, '5m'], [grandchildren[0]!, '1m']] as const) {
+      const refused = await delegate(who, ['echo'], ttl);
+      assert.equal(refused.reply.status, 403, JSON.stringify(refused.reply.body));
+      assert.equal(codeOf(refused.reply), 'DELEGATION_INVALID');
+      assert.match(refused.reply.body.error?.message ?? '', /64 live delegated identities/);
+    }
+    // The legitimate cases: another agent delegates as before, and a revoked delegation frees its place.
+    await mustDelegate(await newAgent(g.admin, 'Ed25519'), ['echo']);
+    assert.equal((await asAgent(g.gate, root, 'DELETE', `/api/v1/delegations/${grandchildren[0]!.peerId}`)).status, 200);
+    await mustDelegate(children[1]!, ['echo'], '5m');
+    assert.equal(codeOf((await delegate(root, ['echo'])).reply), 'DELEGATION_INVALID');
   });
 
   it('a parent\'s revocation or expiry takes its children with it', async () => {

@@ -109,6 +109,24 @@ describe('hostile requests', () => {
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 
+  it('lone-surrogate: a \\ud800 escape in a value or a key is refused 400 VALIDATION_FAILED, not a 500 and request.failed', async () => {
+    const g = await gate();
+    const agent = await newAgent(g.admin);
+    for (const body of ['{"params":{"message":"\\ud800"}}', '{"params":{"message":"x\\udfff"}}', '{"params":{"message":"x","\\udbff":1}}', '{"params":{"message":"x"},"metadata":{"note":["\\ud800x"]}}']) {
+      const reply = await asAgent(g.gate, agent, 'POST', EXECUTE, body);
+      assert.equal(reply.status, 400, `${body}: ${JSON.stringify(reply.body)}`);
+      assert.equal(codeOf(reply), 'VALIDATION_FAILED');
+      assert.match(reply.body.error?.message ?? '', /lone UTF-16 surrogate/);
+    }
+    assert.equal(ledgerEvents(g.home, 'request.failed').length, 0);
+    assert.equal(ledgerEvents(g.home, 'action.executed').length, 0);
+    // The legitimate case: a surrogate pair sent as escapes is one well-formed character, executed as sent.
+    const ok = await asAgent(g.gate, agent, 'POST', EXECUTE, '{"params":{"message":"\\ud83c\\udf89"}}');
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.equal((ok.body['output'] as { message: string }).message, '🎉');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
   it('deep-replay: 100,000-deep params under an eventId already used are refused 400, not a stack overflow', async () => {
     const g = await gate();
     const agent = await newAgent(g.admin);

@@ -7,9 +7,10 @@ import * as DPoP from 'dpop';
 import assert from 'node:assert/strict';
 import { Agent as HttpAgent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lattice } from '../helpers.ts';
-import { BASE, asAgent, asOperator, call, codeOf, gate, ledgerEvents, newAgent, raw, type Agent } from './harness.ts';
+import { lattice, tempDir } from '../helpers.ts';
+import { BASE, asAgent, asOperator, call, codeOf, gate, ledgerEvents, newAgent, raw, startGate, type Agent } from './harness.ts';
 
 /** A GET over a given keep-alive http.Agent: its status, and whether the gate asked to close the connection. */
 function getOver(agent: HttpAgent, socketPath: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; close: boolean }> {
@@ -17,6 +18,18 @@ function getOver(agent: HttpAgent, socketPath: string, path: string, headers: Re
     const req = request({ socketPath, path, agent, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve({ status: res.statusCode ?? 0, close: res.headers.connection === 'close' }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A GET over TCP to the loopback gate from a chosen loopback source address. */
+function getFrom(port: number, localAddress: string, path: string): Promise<{ status: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, localAddress, path, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
     });
     req.on('error', reject);
     req.end();
@@ -94,6 +107,23 @@ describe('refusal floods', () => {
     assert.equal((aggregate['sample'] as { route: string }).route, '/api/v1/nope-5');
     const verify = lattice(['verify', '--home', g.home]);
     assert.equal(verify.status, 0, verify.stdout + verify.stderr);
+  });
+
+  it('loopback-spread: refusals over TCP from many 127.0.0.0/8 addresses share one source and one aggregate', async () => {
+    const home = join(tempDir(), 'home');
+    const { admin, gate: gateSocket } = await startGate(home, '--listen', '127.0.0.1:0');
+    const port = Number(String((await call({ socketPath: admin }, 'GET', '/api/v1/admin/status')).body['listen']).split(':').pop());
+    const sources = ['127.0.0.1', '127.0.1.2', '127.0.3.4', '127.9.8.7'];
+    const perSource = 10;
+    for (const localAddress of sources) for (let i = 0; i < perSource; i++) assert.equal((await getFrom(port, localAddress, `/api/v1/nope-${i}`)).status, 404);
+    // The legitimate case: another source (the unix socket) keeps its own window, its first refusals written in full.
+    assert.equal((await call({ socketPath: gateSocket }, 'GET', '/api/v1/nope-unix')).status, 404);
+    assert.equal(lattice(['down', '--home', home]).status, 0); // writes what was counted
+    const refused = ledgerEvents(home, 'request.refused').filter((e) => e.payload['code'] === 'NOT_FOUND');
+    assert.deepEqual(refused.filter((e) => e.payload['listener'] === 'tcp').length, 5, 'five written in full across all loopback addresses');
+    const aggregates = refused.filter((e) => e.type === 'request.refused.aggregate');
+    assert.deepEqual(aggregates.map((e) => [e.payload['source'], e.payload['count']]), [['tcp:loopback', sources.length * perSource - 5]]);
+    assert.equal(refused.filter((e) => e.payload['listener'] === 'gate').length, 1);
   });
 
   it('refusal-keepalive: a connection refused more than 16 times in 10 s without a credential is answered 429 and closed', async () => {
