@@ -170,6 +170,7 @@ function toolResult(actionId: string, result: ActionResult): CallToolResult {
       return errorResult(`${actionId} is still waiting for a human (approval ${result.approvalId}); ask the user to review it, then call again with the same arguments`, { approvalId: result.approvalId });
     case 'expired':
     case 'cancelled':
+    case 'withdrawn':
       return errorResult(`${actionId} was not approved: ${result.status}: ${result.message}`, { approvalId: result.approvalId });
     case 'failed':
       return errorResult(`${actionId} failed: ${result.error.code}: ${result.error.message}`);

@@ -1,15 +1,16 @@
 /**
  * Withdrawing a held request: the agent that asked takes it back when nobody is left to use its result (an MCP
- * client cancelled the call). It is recorded (`approval.withdrawn`), it never runs,
+ * client cancelled the call, `lattice exec` was interrupted). It is recorded (`approval.withdrawn`), it never runs,
  * and a reviewer approving or denying it afterwards is refused with APPROVAL_WITHDRAWN. Only that agent may withdraw
  * it; to any other the request does not exist.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lattice, latticeJson } from '../helpers.ts';
-import { asAgent, asOperator, call, codeOf, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
+import { CLI, lattice, latticeJson } from '../helpers.ts';
+import { asAgent, asOperator, call, codeOf, exited, gate, newAgent, type Agent, type Reply, type TestGate } from './harness.ts';
 
 function execute(g: TestGate, agent: Agent, params: unknown): Promise<Reply> {
   return asAgent(g.gate, agent, 'POST', '/api/v1/actions/fs.write/execute', JSON.stringify({ params }));
@@ -104,6 +105,37 @@ describe('withdrawing a held request', () => {
     assert.equal(afterDenial.status, 403);
     assert.equal(afterDenial.body['denialReason'], 'DENIED_BY_REVIEWER');
     assert.equal((await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`)).body['state'], 'denied');
+    assert.equal(lattice(['down', '--home', g.home]).status, 0);
+  });
+
+  it('exec-interrupted: lattice exec interrupted while it waits withdraws its request; lattice withdraw takes back one held with --no-wait', async () => {
+    const g = await gate();
+    const cred = join(g.home, 'agent.json');
+    assert.equal(lattice(['enroll', '--home', g.home, '--name', 'cli', '--type', 'test', '--workspace', 'ws', '--out', cred]).status, 0);
+    const env = { LATTICE_CREDENTIAL: cred };
+
+    const child = spawn(process.execPath, [CLI, 'exec', 'fs.write', '--params', '{"path":"interrupted.md","content":"x"}'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!stderr.includes('held for approval') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const approvalId = /held for approval (apr_\S+)/.exec(stderr)?.[1] ?? assert.fail(`not held: ${stderr}`);
+    child.kill('SIGINT');
+    assert.equal(await exited(child), 1);
+    assert.match(stderr, /withdrawn: withdrawn by the agent that asked: lattice exec was interrupted while it waited/);
+    assert.equal((await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`)).body['state'], 'withdrawn');
+
+    const held = latticeJson<{ approvalId: string }>(['exec', 'fs.write', '--params', '{"path":"later.md","content":"x"}', '--no-wait', '--json'], env);
+    assert.equal(held.status, 4);
+    const taken = latticeJson<{ status: string; message: string }>(['withdraw', held.json.approvalId, '--reason', 'no longer needed', '--json'], env);
+    assert.equal(taken.status, 0, taken.stderr);
+    assert.equal(taken.json.status, 'withdrawn');
+    assert.match(taken.json.message, /no longer needed/);
+    assert.equal((await asOperator(g, 'GET', `/api/v1/approvals/${held.json.approvalId}`)).body['state'], 'withdrawn');
+    const unknown = lattice(['withdraw', 'apr_nosuch'], env);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no approval "apr_nosuch"/);
+    assert.equal(existsSync(join(g.home, 'workspace', 'interrupted.md')) || existsSync(join(g.home, 'workspace', 'later.md')), false);
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
 });
