@@ -86,6 +86,23 @@ export function rawInitialize(url: string, headers: Record<string, string>): Pro
   });
 }
 
+/** Any raw request to the MCP endpoint; the body text is read unless the answer is an event stream. */
+export function raw(url: string, method: string, headers: Record<string, string>, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: false, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
+      let text = '';
+      if (String(res.headers['content-type']).includes('text/event-stream')) {
+        res.destroy();
+        return resolve({ status: res.statusCode ?? 0, text });
+      }
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body === undefined ? undefined : JSON.stringify(body));
+  });
+}
+
 /** Connects the official SDK's Streamable HTTP client with these extra headers; resolves with it or the error. */
 export async function httpClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
   const client = new Client({ name: 'lattice-test', version: '1.0.0' });

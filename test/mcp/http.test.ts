@@ -1,15 +1,18 @@
 /**
- * `lattice mcp --http` with the official SDK's Streamable HTTP client and raw requests that set any header: only
- * requests with the bearer secret are served, a foreign Host is refused (DNS rebinding), and the secret's file must
- * be private.
+ * `lattice mcp --http` with the official SDK's Streamable HTTP client and raw requests that set any header: a
+ * foreign Host or a present, foreign Origin is answered 403 and only requests with the bearer secret are served,
+ * all before anything is kept for the request (thousands of refused initializes leave memory flat); an unknown or
+ * terminated session answers 404; and the secret's file must be private.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { lattice, tempDir } from '../helpers.ts';
 import { exited, type TestGate } from '../gate/harness.ts';
-import { httpClient, httpServer, mcpGate, rawInitialize, text, tokenBeside } from './harness.ts';
+import { httpClient, httpServer, mcpGate, raw, rawInitialize, text, tokenBeside } from './harness.ts';
 
 let g: TestGate;
 let credential: string;
@@ -53,6 +56,101 @@ describe('lattice mcp over Streamable HTTP', () => {
       const outside = lattice(['mcp', '--credential', credential, '--http', '0.0.0.0:7801']);
       assert.notEqual(outside.status, 0);
       assert.match(outside.stderr, /loopback/);
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+
+  it('mcp-http-foreign-origin: answers 403 to a present, foreign Origin before any session exists; no Origin and its own loopback origins are served', async () => {
+    const { child, url } = await httpServer(credential, ['--http', '127.0.0.1:0']);
+    try {
+      const port = Number(new URL(url).port);
+      const authorization = `Bearer ${readFileSync(tokenBeside(credential), 'utf8').trim()}`;
+      const foreign = ['http://evil.example', 'null', `http://127.0.0.1:${port + 1}`, `https://127.0.0.1:${port}`, `http://127.0.0.1:${port}.evil.example`, `http://localhost:${port}, http://evil.example`];
+      for (const origin of foreign) {
+        const refused = await rawInitialize(url, { authorization, origin });
+        assert.equal(refused.status, 403, `Origin ${origin} is refused`);
+        assert.equal(refused.headers['mcp-session-id'], undefined, 'and no session is made for it');
+      }
+      assert.equal((await rawInitialize(url, { origin: 'http://evil.example' })).status, 403, 'Host and Origin are checked before the secret');
+      await assert.rejects(httpClient(url, { Authorization: authorization, Origin: 'http://evil.example' }), (e: unknown) => (e as { code?: number }).code === 403, 'the official client is refused too');
+
+      for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`, `HTTP://LOCALHOST:${port}`]) {
+        const served = await rawInitialize(url, { authorization, origin });
+        assert.equal(served.status, 200, `Origin ${origin} is this server's own`);
+        assert.match(String(served.headers['mcp-session-id']), /^[0-9a-f-]{36}$/);
+      }
+      for (const headers of [{ Authorization: authorization }, { Authorization: authorization, Origin: `http://localhost:${port}` }]) {
+        const client = await httpClient(url, headers);
+        assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'same origin' } })), /same origin/);
+        await client.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+
+  it('mcp-http-session-404: an unknown or terminated session id answers 404 (the client initializes again); a request without one that is no initialize 400', async () => {
+    const { child, url } = await httpServer(credential, ['--http', '127.0.0.1:0']);
+    try {
+      const headers = { Authorization: `Bearer ${readFileSync(tokenBeside(credential), 'utf8').trim()}` };
+      const client = await httpClient(url, headers);
+      const transport = client.transport as StreamableHTTPClientTransport;
+      const sessionId = transport.sessionId ?? assert.fail('no session id');
+      assert.ok((await client.listTools()).tools.length > 0, 'the session serves');
+      await transport.terminateSession();
+      await client.close();
+
+      const resumed = new Client({ name: 'lattice-test', version: '1.0.0' });
+      await resumed.connect(new StreamableHTTPClientTransport(new URL(url), { sessionId, requestInit: { headers } }));
+      await assert.rejects(resumed.listTools(), (e: unknown) => (e as { code?: number }).code === 404, 'a terminated session is not found');
+      await resumed.close();
+
+      const session = { ...headers, 'mcp-protocol-version': '2025-11-25' };
+      const list = { jsonrpc: '2.0', id: 7, method: 'tools/list' };
+      for (const [method, sid] of [['POST', 'no-such-session'], ['GET', 'no-such-session'], ['DELETE', 'no-such-session'], ['POST', sessionId]] as const) {
+        const reply = await raw(url, method, { ...session, 'mcp-session-id': sid }, method === 'POST' ? list : undefined);
+        assert.equal(reply.status, 404, `${method} with session ${sid}`);
+        assert.equal((JSON.parse(reply.text) as { error: { code: number } }).error.code, -32001);
+      }
+      assert.equal((await raw(url, 'GET', session)).status, 400, 'a GET needs a session');
+      assert.equal((await raw(url, 'POST', session, list)).status, 400, 'so does anything but initialize');
+      const fresh = await httpClient(url, headers); // the client's way back after a 404: a new session
+      assert.ok((await fresh.listTools()).tools.length > 0);
+      await fresh.close();
+    } finally {
+      child.kill('SIGTERM');
+      await exited(child);
+    }
+  });
+
+  it('mcp-http-refused-leak: thousands of refused initialize requests (a foreign Host, a bad Accept) keep nothing, so memory stays flat', async () => {
+    const { child, url } = await httpServer(credential, ['--http', '127.0.0.1:0']);
+    try {
+      const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]) / 1024;
+      const authorization = `Bearer ${readFileSync(tokenBeside(credential), 'utf8').trim()}`;
+      const refusals = [
+        { request: { authorization, host: `evil.example:${new URL(url).port}` }, status: 403 }, // refused by lattice before any object is made
+        { request: { authorization, accept: 'application/json' }, status: 406 }, // refused by the SDK transport, which is then closed
+      ];
+      const send = async (count: number) => {
+        for (let sent = 0; sent < count; sent += 25) {
+          const batch = Array.from({ length: 25 }, (_, i) => refusals[(sent + i) % refusals.length]!);
+          const replies = await Promise.all(batch.map((r) => rawInitialize(url, r.request)));
+          replies.forEach((reply, i) => assert.equal(reply.status, batch[i]!.status));
+        }
+      };
+      await send(1500); // the heap grows to its working size first
+      const before = rss();
+      await send(6000);
+      const grown = rss() - before;
+      // Before the fix each refused initialize kept a transport and an MCP Server (~33 KiB): 6,000 grew RSS ~200 MiB.
+      assert.ok(grown < 40, `RSS grew ${grown.toFixed(1)} MiB over 6,000 refused initialize requests`);
+      const client = await httpClient(url, { Authorization: authorization });
+      assert.ok((await client.listTools()).tools.length > 0, 'and it still serves');
+      await client.close();
     } finally {
       child.kill('SIGTERM');
       await exited(child);
