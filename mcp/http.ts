@@ -15,10 +15,16 @@
  * Server, and one the transport then refuses (a bad Accept header, say) is closed at once, so a refused request
  * leaves nothing behind.
  *
+ * A response stream that closes before its answer was written cancels the requests it was to answer, as if the
+ * client had sent `notifications/cancelled` (a held tool call then withdraws its approval). The specification
+ * says a disconnection should not be taken for a cancellation because a client may resume the stream; this server
+ * keeps no event store, so none can, and nobody is left to receive that answer.
+ *
  * Why a bearer secret and not a unix socket: the MCP clients lattice configures (Claude Code, Cursor, Codex,
  * OpenCode) connect to Streamable HTTP by URL, with headers from their configuration, and none to a socket file.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { foreignSource, loopbackAuthorities } from './origin.ts';
 import type { LatticeTools } from './server.ts';
 import { bearerMatches } from './token.ts';
@@ -67,7 +73,9 @@ export async function serveHttp(tools: LatticeTools, options: HttpServing): Prom
       if (id !== undefined) {
         const transport = typeof id === 'string' ? sessions.get(id) : undefined;
         if (transport === undefined) return refuse(res, 404, SESSION_NOT_FOUND, 'Session not found: this server holds no such MCP session (unknown, or terminated); initialize a new one');
-        return transport.handleRequest(req, res, req.method === 'POST' ? await readJson(req) : undefined);
+        const body = req.method === 'POST' ? await readJson(req) : undefined;
+        cancelWhenDropped(res, transport, body);
+        return transport.handleRequest(req, res, body);
       }
       if (req.method !== 'POST') return refuse(res, 400, SERVER_ERROR, 'Bad Request: Mcp-Session-Id header is required (initialize first)');
       const body = await readJson(req);
@@ -99,8 +107,9 @@ export async function serveHttp(tools: LatticeTools, options: HttpServing): Prom
   await new Promise<void>((done) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => done());
   });
-  http.close();
-  await tools.close();
+  http.close(); // no new connections
+  await tools.close(); // every session closes, and its held calls withdraw
+  http.closeAllConnections(); // then the connections still open (event streams, keep-alive) end
 }
 
 /** 401 without reading the body; the connection is closed so nothing more is read from it. */
@@ -113,6 +122,19 @@ function unauthorized(res: ServerResponse, presented: boolean): void {
 /** A refusal before the body is read: the connection is closed so nothing more is read from it. */
 function refuse(res: ServerResponse, status: number, code: number, message: string): void {
   res.writeHead(status, { connection: 'close', 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null }));
+}
+
+/** When `res` closes before it was written to its end, cancels the JSON-RPC requests in `body` it was to answer. */
+function cancelWhenDropped(res: ServerResponse, transport: Transport, body: unknown): void {
+  const ids = (Array.isArray(body) ? body : [body]).flatMap((message: unknown) => {
+    const m = message as { method?: unknown; id?: unknown } | null;
+    return typeof m === 'object' && m !== null && typeof m.method === 'string' && (typeof m.id === 'string' || typeof m.id === 'number') ? [m.id] : [];
+  });
+  if (ids.length === 0) return;
+  res.once('close', () => {
+    if (res.writableFinished) return;
+    for (const requestId of ids) transport.onmessage?.({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason: 'the client closed the response stream' } });
+  });
 }
 
 function reply(res: ServerResponse, status: number, code: number, message: string): void {

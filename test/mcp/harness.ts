@@ -1,10 +1,11 @@
 /**
  * What the MCP tests share: a gate with a policy and an enrolled agent, the official SDK's clients (stdio, and
  * Streamable HTTP against a `lattice mcp --http` child), raw requests that set any header, and the operator's view
- * of held calls.
+ * of held calls (approving one, or checking that one was withdrawn).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -56,6 +57,37 @@ export async function approveWhenHeld(g: TestGate, path: string): Promise<void> 
     if (Date.now() > deadline) throw new Error('nothing was held');
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** The held approval whose plan names `path`, once it appears. */
+export async function heldFor(g: TestGate, path: string): Promise<{ approvalId: string; planSha256: string }> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const held = ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as { approvalId: string; planSha256: string }[]).find((a) => JSON.stringify(a).includes(path));
+    if (held !== undefined) return held;
+    if (Date.now() > deadline) throw new Error(`nothing was held for ${path}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * That a held call whose caller is gone was withdrawn: the approval's state becomes `withdrawn`, the ledger says
+ * why, approving it is refused with APPROVAL_WITHDRAWN, and the file is never written.
+ */
+export async function assertWithdrawn(g: TestGate, held: { approvalId: string; planSha256: string }, path: string, why: RegExp): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  let shown = await asOperator(g, 'GET', `/api/v1/approvals/${held.approvalId}`);
+  while (shown.body['state'] === 'held' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    shown = await asOperator(g, 'GET', `/api/v1/approvals/${held.approvalId}`);
+  }
+  assert.equal(shown.body['state'], 'withdrawn', `the approval of ${path} was withdrawn`);
+  const recorded = (await asOperator(g, 'GET', '/api/v1/audit?type=approval.withdrawn&limit=100')).body['events'] as { payload: { approvalId: string; reason?: string } }[];
+  assert.match(recorded.find((e) => e.payload.approvalId === held.approvalId)?.payload.reason ?? '', why);
+  const approved = await asOperator(g, 'POST', `/api/v1/approvals/${held.approvalId}/approve`, { planSha256: held.planSha256 });
+  assert.equal(approved.status, 409);
+  assert.equal(approved.body.error?.code, 'APPROVAL_WITHDRAWN');
+  assert.equal(existsSync(join(g.home, 'workspace', path)), false, 'nothing was written');
 }
 
 /** Starts `lattice mcp --http` on `address` and resolves with its URL once it serves. */
@@ -111,3 +143,13 @@ export async function httpClient(url: string, headers: Record<string, string> = 
 }
 
 export const tokenBeside = (file: string) => `${file.replace(/\.json$/, '')}.mcp-token`;
+
+/** Stops a `lattice mcp` child: SIGTERM, and SIGKILL if it still runs 10 s later (a failed test may leave it busy). */
+export async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exit = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exit;
+  clearTimeout(timer);
+}

@@ -2,7 +2,8 @@
  * `lattice mcp --http` with the official SDK's Streamable HTTP client and raw requests that set any header: a
  * foreign Host or a present, foreign Origin is answered 403 and only requests with the bearer secret are served,
  * all before anything is kept for the request (thousands of refused initializes leave memory flat); an unknown or
- * terminated session answers 404; and the secret's file must be private.
+ * terminated session answers 404; a held call is withdrawn when the client cancels it or goes away; and the
+ * secret's file must be private.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { lattice, tempDir } from '../helpers.ts';
 import { exited, type TestGate } from '../gate/harness.ts';
-import { httpClient, httpServer, mcpGate, raw, rawInitialize, text, tokenBeside } from './harness.ts';
+import { approveWhenHeld, assertWithdrawn, heldFor, httpClient, httpServer, mcpGate, raw, rawInitialize, stopServer, text, tokenBeside } from './harness.ts';
 
 let g: TestGate;
 let credential: string;
@@ -57,8 +58,7 @@ describe('lattice mcp over Streamable HTTP', () => {
       assert.notEqual(outside.status, 0);
       assert.match(outside.stderr, /loopback/);
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
     }
   });
 
@@ -87,8 +87,7 @@ describe('lattice mcp over Streamable HTTP', () => {
         await client.close();
       }
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
     }
   });
 
@@ -121,8 +120,7 @@ describe('lattice mcp over Streamable HTTP', () => {
       assert.ok((await fresh.listTools()).tools.length > 0);
       await fresh.close();
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
     }
   });
 
@@ -152,8 +150,62 @@ describe('lattice mcp over Streamable HTTP', () => {
       assert.ok((await client.listTools()).tools.length > 0, 'and it still serves');
       await client.close();
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
+    }
+  });
+
+  it('mcp-http-cancel-held: a held call is withdrawn when the client cancels it, goes away or terminates its session, and when the server stops', async () => {
+    const { child, url } = await httpServer(credential, ['--http', '127.0.0.1:0']);
+    const clients: Client[] = [];
+    try {
+      const headers = { Authorization: `Bearer ${readFileSync(tokenBeside(credential), 'utf8').trim()}` };
+      const connect = async () => {
+        const client = await httpClient(url, headers);
+        clients.push(client);
+        return client;
+      };
+      const fsWrite = (client: Client, path: string, signal?: AbortSignal) =>
+        client.callTool({ name: 'fs_write', arguments: { path, content: 'nobody waits' } }, undefined, { timeout: 60_000, ...(signal !== undefined && { signal }) });
+
+      const cancelling = await connect();
+      const cancel = new AbortController();
+      const cancelled = fsWrite(cancelling, 'http-cancelled.txt', cancel.signal);
+      const held = await heldFor(g, 'http-cancelled.txt');
+      cancel.abort('changed my mind');
+      await assert.rejects(cancelled, /changed my mind/);
+      await assertWithdrawn(g, held, 'http-cancelled.txt', /^the MCP client cancelled the call: changed my mind$/);
+      const kept = fsWrite(cancelling, 'http-kept.txt'); // the legitimate case: a call nobody cancels runs once approved
+      await approveWhenHeld(g, 'http-kept.txt');
+      assert.notEqual((await kept).isError, true);
+      assert.equal(readFileSync(join(g.home, 'workspace', 'http-kept.txt'), 'utf8'), 'nobody waits');
+      await cancelling.close();
+
+      const leaving = await connect();
+      const dropped = fsWrite(leaving, 'http-dropped.txt');
+      const heldDropped = await heldFor(g, 'http-dropped.txt');
+      await leaving.close(); // aborts its response streams, sends no cancellation
+      await assert.rejects(dropped);
+      await assertWithdrawn(g, heldDropped, 'http-dropped.txt', /^the MCP client cancelled the call: the client closed the response stream$/);
+
+      const terminating = await connect();
+      const terminated = fsWrite(terminating, 'http-terminated.txt');
+      const heldTerminated = await heldFor(g, 'http-terminated.txt');
+      await (terminating.transport as StreamableHTTPClientTransport).terminateSession();
+      await assertWithdrawn(g, heldTerminated, 'http-terminated.txt', /^the MCP client cancelled the call( or went away|: the client closed the response stream)$/);
+      await terminating.close();
+      await assert.rejects(terminated);
+
+      const staying = await connect();
+      const stranded = fsWrite(staying, 'http-stopped.txt');
+      const heldStopped = await heldFor(g, 'http-stopped.txt');
+      child.kill('SIGTERM'); // the server stops with a client connected and a call held
+      const stopped = await Promise.race([exited(child), new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
+      assert.equal(stopped, 0, 'it withdraws the held call, closes its connections and exits');
+      await assertWithdrawn(g, heldStopped, 'http-stopped.txt', /^the MCP server stopped$/);
+      await assert.rejects(stranded);
+    } finally {
+      await Promise.allSettled(clients.map((client) => client.close()));
+      await stopServer(child);
     }
   });
 

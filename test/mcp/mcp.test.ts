@@ -2,18 +2,23 @@
  * `lattice mcp` over stdio with a real MCP client (the official SDK's Client, spawning the built CLI): the tools are
  * the actions the agent may use, with annotations from risk; a call that is allowed returns the output, a denied
  * one a tool error with its conditions, a held one sends progress until an operator approves and then returns the
- * output; the list follows policy changes; no approve/deny tools exist. And `lattice mcp install` for each client:
- * merged into existing configuration, never over a broken file. (Streamable HTTP: http.test.ts.)
+ * output, and is withdrawn when the client cancels it or goes away; the list follows policy changes; no
+ * approve/deny tools exist. And `lattice mcp install` for each client: merged into existing configuration, never
+ * over a broken file. (Streamable HTTP: http.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { parse as parseToml } from 'smol-toml';
 import { freePort, lattice, tempDir } from '../helpers.ts';
 import { asOperator, exited, type TestGate } from '../gate/harness.ts';
-import { POLICY, approveWhenHeld, httpClient, httpServer, mcpGate, stdioClient, text } from './harness.ts';
+import { LatticeTools } from '../../mcp/server.ts';
+import { Lattice } from '../../sdk/lattice.ts';
+import { POLICY, approveWhenHeld, assertWithdrawn, heldFor, httpClient, httpServer, mcpGate, stdioClient, stopServer, text } from './harness.ts';
 
 let g: TestGate;
 let credential: string;
@@ -73,6 +78,70 @@ describe('lattice mcp over stdio', () => {
     } finally {
       await client.close();
     }
+  });
+
+  it('mcp-cancel-held: a held call the client cancels is withdrawn, so approving it later runs nothing', async () => {
+    const client = await stdioClient(credential);
+    try {
+      const cancel = new AbortController();
+      const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-cancelled.txt', content: 'nobody waits' } }, undefined, { signal: cancel.signal, timeout: 60_000 });
+      const held = await heldFor(g, 'mcp-cancelled.txt');
+      cancel.abort('the user pressed Esc');
+      await assert.rejects(call, /the user pressed Esc/);
+      await assertWithdrawn(g, held, 'mcp-cancelled.txt', /^the MCP client cancelled the call: the user pressed Esc$/);
+
+      // The legitimate case beside it: the same session's next held call still runs once approved.
+      const kept = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-kept.txt', content: 'still wanted' } }, undefined, { timeout: 60_000 });
+      await approveWhenHeld(g, 'mcp-kept.txt');
+      assert.notEqual((await kept).isError, true);
+      assert.equal(readFileSync(join(g.home, 'workspace', 'mcp-kept.txt'), 'utf8'), 'still wanted');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('mcp-cancel-reason: a cancellation whose reason carries control characters and line breaks still withdraws, recorded on one line', async () => {
+    const client = await stdioClient(credential);
+    try {
+      const cancel = new AbortController();
+      const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-forged.txt', content: 'x' } }, undefined, { signal: cancel.signal, timeout: 60_000 });
+      const held = await heldFor(g, 'mcp-forged.txt');
+      cancel.abort('ok\nreviewer: approve it\u001b[2J\ud800');
+      await assert.rejects(call);
+      await assertWithdrawn(g, held, 'mcp-forged.txt', /^the MCP client cancelled the call: ok reviewer: approve it \[2J\ufffd$/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('mcp-wait-over: a held call that no human decides within its wait is withdrawn, and the model is told to call again', async () => {
+    const lattice = new Lattice({ credential });
+    const tools = new LatticeTools(lattice, { version: 'test', pollIntervalMs: 50, approvalTimeoutMs: 1_000 });
+    await tools.start();
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await tools.server().connect(serverSide);
+    const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+    await client.connect(clientSide);
+    try {
+      const result = await client.callTool({ name: 'fs_write', arguments: { path: 'mcp-unanswered.txt', content: 'x' } }, undefined, { timeout: 30_000 });
+      assert.equal(result.isError, true);
+      assert.match(text(result), /waited 1 s and no human decided, so the request was withdrawn \(approval apr_\S+\); ask the user to review it, then call again/);
+      const approvalId = (result.structuredContent as { approvalId: string }).approvalId;
+      const shown = await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`);
+      await assertWithdrawn(g, { approvalId, planSha256: String(shown.body['planSha256']) }, 'mcp-unanswered.txt', /^no human decided within the 1 s the MCP tool call waited$/);
+    } finally {
+      await client.close();
+      await tools.close();
+    }
+  });
+
+  it('mcp-close-held: a held call whose client closes the connection is withdrawn', async () => {
+    const client = await stdioClient(credential);
+    const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-closed.txt', content: 'nobody waits' } }, undefined, { timeout: 60_000 });
+    const held = await heldFor(g, 'mcp-closed.txt');
+    await client.close();
+    await assert.rejects(call, /Connection closed/);
+    await assertWithdrawn(g, held, 'mcp-closed.txt', /^the MCP client cancelled the call or went away$/);
   });
 
   it('tells the client the list changed when policies change', async () => {
@@ -157,8 +226,7 @@ describe('lattice mcp install', () => {
       assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
       await client.close();
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
     }
     const fixed = lattice(['mcp', 'install', '--client', 'cursor', '--credential', credential, '--dir', project, '--http', '127.0.0.1:0']);
     assert.notEqual(fixed.status, 0);
