@@ -91,8 +91,8 @@ export function registerExec(program: Command): void {
       const client = agentClient(opts.credential);
       let result = await asGate(() => client.execute(action, { params, ...(opts.eventId !== undefined && { eventId: opts.eventId }) }));
       if (result.status === 'requested' && opts.wait) {
-        if (opts.json !== true) process.stderr.write(describe(result));
-        result = await waitOrWithdraw(client, result);
+        const held = result;
+        result = await waitOrWithdraw(client, held, () => opts.json === true || process.stderr.write(describe(held)));
       }
       await client.close();
       process.exitCode = exitFor(result);
@@ -137,11 +137,15 @@ export function registerExec(program: Command): void {
   example(withdraw, 'lattice withdraw apr_… --reason "no longer needed"');
 }
 
-/** Waits for a held request's decision; interrupted meanwhile (Ctrl-C, SIGTERM), withdraws it and answers that. */
-async function waitOrWithdraw(client: Lattice, held: Extract<ActionResult, { status: 'requested' }>): Promise<ActionResult> {
+/**
+ * Waits for a held request's decision; interrupted meanwhile (Ctrl-C, SIGTERM), withdraws it and answers that.
+ * `announce` says the request is held, once the interruption is caught: whoever reads it may interrupt at once.
+ */
+async function waitOrWithdraw(client: Lattice, held: Extract<ActionResult, { status: 'requested' }>, announce: () => void): Promise<ActionResult> {
   const interrupted = new AbortController();
   const stop = () => interrupted.abort();
   process.once('SIGINT', stop).once('SIGTERM', stop);
+  announce();
   try {
     return await asGate(() => client.waitForDecision(held, { timeoutMs: 24 * 3_600_000, signal: interrupted.signal }));
   } catch (error) {
