@@ -130,7 +130,7 @@ export function registerExec(program: Command): void {
       const client = agentClient(opts.credential);
       const result = await asGate(() => client.withdraw(approvalId, opts.reason === undefined ? {} : { reason: opts.reason }));
       await client.close();
-      process.exitCode = result.status === 'withdrawn' ? EXIT.ok : exitFor(result);
+      process.exitCode = result.status === 'withdrawn' ? EXIT.ok : EXIT.failed; // decided first: it was not withdrawn
       if (opts.json === true) return printJson(result);
       (result.status === 'withdrawn' ? process.stdout : process.stderr).write(describe(result));
     });

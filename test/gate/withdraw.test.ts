@@ -135,6 +135,11 @@ describe('withdrawing a held request', () => {
     const unknown = lattice(['withdraw', 'apr_nosuch'], env);
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /no approval "apr_nosuch"/);
+    const approved = latticeJson<{ approvalId: string; planSha256: string }>(['exec', 'fs.write', '--params', '{"path":"approved.md","content":"x"}', '--no-wait', '--json'], env).json;
+    assert.equal((await asOperator(g, 'POST', `/api/v1/approvals/${approved.approvalId}/approve`, { planSha256: approved.planSha256 })).status, 200);
+    const tooLate = lattice(['withdraw', approved.approvalId], env);
+    assert.equal(tooLate.status, 1, 'decided first: not withdrawn');
+    assert.match(tooLate.stderr, /^executed \(receipt rcpt_/);
     assert.equal(existsSync(join(g.home, 'workspace', 'interrupted.md')) || existsSync(join(g.home, 'workspace', 'later.md')), false);
     assert.equal(lattice(['down', '--home', g.home]).status, 0);
   });
