@@ -77,6 +77,7 @@ export type PipelineErrorCode =
   | 'GRANT_INVALID'
   | 'APPROVAL_NOT_FOUND'
   | 'APPROVAL_NOT_PENDING'
+  | 'APPROVAL_WITHDRAWN'
   | 'PLAN_HASH_MISMATCH'
   | 'EVENT_ID_REUSED';
 

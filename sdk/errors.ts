@@ -19,7 +19,7 @@ export class LatticeDeniedError extends LatticeError {
   override readonly name = 'LatticeDeniedError';
   constructor(
     message: string,
-    /** `NO_POLICY`, `CONDITIONS_DENIED`, `CAPABILITY_DENIED`, `BUDGET_EXHAUSTED`, `DENIED_BY_REVIEWER`, `APPROVAL_EXPIRED`, `APPROVAL_CANCELLED`, … */
+    /** `NO_POLICY`, `CONDITIONS_DENIED`, `CAPABILITY_DENIED`, `BUDGET_EXHAUSTED`, `DENIED_BY_REVIEWER`, `APPROVAL_EXPIRED`, `APPROVAL_CANCELLED`, `APPROVAL_WITHDRAWN`, … */
     readonly reason: string,
     readonly policy: string | null,
     readonly conditions: readonly ConditionResult[],

@@ -19,7 +19,7 @@ import type {
   ActionInfo, ActionResult, AuditEvent, CanIResult, DelegateOptions, DelegationInfo, ExecuteOptions, GateOptions, LatticeOptions, PolicyInfo, Posture, Subscription, VerifyResult, WhoAmI,
 } from './types.ts';
 
-const RESULT_STATUSES = new Set(['executed', 'requested', 'denied', 'expired', 'cancelled', 'failed', 'interrupted']);
+const RESULT_STATUSES = new Set(['executed', 'requested', 'denied', 'expired', 'cancelled', 'withdrawn', 'failed', 'interrupted']);
 
 export class Lattice {
   protected readonly transport: Transport;
@@ -50,20 +50,33 @@ export class Lattice {
 
   /**
    * Runs an action and waits for its outcome: the executed result (with its output), or LatticeDeniedError
-   * (denied by policy or by a human, or expired), LatticeTimeoutError (still held after `timeoutMs`), or
-   * LatticeError (it failed).
+   * (denied by policy or by a human, expired or withdrawn), LatticeTimeoutError (still held after `timeoutMs`), or
+   * LatticeError (it failed). When `signal` aborts while the request is held, the request is withdrawn first and
+   * gate rejects with the signal's reason (or with the error that kept it from being withdrawn).
    */
   async gate(actionType: string, options: GateOptions = {}): Promise<Extract<ActionResult, { status: 'executed' }>> {
+    options.signal?.throwIfAborted();
     const first = await this.execute(actionType, { ...options, eventId: options.eventId ?? globalThis.crypto.randomUUID() });
-    return settled(actionType, await this.waitForDecision(first, options), first.status === 'requested' ? first.approvalId : null);
+    let result: ActionResult;
+    try {
+      result = await this.waitForDecision(first, options);
+    } catch (error) {
+      if (first.status === 'requested' && options.signal?.aborted === true) await this.withdraw(first.approvalId, { reason: 'the caller stopped waiting' });
+      throw error;
+    }
+    return settled(actionType, result, first.status === 'requested' ? first.approvalId : null);
   }
 
-  /** Polls a held request until it is decided or `timeoutMs` passes (then the still-held answer); other answers return at once. */
-  async waitForDecision(result: ActionResult, options: Pick<GateOptions, 'pollIntervalMs' | 'timeoutMs' | 'onWait'> = {}): Promise<ActionResult> {
+  /**
+   * Polls a held request until it is decided or `timeoutMs` passes (then the still-held answer); other answers return
+   * at once. When `signal` aborts first, rejects with its reason and leaves the request as it is.
+   */
+  async waitForDecision(result: ActionResult, options: Pick<GateOptions, 'pollIntervalMs' | 'timeoutMs' | 'onWait' | 'signal'> = {}): Promise<ActionResult> {
     const deadline = Date.now() + (options.timeoutMs ?? 15 * 60_000);
     while (result.status === 'requested' && Date.now() < deadline) {
+      options.signal?.throwIfAborted();
       options.onWait?.(result);
-      await sleep(Math.min(options.pollIntervalMs ?? 1_000, Math.max(0, deadline - Date.now())));
+      await sleep(Math.min(options.pollIntervalMs ?? 1_000, Math.max(0, deadline - Date.now())), options.signal);
       result = await this.approval(result.approvalId);
     }
     return result;
@@ -72,6 +85,16 @@ export class Lattice {
   /** The current answer for a held request. */
   approval(approvalId: string): Promise<ActionResult> {
     return this.#result('GET', `/api/v1/approvals/${encodeURIComponent(approvalId)}`);
+  }
+
+  /**
+   * Withdraws a held request of this agent's own, when nobody is left to use its result: it never runs, and the
+   * ledger records `approval.withdrawn` (reviewers see it, and approving it is refused). Answers what a poll then
+   * answers: `withdrawn`, or the outcome the request already had (denied, expired …) when that came first. A request
+   * a reviewer already approved is running and cannot be withdrawn (APPROVAL_NOT_PENDING). Safe to repeat.
+   */
+  withdraw(approvalId: string, options: { reason?: string } = {}): Promise<ActionResult> {
+    return this.#result('POST', `/api/v1/approvals/${encodeURIComponent(approvalId)}/withdraw`, options.reason === undefined ? {} : { reason: options.reason });
   }
 
   /** What `execute` would decide now, with nothing run and nothing recorded. */
@@ -291,6 +314,7 @@ function settled(actionType: string, result: ActionResult, approvalId: string | 
       throw new LatticeDeniedError(result.message, result.denialReason, result.policy, result.conditions, approvalId);
     case 'expired':
     case 'cancelled':
+    case 'withdrawn':
       throw new LatticeDeniedError(result.message, `APPROVAL_${result.status.toUpperCase()}`, null, [], result.approvalId);
     case 'failed':
       throw new LatticeError(result.error.code, result.error.message, { receiptId: result.receiptId, requestId: result.requestId });
@@ -325,6 +349,18 @@ function nonEmpty(value: string | undefined): value is string {
   return value !== undefined && value !== '';
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`; rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(signal.reason as Error);
+    const aborted = () => {
+      clearTimeout(timer);
+      reject(signal?.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', aborted);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', aborted, { once: true });
+  });
 }

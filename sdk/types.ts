@@ -8,7 +8,7 @@ export type ActionResult =
   | { status: 'executed'; requestId: string; auditEventId: number; receiptId: string; output: unknown; policy: string | null; policies: string[]; conditions: ConditionResult[] }
   | { status: 'requested'; requestId: string; auditEventId: number; approvalId: string; planSha256: string; timeoutAt: string; policy: string | null; reason: string | null }
   | { status: 'denied'; requestId: string; auditEventId: number; denialReason: string; message: string; policy: string | null; policies: string[]; reason: string | null; conditions: ConditionResult[] }
-  | { status: 'expired' | 'cancelled'; requestId: string; approvalId: string; message: string }
+  | { status: 'expired' | 'cancelled' | 'withdrawn'; requestId: string; approvalId: string; message: string }
   | { status: 'failed'; requestId: string; auditEventId: number; receiptId: string; error: { code: string; message: string } }
   | { status: 'interrupted'; requestId: string; receiptId: string; message: string };
 
@@ -28,6 +28,11 @@ export interface GateOptions extends ExecuteOptions {
   readonly timeoutMs?: number;
   /** Called each time the request is found still held (for progress reporting). */
   readonly onWait?: (held: Extract<ActionResult, { status: 'requested' }>) => void;
+  /**
+   * Stops waiting. `waitForDecision` then rejects with the signal's reason and leaves the request as it is;
+   * `gate` first withdraws a request that is still held (nobody would be left to receive its result).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface CanIResult {

@@ -1,12 +1,14 @@
 /**
  * `lattice exec ACTION` acts as the agent of a credential file: makes the DPoP proofs, asks the gate to run the
- * action and, when the request is held for approval, waits for the decision (unless --no-wait).
+ * action and, when the request is held for approval, waits for the decision (unless --no-wait); interrupted while
+ * it waits (Ctrl-C, SIGTERM), it withdraws the request, since nobody would be left to receive its result.
  * Exit codes: 0 executed, 3 denied, 4 pending (--no-wait), 5 approval expired, 1 anything else.
  * `lattice can-i ACTION` asks the same question with nothing run and nothing recorded (exit 0 allowed, 3 denied,
- * 4 needs approval).
+ * 4 needs approval). `lattice withdraw APPROVAL` takes back a held request of the agent's own (exit 0 withdrawn).
  */
 import type { Command } from 'commander';
 import { LatticeError } from '../../core/errors.ts';
+import type { Lattice } from '../../sdk/lattice.ts';
 import type { ActionResult } from '../../sdk/types.ts';
 import { CREDENTIAL_HELP, agentClient, asGate } from '../agent.ts';
 import { example, readInput } from '../common.ts';
@@ -47,6 +49,7 @@ function exitFor(result: ActionResult): number {
     case 'expired':
       return EXEC_EXIT.expired;
     case 'cancelled':
+    case 'withdrawn':
     case 'failed':
     case 'interrupted':
       return EXIT.failed;
@@ -65,6 +68,7 @@ function describe(result: ActionResult): string {
       return `held for approval ${result.approvalId} until ${result.timeoutAt}\n  plan sha256 ${result.planSha256}\n  an operator runs: lattice approvals approve ${result.approvalId} --plan-sha256 ${result.planSha256}\n`;
     case 'expired':
     case 'cancelled':
+    case 'withdrawn':
       return `${result.status}: ${printable(result.message)}\n`;
     case 'failed':
       return `failed: ${result.error.code}: ${printable(result.error.message)} (receipt ${result.receiptId})\n`;
@@ -87,9 +91,8 @@ export function registerExec(program: Command): void {
       const client = agentClient(opts.credential);
       let result = await asGate(() => client.execute(action, { params, ...(opts.eventId !== undefined && { eventId: opts.eventId }) }));
       if (result.status === 'requested' && opts.wait) {
-        if (opts.json !== true) process.stderr.write(describe(result));
         const held = result;
-        result = await asGate(() => client.waitForDecision(held, { timeoutMs: 24 * 3_600_000 }));
+        result = await waitOrWithdraw(client, held, () => opts.json === true || process.stderr.write(describe(held)));
       }
       await client.close();
       process.exitCode = exitFor(result);
@@ -116,4 +119,39 @@ export function registerExec(program: Command): void {
       process.stdout.write(`${text}\n`);
     });
   example(canI, `lattice can-i fs.write --params '{"path":"notes.md","content":"x"}'`);
+
+  const withdraw = program
+    .command('withdraw <approval-id>')
+    .description("withdraw a held request of this agent's own so that it never runs (exit 0 withdrawn; 1 if it was decided first)")
+    .option('--reason <text>', 'why, recorded in the ledger for the reviewers')
+    .option('--credential <file>', CREDENTIAL_HELP)
+    .option('--json', 'print the gate answer as JSON')
+    .action(async (approvalId: string, opts: { reason?: string; credential?: string; json?: boolean }) => {
+      const client = agentClient(opts.credential);
+      const result = await asGate(() => client.withdraw(approvalId, opts.reason === undefined ? {} : { reason: opts.reason }));
+      await client.close();
+      process.exitCode = result.status === 'withdrawn' ? EXIT.ok : EXIT.failed; // decided first: it was not withdrawn
+      if (opts.json === true) return printJson(result);
+      (result.status === 'withdrawn' ? process.stdout : process.stderr).write(describe(result));
+    });
+  example(withdraw, 'lattice withdraw apr_… --reason "no longer needed"');
+}
+
+/**
+ * Waits for a held request's decision; interrupted meanwhile (Ctrl-C, SIGTERM), withdraws it and answers that.
+ * `announce` says the request is held, once the interruption is caught: whoever reads it may interrupt at once.
+ */
+async function waitOrWithdraw(client: Lattice, held: Extract<ActionResult, { status: 'requested' }>, announce: () => void): Promise<ActionResult> {
+  const interrupted = new AbortController();
+  const stop = () => interrupted.abort();
+  process.once('SIGINT', stop).once('SIGTERM', stop);
+  announce();
+  try {
+    return await asGate(() => client.waitForDecision(held, { timeoutMs: 24 * 3_600_000, signal: interrupted.signal }));
+  } catch (error) {
+    if (!interrupted.signal.aborted) throw error;
+    return await asGate(() => client.withdraw(held.approvalId, { reason: 'lattice exec was interrupted while it waited' }));
+  } finally {
+    process.off('SIGINT', stop).off('SIGTERM', stop);
+  }
 }

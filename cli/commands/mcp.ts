@@ -90,12 +90,15 @@ function remoteServer(address: string, tokenFile: string | undefined, credential
   return { listen: `${host.includes(':') ? `[${host}]` : host}:${port}`, tokenFile: file, token: loadOrCreateToken(file).token };
 }
 
+/** Serves one client on stdin/stdout until it closes them or a signal comes; then held calls withdraw (server.ts). */
 async function serveStdio(tools: LatticeTools): Promise<void> {
   const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
   const server = tools.server();
   const closed = new Promise<void>((done) => (server.onclose = done));
   await server.connect(new StdioServerTransport());
-  process.stdin.once('end', () => void server.close());
+  process.stdin.once('end', () => void server.close()); // the client went away
+  const stop = () => void tools.close(); // the server stops
+  process.once('SIGINT', stop).once('SIGTERM', stop);
   await closed;
   await tools.close();
 }

@@ -10,7 +10,7 @@ export const PUBLIC_EVENTS = {
   'action.failed': ['action.failed'],
   'action.reported': ['action.reported'],
   'approval.requested': ['approval.requested'],
-  'approval.decided': ['approval.approved', 'approval.denied', 'approval.expired', 'approval.cancelled'],
+  'approval.decided': ['approval.approved', 'approval.denied', 'approval.expired', 'approval.cancelled', 'approval.withdrawn'],
   'delegation.created': ['delegation.created'],
   'delegation.expired': ['delegation.expired'],
   'delegation.revoked': ['delegation.revoked'],

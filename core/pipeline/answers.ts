@@ -5,7 +5,7 @@
  *   200 executed    {status, requestId, auditEventId, receiptId, output, policy, policies, policyHash, conditions}
  *   202 requested   {status, requestId, approvalId, planSha256, timeoutAt, policy, reason, auditEventId}
  *   403 denied      {status, requestId, denialReason, policy, policies, reason, conditions, message, auditEventId}
- *   410 expired / cancelled   the approval ended without a decision to run
+ *   410 expired / cancelled / withdrawn   the approval ended without a decision to run
  *   502 failed      the host could not perform an effect (receiptId says what was observed)
  *   500 interrupted the gate stopped while the request ran; it is never re-run automatically
  */
@@ -55,7 +55,7 @@ export function deniedAnswer(requestId: string, auditEventId: number, denialReas
   return { status: 403, body: { status: 'denied', requestId, denialReason, message, auditEventId, receiptId, ...policyFields(policy) } };
 }
 
-export function endedAnswer(state: 'expired' | 'cancelled', requestId: string, approvalId: string, auditEventId: number, message: string): Answer {
+export function endedAnswer(state: 'expired' | 'cancelled' | 'withdrawn', requestId: string, approvalId: string, auditEventId: number, message: string): Answer {
   return { status: 410, body: { status: state, requestId, approvalId, auditEventId, message } };
 }
 

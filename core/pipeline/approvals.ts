@@ -4,9 +4,11 @@
  * (PLAN_HASH_MISMATCH) and nothing runs. An approved plan runs exactly as stored, never re-planned, and only under
  * the manifest it was planned with. Only operators decide (the routes check it); an agent can only poll its own.
  *
- * Held requests end by approval, by denial (DENIED_BY_REVIEWER), by expiry (after the configured timeout), or by
- * cancellation when the agent is revoked or removed. Each end is one ledger event committed with the state change,
- * and the state change is guarded, so a request is decided at most once.
+ * Held requests end by approval, by denial (DENIED_BY_REVIEWER), by expiry (after the configured timeout), by
+ * cancellation when the agent is revoked or removed, or by withdrawal when the agent that asked takes it back (its
+ * caller is gone: an MCP client cancelled the tool call). Each end is one ledger event committed with the state
+ * change, and the state change is guarded, so a request is decided at most once: a reviewer approving a withdrawn
+ * request is refused (APPROVAL_WITHDRAWN) and nothing runs.
  */
 import type { JsonObject } from '../canonical.ts';
 import { constantTimeEqual } from '../crypto/index.ts';
@@ -72,9 +74,12 @@ export class Approvals {
     if (peer === null) return this.cancel(row, 'the agent was revoked or removed');
     const manifest = this.deps.registry.get(row.action);
     const plan = JSON.parse(row.plan) as Plan;
-    await this.deps.ledger.append(
-      { type: 'approval.approved', principal: by, action: row.action, decision: 'allow', payload: { approvalId, requestId: row.id, planSha256: row.plan_sha256 } },
-      { write: (tx) => transition(tx, row.id, 'held', 'approved', { decidedBy: by, now: Date.now() }) },
+    await this.decided(
+      approvalId,
+      this.deps.ledger.append(
+        { type: 'approval.approved', principal: by, action: row.action, decision: 'allow', payload: { approvalId, requestId: row.id, planSha256: row.plan_sha256 } },
+        { write: (tx) => transition(tx, row.id, 'held', 'approved', { decidedBy: by, now: Date.now() }) },
+      ),
     );
     const policy = policyOf(row);
     const decided = {
@@ -94,16 +99,39 @@ export class Approvals {
   async deny(approvalId: string, reason: string, by: string): Promise<Answer> {
     const row = await this.pending(approvalId);
     let answer: Answer | undefined;
-    await this.deps.ledger.append(
-      { type: 'approval.denied', principal: by, action: row.action, decision: 'deny', payload: { approvalId, requestId: row.id, reason } },
-      {
-        write: (tx, seq) => {
-          answer = deniedAnswer(row.id, seq, 'DENIED_BY_REVIEWER', reason, { ...policyOf(row), reason });
-          transition(tx, row.id, 'held', 'denied', { response: answer, decidedBy: by, now: Date.now() });
+    await this.decided(
+      approvalId,
+      this.deps.ledger.append(
+        { type: 'approval.denied', principal: by, action: row.action, decision: 'deny', payload: { approvalId, requestId: row.id, reason } },
+        {
+          write: (tx, seq) => {
+            answer = deniedAnswer(row.id, seq, 'DENIED_BY_REVIEWER', reason, { ...policyOf(row), reason });
+            transition(tx, row.id, 'held', 'denied', { response: answer, decidedBy: by, now: Date.now() });
+          },
         },
-      },
+      ),
     );
     return settled(answer);
+  }
+
+  /**
+   * The agent that asked takes its held request back: `approval.withdrawn`, by that agent, and the request will
+   * never run. Another agent's request does not exist for it (APPROVAL_NOT_FOUND, as for a poll). Answers what a
+   * poll would then answer: `withdrawn`, or the outcome the request already had when it was decided first; a
+   * request a reviewer approved and that is running is past withdrawing (APPROVAL_NOT_PENDING).
+   */
+  async withdraw(approvalId: string, peer: Peer, reason: string | null): Promise<Answer> {
+    const row = this.find(approvalId);
+    if (row.peer_id !== peer.id) throw notFound(approvalId);
+    if (row.state === 'held' && !(await this.expireIfDue(row))) {
+      const message = `withdrawn by the agent that asked${reason === null ? '' : `: ${reason}`}; it never runs`;
+      await this.end(row, 'withdrawn', message, peer.id, reason === null ? {} : { reason });
+    }
+    const now = this.find(approvalId);
+    if (now.state === 'approved' || now.state === 'running') {
+      throw new LatticeError('APPROVAL_NOT_PENDING', `${approvalId} was approved and is running; it can no longer be withdrawn (poll it for its outcome)`);
+    }
+    return storedAnswer(now) ?? settled(undefined);
   }
 
   /** Expires every held request whose time is up; returns how many. */
@@ -167,8 +195,25 @@ export class Approvals {
   private async pending(approvalId: string): Promise<RequestRow> {
     const row = this.find(approvalId);
     if (row.state === 'held' && !(await this.expireIfDue(row))) return row;
-    const state = this.find(approvalId).state;
-    throw new LatticeError('APPROVAL_NOT_PENDING', `${approvalId} is ${state}, not waiting for a decision`);
+    throw this.notPending(approvalId);
+  }
+
+  /** A reviewer's decision, committed unless the request stopped being held meanwhile (then why it did). */
+  private async decided(approvalId: string, commit: Promise<unknown>): Promise<void> {
+    try {
+      await commit;
+    } catch (error) {
+      if (error instanceof LatticeError && error.code === 'APPROVAL_NOT_PENDING') throw this.notPending(approvalId);
+      throw error;
+    }
+  }
+
+  private notPending(approvalId: string): LatticeError {
+    const row = this.find(approvalId);
+    if (row.state === 'withdrawn') {
+      return new LatticeError('APPROVAL_WITHDRAWN', `${approvalId} was withdrawn by the agent that asked (${row.decided_by ?? row.peer_id}); it never runs, and the agent asks again if it still wants it`);
+    }
+    return new LatticeError('APPROVAL_NOT_PENDING', `${approvalId} is ${row.state}, not waiting for a decision`);
   }
 
   private async expireIfDue(row: RequestRow): Promise<boolean> {
@@ -187,11 +232,11 @@ export class Approvals {
     return this.end(row, 'cancelled', message, 'gate');
   }
 
-  private async end(row: RequestRow, state: 'expired' | 'cancelled', message: string, by: string): Promise<Answer> {
+  private async end(row: RequestRow, state: 'expired' | 'cancelled' | 'withdrawn', message: string, by: string, extra: JsonObject = {}): Promise<Answer> {
     let answer: Answer | undefined;
     try {
       await this.deps.ledger.append(
-        { type: `approval.${state}`, principal: by, action: row.action, decision: 'deny', payload: { approvalId: row.approval_id, requestId: row.id } },
+        { type: `approval.${state}`, principal: by, action: row.action, decision: 'deny', payload: { approvalId: row.approval_id, requestId: row.id, ...extra } },
         {
           write: (tx, seq) => {
             answer = endedAnswer(state, row.id, row.approval_id ?? '', seq, message);

@@ -4,13 +4,13 @@
  * guarded by the state they leave (`WHERE state = ?`), so two deciders racing on one approval cannot both win.
  *
  * States: held → approved → running → executed | failed | denied (a sink the host refused), or held → denied |
- * expired | cancelled; running or approved at a restart → interrupted. denied is also a first state.
+ * expired | cancelled | withdrawn; running or approved at a restart → interrupted. denied is also a first state.
  */
 import { LatticeError } from '../errors.ts';
 import { statement, type LedgerDatabase } from '../ledger/database.ts';
 import type { Answer } from './answers.ts';
 
-export type RequestState = 'held' | 'approved' | 'running' | 'executed' | 'failed' | 'denied' | 'expired' | 'cancelled' | 'interrupted';
+export type RequestState = 'held' | 'approved' | 'running' | 'executed' | 'failed' | 'denied' | 'expired' | 'cancelled' | 'withdrawn' | 'interrupted';
 
 export interface RequestRow {
   readonly id: string;

@@ -1,5 +1,5 @@
 /**
- * The pipeline's API. Agents (DPoP) execute actions, ask can-i and poll their own approvals; operators (the admin
+ * The pipeline's API. Agents (DPoP) execute actions, ask can-i, and poll or withdraw their own held requests; operators (the admin
  * socket, or a bearer token with the scope named) review and decide approvals, set budgets and apply policies.
  * An agent credential can never decide an approval, set a budget or apply a policy: those routes accept only
  * operators, and an agent asking is refused like any caller without the scope.
@@ -50,6 +50,13 @@ const canIBody = validator<{ action: string; params: Record<string, unknown>; da
 
 const approveBody = validator<{ planSha256: string }>({ type: 'object', additionalProperties: false, required: ['planSha256'], properties: { planSha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } } });
 const denyBody = validator<{ reason: string }>({ type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 1024 } } });
+/** An agent's reason is shown to reviewers: one line, no control characters. */
+const withdrawBody = validator<{ reason?: string }>({
+  type: 'object',
+  additionalProperties: false,
+  required: [],
+  properties: { reason: { type: 'string', nullable: true, minLength: 1, maxLength: 512, pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+$' } },
+});
 
 const budgetBody = validator<{ scope: BudgetScope; subject: string; calls?: number; cost?: number; window: string }>({
   type: 'object',
@@ -78,7 +85,7 @@ const policyBody = validator<{ files: { name: string; text: string }[] }>({
   },
 });
 
-const STATES: readonly RequestState[] = ['held', 'approved', 'running', 'executed', 'failed', 'denied', 'expired', 'cancelled', 'interrupted'];
+const STATES: readonly RequestState[] = ['held', 'approved', 'running', 'executed', 'failed', 'denied', 'expired', 'cancelled', 'withdrawn', 'interrupted'];
 
 export interface PipelineRouteDeps {
   readonly pipeline: Pipeline;
@@ -145,6 +152,17 @@ export function pipelineRoutes(d: PipelineRouteDeps): Route[] {
           throw error;
         });
         return { status: 200, body: { ...d.approvals.show(id), answer } };
+      },
+    },
+    {
+      method: 'POST',
+      path: '/api/v1/approvals/:id/withdraw',
+      on: ['gate', 'tcp'],
+      async handle(ctx) {
+        const { peer } = await authenticateAgent(ctx, auth);
+        const { reason } = withdrawBody(await ctx.readBody());
+        if (reason !== undefined && !reason.isWellFormed()) throw new LatticeError('VALIDATION_FAILED', 'reason is not well-formed Unicode');
+        return d.approvals.withdraw(ctx.params['id'] ?? '', peer, reason ?? null);
       },
     },
     {

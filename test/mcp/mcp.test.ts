@@ -1,75 +1,39 @@
 /**
- * `lattice mcp` with a real MCP client (the official SDK's Client, spawning the built CLI over stdio, and over
- * Streamable HTTP): the tools are the actions the agent may use, with annotations from risk; a call that is
- * allowed returns the output, a denied one a tool error with its conditions, a held one sends progress until an
- * operator approves and then returns the output; the list follows policy changes; no approve/deny tools exist.
- * And `lattice mcp install` for each client: merged into existing configuration, never over a broken file.
+ * `lattice mcp` over stdio with a real MCP client (the official SDK's Client, spawning the built CLI): the tools are
+ * the actions the agent may use, with annotations from risk; a call that is allowed returns the output, a denied
+ * one a tool error with its conditions, a held one sends progress until an operator approves and then returns the
+ * output, and is withdrawn when the client cancels it or goes away; the list follows policy changes; no
+ * approve/deny tools exist. And `lattice mcp install` for each client: merged into existing configuration, never
+ * over a broken file. (Streamable HTTP: http.test.ts.)
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ToolListChangedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { parse as parseToml } from 'smol-toml';
-import { CLI, freePort, lattice, latticeJson, tempDir } from '../helpers.ts';
-import { asOperator, exited, gate, type TestGate } from '../gate/harness.ts';
-
-const POLICY = `@id("echo")
-permit (principal in Preset::"sandboxed", action == Action::"echo", resource) when { !(context.params has message && context.params.message == "forbidden") };
-@id("writes-held")
-@approval("required")
-permit (principal in Preset::"sandboxed", action == Action::"fs.write", resource);`;
+import { CLI, freePort, lattice, tempDir } from '../helpers.ts';
+import { asOperator, exited, type TestGate } from '../gate/harness.ts';
+import { LatticeTools } from '../../mcp/server.ts';
+import { Lattice } from '../../sdk/lattice.ts';
+import { POLICY, approveWhenHeld, assertWithdrawn, env, heldFor, httpClient, httpServer, mcpGate, stdioClient, stopServer, text } from './harness.ts';
 
 let g: TestGate;
 let credential: string;
 before(async () => {
-  g = await gate();
-  assert.equal((await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'mcp.cedar', text: POLICY }] })).status, 200);
-  credential = join(tempDir(), 'credential.json');
-  const enrolled = latticeJson(['enroll', '--home', g.home, '--name', 'mcp-agent', '--type', 'claude-code', '--workspace', 'ws-mcp', '--out', credential, '--json']);
-  assert.equal(enrolled.status, 0, enrolled.stderr);
+  ({ g, credential } = await mcpGate());
 });
 after(async () => {
   g.child.kill('SIGTERM');
   await exited(g.child);
 });
 
-function env(): Record<string, string> {
-  const e: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && k !== 'NODE_OPTIONS') e[k] = v;
-  return e;
-}
-
-async function stdioClient(): Promise<Client> {
-  const client = new Client({ name: 'lattice-test', version: '1.0.0' });
-  await client.connect(new StdioClientTransport({ command: process.execPath, args: [CLI, 'mcp', '--credential', credential], env: env(), stderr: 'pipe' }));
-  return client;
-}
-
-const text = (result: unknown) => ((result as CallToolResult).content[0] as { text: string }).text;
-
-async function approveWhenHeld(path: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const held = ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as { approvalId: string; planSha256: string }[]).find((a) => JSON.stringify(a).includes(path));
-    if (held !== undefined) {
-      const approved = await asOperator(g, 'POST', `/api/v1/approvals/${held.approvalId}/approve`, { planSha256: held.planSha256 });
-      assert.equal(approved.status, 200, JSON.stringify(approved.body));
-      return;
-    }
-    if (Date.now() > deadline) throw new Error('nothing was held');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 describe('lattice mcp over stdio', () => {
   it('lists the usable actions as tools with schemas and annotations, and no way to approve or deny', async () => {
-    const client = await stdioClient();
+    const client = await stdioClient(credential);
     try {
       assert.equal(client.getServerVersion()?.name, 'lattice');
       assert.equal(client.getServerCapabilities()?.tools?.listChanged, true);
@@ -88,7 +52,7 @@ describe('lattice mcp over stdio', () => {
   });
 
   it('calls an allowed action, a denied one (a tool error with its conditions) and a held one that an operator approves', async () => {
-    const client = await stdioClient();
+    const client = await stdioClient(credential);
     try {
       const allowed = await client.callTool({ name: 'echo', arguments: { message: 'hello mcp' } });
       assert.notEqual(allowed.isError, true);
@@ -104,7 +68,7 @@ describe('lattice mcp over stdio', () => {
         onprogress: (p) => progress.push(p.message ?? ''),
         timeout: 60_000,
       });
-      await approveWhenHeld('mcp-approved.txt');
+      await approveWhenHeld(g, 'mcp-approved.txt');
       const written = await held;
       assert.notEqual(written.isError, true, text(written));
       assert.ok(progress.length >= 1, 'progress while waiting');
@@ -117,8 +81,72 @@ describe('lattice mcp over stdio', () => {
     }
   });
 
+  it('mcp-cancel-held: a held call the client cancels is withdrawn, so approving it later runs nothing', async () => {
+    const client = await stdioClient(credential);
+    try {
+      const cancel = new AbortController();
+      const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-cancelled.txt', content: 'nobody waits' } }, undefined, { signal: cancel.signal, timeout: 60_000 });
+      const held = await heldFor(g, 'mcp-cancelled.txt');
+      cancel.abort('the user pressed Esc');
+      await assert.rejects(call, /the user pressed Esc/);
+      await assertWithdrawn(g, held, 'mcp-cancelled.txt', /^the MCP client cancelled the call: the user pressed Esc$/);
+
+      // The legitimate case beside it: the same session's next held call still runs once approved.
+      const kept = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-kept.txt', content: 'still wanted' } }, undefined, { timeout: 60_000 });
+      await approveWhenHeld(g, 'mcp-kept.txt');
+      assert.notEqual((await kept).isError, true);
+      assert.equal(readFileSync(join(g.home, 'workspace', 'mcp-kept.txt'), 'utf8'), 'still wanted');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('mcp-cancel-reason: a cancellation whose reason carries control characters and line breaks still withdraws, recorded on one line', async () => {
+    const client = await stdioClient(credential);
+    try {
+      const cancel = new AbortController();
+      const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-forged.txt', content: 'x' } }, undefined, { signal: cancel.signal, timeout: 60_000 });
+      const held = await heldFor(g, 'mcp-forged.txt');
+      cancel.abort('ok\nreviewer: approve it\u001b[2J\ud800');
+      await assert.rejects(call);
+      await assertWithdrawn(g, held, 'mcp-forged.txt', /^the MCP client cancelled the call: ok reviewer: approve it \[2J\ufffd$/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('mcp-wait-over: a held call that no human decides within its wait is withdrawn, and the model is told to call again', async () => {
+    const lattice = new Lattice({ credential });
+    const tools = new LatticeTools(lattice, { version: 'test', pollIntervalMs: 50, approvalTimeoutMs: 1_000 });
+    await tools.start();
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await tools.server().connect(serverSide);
+    const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+    await client.connect(clientSide);
+    try {
+      const result = await client.callTool({ name: 'fs_write', arguments: { path: 'mcp-unanswered.txt', content: 'x' } }, undefined, { timeout: 30_000 });
+      assert.equal(result.isError, true);
+      assert.match(text(result), /waited 1 s and no human decided, so the request was withdrawn \(approval apr_\S+\); ask the user to review it, then call again/);
+      const approvalId = (result.structuredContent as { approvalId: string }).approvalId;
+      const shown = await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`);
+      await assertWithdrawn(g, { approvalId, planSha256: String(shown.body['planSha256']) }, 'mcp-unanswered.txt', /^no human decided within the 1 s the MCP tool call waited$/);
+    } finally {
+      await client.close();
+      await tools.close();
+    }
+  });
+
+  it('mcp-close-held: a held call whose client closes the connection is withdrawn', async () => {
+    const client = await stdioClient(credential);
+    const call = client.callTool({ name: 'fs_write', arguments: { path: 'mcp-closed.txt', content: 'nobody waits' } }, undefined, { timeout: 60_000 });
+    const held = await heldFor(g, 'mcp-closed.txt');
+    await client.close();
+    await assert.rejects(call, /Connection closed/);
+    await assertWithdrawn(g, held, 'mcp-closed.txt', /^the MCP client cancelled the call or went away$/);
+  });
+
   it('tells the client the list changed when policies change', async () => {
-    const client = await stdioClient();
+    const client = await stdioClient(credential);
     try {
       let changed = 0;
       client.setNotificationHandler(ToolListChangedNotificationSchema, () => void changed++);
@@ -132,103 +160,6 @@ describe('lattice mcp over stdio', () => {
       assert.equal((await asOperator(g, 'POST', '/api/v1/policies', { files: [{ name: 'mcp.cedar', text: POLICY }] })).status, 200);
     } finally {
       await client.close();
-    }
-  });
-});
-
-/** Starts `lattice mcp --http` on `address` and resolves with its URL once it serves. */
-async function httpServer(args: readonly string[]): Promise<{ child: ReturnType<typeof spawn>; url: string }> {
-  const child = spawn(process.execPath, [CLI, 'mcp', '--credential', credential, ...args], { env: env(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (c: Buffer) => {
-      stderr += c.toString();
-      const m = /at (http:\/\/127\.0\.0\.1:\d+\/mcp)/.exec(stderr);
-      if (m?.[1] !== undefined) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`lattice mcp exited ${code}: ${stderr}`)));
-  });
-  return { child, url };
-}
-
-/** A raw POST of an MCP initialize, with the headers given (fetch may not set Host; this can). */
-function rawInitialize(url: string, headers: Record<string, string>): Promise<{ status: number; headers: Record<string, string | string[] | undefined> }> {
-  const target = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: target.port, path: '/mcp', method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers } }, (res) => {
-      res.resume();
-      resolve({ status: res.statusCode ?? 0, headers: res.headers });
-    });
-    req.on('error', reject);
-    req.end(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '1' } } }));
-  });
-}
-
-/** Connects the official SDK's Streamable HTTP client with these extra headers; resolves with it or the error. */
-async function httpClient(url: string, headers: Record<string, string> = {}): Promise<Client> {
-  const client = new Client({ name: 'lattice-test', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
-  return client;
-}
-
-const tokenBeside = (file: string) => `${file.replace(/\.json$/, '')}.mcp-token`;
-
-describe('lattice mcp over Streamable HTTP', () => {
-  it('mcp-http-no-secret: refuses a client without the bearer secret or with a wrong one, and serves the one that has it', async () => {
-    const { child, url } = await httpServer(['--http', '127.0.0.1:0']);
-    try {
-      // Any local process, with nothing but the address.
-      await assert.rejects(httpClient(url), (e: unknown) => (e as { code?: number }).code === 401, 'a client without the secret is refused');
-      const tokenFile = tokenBeside(credential);
-      assert.equal(statSync(tokenFile).mode & 0o777, 0o600, 'the secret is made beside the credential, private');
-      const token = readFileSync(tokenFile, 'utf8').trim();
-      assert.match(token, /^[A-Za-z0-9_-]{43}$/);
-
-      // A wrong secret, the secret under another scheme.
-      for (const headers of [{ Authorization: `Bearer ${token.slice(0, -1)}A` }, { Authorization: `Basic ${token}` }]) {
-        await assert.rejects(httpClient(url, headers), (e: unknown) => (e as { code?: number }).code === 401, `refused: ${JSON.stringify(headers)}`);
-      }
-      const wrong = await rawInitialize(url, { authorization: 'Bearer not-the-secret' });
-      assert.equal(wrong.status, 401);
-      assert.match(String(wrong.headers['www-authenticate']), /^Bearer realm="lattice mcp", error="invalid_token"$/);
-      assert.match(String((await rawInitialize(url, {})).headers['www-authenticate']), /^Bearer realm="lattice mcp"$/);
-
-      const client = await httpClient(url, { Authorization: `Bearer ${token}` });
-      assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
-      assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'over http' } })), /over http/);
-      await client.close();
-
-      // With the secret, a foreign Host header is still refused (DNS rebinding).
-      const target = new URL(url);
-      const rebinding = await rawInitialize(url, { host: `evil.example:${target.port}`, authorization: `Bearer ${token}` });
-      assert.equal(rebinding.status, 403, 'a foreign Host header is refused (DNS rebinding)');
-      const outside = lattice(['mcp', '--credential', credential, '--http', '0.0.0.0:7801']);
-      assert.notEqual(outside.status, 0);
-      assert.match(outside.stderr, /loopback/);
-    } finally {
-      child.kill('SIGTERM');
-      await exited(child);
-    }
-  });
-
-  it('mcp-http-token-file: refuses a secret file others may read, a symbolic link, or one that holds no secret', () => {
-    const dir = tempDir();
-    const open = join(dir, 'open.token');
-    writeFileSync(open, `${'A'.repeat(43)}\n`, { mode: 0o644 });
-    const linked = join(dir, 'linked.token');
-    symlinkSync(open, linked);
-    const short = join(dir, 'short.token');
-    writeFileSync(short, 'secret\n', { mode: 0o600 });
-    const cases: [string, RegExp][] = [
-      [open, /accessible to group or others \(mode 0644\); run `chmod 600/],
-      [linked, /is a symbolic link/],
-      [short, /is not an MCP bearer secret/],
-    ];
-    for (const [file, message] of cases) {
-      const r = lattice(['mcp', '--credential', credential, '--http', '127.0.0.1:0', '--token-file', file]);
-      assert.equal(r.status, 2, r.stderr);
-      assert.match(r.stderr, message);
-      assert.doesNotMatch(r.stderr, /A{43}/, 'the secret is never printed');
     }
   });
 });
@@ -290,14 +221,13 @@ describe('lattice mcp install', () => {
     const opencode = run('opencode');
     assert.deepEqual((JSON.parse(readFileSync(opencode.file, 'utf8')) as { mcp: Record<string, unknown> }).mcp['lattice'], { type: 'remote', url, headers: { Authorization: authorization }, enabled: true });
 
-    const { child } = await httpServer(claude.command.slice(-4)); // --http ADDR --token-file FILE, as the install printed
+    const { child } = await httpServer(credential, claude.command.slice(-4)); // --http ADDR --token-file FILE, as the install printed
     try {
       const client = await httpClient(url, (entry as { headers: Record<string, string> }).headers);
       assert.ok((await client.listTools()).tools.some((t) => t.name === 'echo'));
       await client.close();
     } finally {
-      child.kill('SIGTERM');
-      await exited(child);
+      await stopServer(child);
     }
     const fixed = lattice(['mcp', 'install', '--client', 'cursor', '--credential', credential, '--dir', project, '--http', '127.0.0.1:0']);
     assert.notEqual(fixed.status, 0);

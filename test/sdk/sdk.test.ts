@@ -1,7 +1,7 @@
 /**
  * The SDK (`lattice/sdk`, the built bundle) against a real gate over its unix socket: every method, delegation
  * (within and outside capabilities, revoked when the body throws, chains narrowing, cascades), `gate` waiting for
- * an operator's approval, subscriptions with filters, and retries that cannot run an action twice when the first
+ * an operator's approval, withdrawing a held request (and `gate` withdrawing when its caller aborts), subscriptions with filters, and retries that cannot run an action twice when the first
  * response is lost. Also: the bundle holds no daemon code, and its exported names are pinned.
  */
 import assert from 'node:assert/strict';
@@ -57,7 +57,7 @@ describe('the SDK bundle', () => {
     assert.deepEqual(Object.keys(sdk).sort(), ['DelegatedLattice', 'Lattice', 'LatticeDeniedError', 'LatticeError', 'LatticeTimeoutError']);
     assert.deepEqual(
       Object.getOwnPropertyNames(Lattice.prototype).filter((n) => n !== 'constructor').sort(),
-      ['actions', 'approval', 'audit', 'canI', 'close', 'delegate', 'delegations', 'execute', 'gate', 'peerId', 'policies', 'posture', 'report', 'revoke', 'subscribe', 'unsubscribe', 'verify', 'waitForDecision', 'whoami'],
+      ['actions', 'approval', 'audit', 'canI', 'close', 'delegate', 'delegations', 'execute', 'gate', 'peerId', 'policies', 'posture', 'report', 'revoke', 'subscribe', 'unsubscribe', 'verify', 'waitForDecision', 'whoami', 'withdraw'],
     );
     assert.equal(typeof Lattice.parallel, 'function');
   });
@@ -135,6 +135,43 @@ describe('the SDK against a real gate', () => {
     });
     await asOperator(g, 'POST', `/api/v1/approvals/${held.approvalId}/deny`, { reason: 'no' });
     await assert.rejects(denying, (e: unknown) => e instanceof LatticeDeniedError && e.reason === 'DENIED_BY_REVIEWER' && e.approvalId === held.approvalId);
+  });
+
+  it('gate-aborted: withdraw takes back a held request, and gate withdraws the request it waits for when its signal aborts', async () => {
+    await using lattice = client();
+    const state = async (approvalId: string) => (await asOperator(g, 'GET', `/api/v1/approvals/${approvalId}`)).body['state'];
+    const held = await lattice.execute('fs.write', { params: { path: 'sdk-withdrawn.txt', content: 'x' } });
+    assert.equal(held.status, 'requested');
+    if (held.status !== 'requested') return;
+    const ended = await lattice.withdraw(held.approvalId, { reason: 'no longer needed' });
+    assert.equal(ended.status, 'withdrawn');
+    assert.equal((await lattice.approval(held.approvalId)).status, 'withdrawn');
+    assert.equal((await lattice.withdraw(held.approvalId)).status, 'withdrawn', 'safe to repeat');
+    const approve = await asOperator(g, 'POST', `/api/v1/approvals/${held.approvalId}/approve`, { planSha256: held.planSha256 });
+    assert.equal(approve.body.error?.code, 'APPROVAL_WITHDRAWN');
+    await assert.rejects(lattice.withdraw('apr_nosuch'), (e: unknown) => e instanceof LatticeError && e.code === 'APPROVAL_NOT_FOUND' && e.status === 404);
+
+    // gate: the caller stops waiting, so the request it waited for is withdrawn before gate rejects.
+    const stop = new AbortController();
+    const abandoned = lattice.gate('fs.write', { params: { path: 'sdk-abandoned.txt', content: 'x' }, pollIntervalMs: 50, signal: stop.signal });
+    const waitedFor = await until(async () => ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as { approvalId: string }[]).find((a) => JSON.stringify(a).includes('sdk-abandoned.txt')) ?? null);
+    stop.abort(new Error('the caller moved on'));
+    await assert.rejects(abandoned, /the caller moved on/);
+    assert.equal(await state(waitedFor.approvalId), 'withdrawn');
+
+    // waitForDecision only stops waiting: the request stays held, and gate reports a withdrawal by anyone as a denial.
+    const kept = await lattice.execute('fs.write', { params: { path: 'sdk-kept.txt', content: 'x' } });
+    const quit = new AbortController();
+    const waiting = lattice.waitForDecision(kept, { pollIntervalMs: 50, signal: quit.signal });
+    quit.abort(new Error('stop polling'));
+    await assert.rejects(waiting, /stop polling/);
+    if (kept.status !== 'requested') return assert.fail('not held');
+    assert.equal(await state(kept.approvalId), 'held');
+    const gated = lattice.gate('fs.write', { params: { path: 'sdk-kept.txt', content: 'x' }, pollIntervalMs: 50 });
+    const second = await until(async () => ((await asOperator(g, 'GET', '/api/v1/approvals')).body['approvals'] as { approvalId: string }[]).find((a) => a.approvalId !== kept.approvalId && JSON.stringify(a).includes('sdk-kept.txt')) ?? null);
+    await lattice.withdraw(second.approvalId);
+    await assert.rejects(gated, (e: unknown) => e instanceof LatticeDeniedError && e.reason === 'APPROVAL_WITHDRAWN' && e.approvalId === second.approvalId);
+    await lattice.withdraw(kept.approvalId);
   });
 
   it('delegate: a child acts within its capabilities, is denied outside them, and is revoked when the body throws', async () => {
