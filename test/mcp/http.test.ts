@@ -37,7 +37,7 @@ describe('lattice mcp over Streamable HTTP', () => {
       assert.match(token, /^[A-Za-z0-9_-]{43}$/);
 
       // A wrong secret, the secret under another scheme.
-      for (const headers of [{ Authorization: `Bearer ${token.slice(0, -1)}A` }, { Authorization: `Basic ${token}` }]) {
+      for (const headers of [{ Authorization: `Bearer ${token.slice(0, -1)}${token.endsWith("A") ? "B" : "A"}` }, { Authorization: `Basic ${token}` }]) {
         await assert.rejects(httpClient(url, headers), (e: unknown) => (e as { code?: number }).code === 401, `refused: ${JSON.stringify(headers)}`);
       }
       const wrong = await rawInitialize(url, { authorization: 'Bearer not-the-secret' });
