@@ -205,7 +205,7 @@ describe('the helper and the credential proxy refuse malformed input', () => {
     const plan = computePlan({
       profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
       roMounts: [], rwMounts: [], passEnv: [], network: false, routes: [], allowDegraded: false, argv: ['/bin/sh', '-c', `touch ${workspace}/ran`], hostEnv: {},
-      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: [], gitfiles: [], checkouts: [] },
+      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: [], gitfiles: [], checkouts: [] }, configured: [],
     });
     writeFileSync(join(dir, 'plan'), serializePlan(plan));
     const run = (go: string) => {
