@@ -99,6 +99,15 @@ describe('profiles', () => {
     });
   });
 
+  it('nested-repository: a gitdir whose name starts with two dots (gitdir: ./..bare) lies in the workspace and is protected, not taken for one outside it', () => {
+    const ws = tempDir();
+    mkdirSync(join(ws, '..bare'));
+    writeFileSync(join(ws, '.git'), 'gitdir: ./..bare\n');
+    const found = findRepositories(ws, []);
+    assert.deepEqual(found.gitdirs, ['..bare']);
+    assert.deepEqual(found.checkouts, [{ top: '', gitdir: join(ws, '..bare') }]);
+  });
+
   it('names the offending key', async () => {
     const dir = tempDir();
     const bad = (text: string) => {
