@@ -125,6 +125,8 @@ export interface PlanInput {
   readonly gateSocket: string;
   /** The repositories in the workspace (sandbox/repos.ts), protected when the profile protects `.git`. */
   readonly repos: Repositories;
+  /** What the repositories' configuration includes or takes hooks from in the workspace (sandbox/git-config.ts). */
+  readonly configured: readonly string[];
   /** Your home, lattice's and your runtime directories: what the agent may not write, what is masked inside. */
   readonly hostDirs: HostDirs;
   /** Files lattice generates into the sandbox's root (read-only inside, made afresh at each start). */
@@ -218,7 +220,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const expand = (p: string) => resolve(p.startsWith('~/') ? join(input.hostEnv['HOME'] ?? '/', p.slice(2)) : p);
   for (const p of input.roMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'ro', READ, (real) => readableRefusal(real, dirs));
   for (const p of input.rwMounts) bind(expand(p), throughSystemLinks(expand(p), fs), 'rw', WRITE, (real) => writableRefusal(real, dirs));
-  fs.push(...protectOps(input.workspace, input.profile.protect, input.repos));
+  fs.push(...protectOps(input.workspace, input.profile.protect, input.repos, input.configured));
   const masks = fs.flatMap((f) => (f.op === 'bind' ? hiddenDirsInside(f.src, f.dst, dirs) : []));
   fs.push(...[...new Set(masks)].map((dst): FsOp => ({ op: 'mask', dst })));
 

@@ -51,15 +51,17 @@ export const GIT_MASKED: readonly { readonly name: string; readonly type: 'dir' 
 
 /**
  * The ops that protect `paths` (the profile's list, relative to the workspace) inside `workspace` (its real path).
- * When `.git` is listed, every repository found in the workspace (sandbox/repos.ts) is protected the same way, its
- * repositories' ops first (a protected directory bound later covers a repository inside it, whole).
+ * When `.git` is listed, every repository found in the workspace (sandbox/repos.ts) is protected the same way, and
+ * so is what their configuration includes or takes hooks from there (`configured`, sandbox/git-config.ts); the
+ * repositories' ops come first (a protected directory bound later covers a repository inside it, whole).
  */
-export function protectOps(workspace: string, paths: readonly string[], repos: Repositories): FsOp[] {
+export function protectOps(workspace: string, paths: readonly string[], repos: Repositories, configured: readonly string[]): FsOp[] {
   const unique = [...new Set(paths.map((p) => posix.normalize(p).replace(/\/+$/, '')))];
   const git = unique.includes('.git')
     ? [
         ...repos.gitfiles.map((path): FsOp => ({ op: 'protect', workspace, path })),
         ...repos.gitdirs.map((path): FsOp => ({ op: 'repo', workspace, path, writable: GIT_WRITABLE, masked: GIT_MASKED })),
+        ...configured.map((path): FsOp => ({ op: 'protect', workspace, path })),
       ]
     : [];
   return [...git, ...unique.filter((p) => p !== '.git').map((path): FsOp => ({ op: 'protect', workspace, path }))];

@@ -19,6 +19,7 @@ import { LatticeError, describeError } from '../core/errors.ts';
 import { writeFileAtomic } from '../core/fs-atomic.ts';
 import { ensurePrivateDir, type HomePaths, runPaths } from '../core/home.ts';
 import { MAX_SANDBOX_EVENTS } from '../core/gate/limits.ts';
+import { configuredPaths } from './git-config.ts';
 import { type GitSnapshot, checkBeforeSession, cleanAfterSession } from './git-state.ts';
 import { Helper } from './helper-process.ts';
 import { findRepositories } from './repos.ts';
@@ -160,9 +161,12 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
   // Checked before anything starts: the gate socket is bound into the sandbox, and without it nothing can be recorded.
   if (!existsSync(gateSocket)) throw new LatticeError('GATE_NOT_RUNNING', `no gate is running for ${run.paths.root} (no socket at ${gateSocket}); start one with \`lattice up\` (or \`lattice up --detach\` to keep it in the background)`);
 
-  // The workspace's repositories, nested ones included (sandbox/repos.ts); what an agent of an earlier session left in
-  // their .git for git on the host to follow refuses the run (sandbox/git-state.ts).
-  const found = findRepositories(run.workspace, writableElsewhere(run, env));
+  // The workspace's repositories, nested ones included (sandbox/repos.ts), and what their configuration includes or
+  // takes hooks from there (sandbox/git-config.ts); what an agent of an earlier session left in their .git for git
+  // on the host to follow refuses the run (sandbox/git-state.ts).
+  const writable = writableElsewhere(run, env);
+  const found = findRepositories(run.workspace, writable);
+  const configured = configuredPaths(run.workspace, found.checkouts, writable, env['HOME']);
   const repos = checkBeforeSession(run.workspace, found.gitdirs);
   const helper = new Helper(run.helper);
   const events = new EventQueue(run.admin);
@@ -203,7 +207,7 @@ export async function runSandbox(run: SandboxRun): Promise<number> {
         files: mcp?.wiring.files ?? [], env: mcp?.wiring.env ?? {},
         roMounts: [...profile.roMounts, ...run.roMounts, ...mcpMounts], rwMounts: [...profile.rwMounts, ...run.rwMounts], passEnv: run.passEnv,
         network: run.network, routes, allowDegraded: run.allowDegraded, argv, hostEnv: env,
-        uid, gid: process.getgid?.() ?? 0, repos: found,
+        uid, gid: process.getgid?.() ?? 0, repos: found, configured,
       });
     } catch (error) {
       if (error instanceof LatticeError) throw error;

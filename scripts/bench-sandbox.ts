@@ -162,7 +162,7 @@ function helperPlan(home: string, workspace: string): string {
   const plan = computePlan({
     profile: loadProfile(home, 'default'), workspace, home: join(home, 'bench-home'), homeInside: join(home, 'bench-home'), runtimeDir,
     gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(home, {}), roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
-    argv: ['/bin/true'], hostEnv: {}, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: ['.git'], gitfiles: [] },
+    argv: ['/bin/true'], hostEnv: {}, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: ['.git'], gitfiles: [], checkouts: [] }, configured: [],
   });
   mkdirSync(join(home, 'bench-home'), { recursive: true });
   const file = join(home, 'bench-plan.bin');

@@ -59,7 +59,7 @@ for (const runner of runners()) {
       const plan = computePlan({
         profile: loadProfile(dir, 'default'), workspace, home, homeInside: home, runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
         roMounts: [], rwMounts: [], passEnv: [], network: true, routes: [], allowDegraded: false,
-        argv: ['/usr/bin/python3', join(workspace, 'report.py'), out], hostEnv: { PATH: '/usr/bin:/bin' }, uid: runner.uid, gid: runner.gid, repos: { gitdirs: [], gitfiles: [] },
+        argv: ['/usr/bin/python3', join(workspace, 'report.py'), out], hostEnv: { PATH: '/usr/bin:/bin' }, uid: runner.uid, gid: runner.gid, repos: { gitdirs: [], gitfiles: [], checkouts: [] }, configured: [],
       });
       writeFileSync(join(dir, 'plan'), serializePlan(plan));
       writeFileSync(join(dir, 'go'), 'g');

@@ -88,7 +88,24 @@ describe('profiles', () => {
     writeFileSync(join(ws, 'sub', '.git'), 'gitdir: ../.bare\n');
     symlinkSync(join(ws, 'a'), join(ws, 'link'));
     assert.equal(NESTED_DEPTH, 3);
-    assert.deepEqual(findRepositories(ws, []), { gitdirs: ['.bare', '.git', 'x.git', 'a/.git', 'a/b/c/.git'], gitfiles: ['sub/.git', 'wt/.git'] });
+    assert.deepEqual(findRepositories(ws, []), {
+      gitdirs: ['.bare', '.git', 'x.git', 'a/.git', 'a/b/c/.git'],
+      gitfiles: ['sub/.git', 'wt/.git'],
+      // Where git runs and which gitdir it uses there: a bare repository is its own top.
+      checkouts: [
+        { top: '', gitdir: join(ws, '.git') }, { top: 'a', gitdir: join(ws, 'a/.git') }, { top: 'a/b/c', gitdir: join(ws, 'a/b/c/.git') },
+        { top: 'sub', gitdir: join(ws, '.bare') }, { top: 'wt', gitdir: join(ws, '.bare/worktrees/main') }, { top: 'x.git', gitdir: join(ws, 'x.git') },
+      ],
+    });
+  });
+
+  it('nested-repository: a gitdir whose name starts with two dots (gitdir: ./..bare) lies in the workspace and is protected, not taken for one outside it', () => {
+    const ws = tempDir();
+    mkdirSync(join(ws, '..bare'));
+    writeFileSync(join(ws, '.git'), 'gitdir: ./..bare\n');
+    const found = findRepositories(ws, []);
+    assert.deepEqual(found.gitdirs, ['..bare']);
+    assert.deepEqual(found.checkouts, [{ top: '', gitdir: join(ws, '..bare') }]);
   });
 
   it('names the offending key', async () => {
@@ -197,7 +214,7 @@ describe('the helper and the credential proxy refuse malformed input', () => {
     const plan = computePlan({
       profile: loadProfile(dir, 'default'), workspace, home: join(dir, 'home'), homeInside: join(dir, 'home'), runtimeDir, gateSocket: join(runtimeDir, 'gate.sock'), hostDirs: hostDirs(join(dir, 'lattice-home'), {}),
       roMounts: [], rwMounts: [], passEnv: [], network: false, routes: [], allowDegraded: false, argv: ['/bin/sh', '-c', `touch ${workspace}/ran`], hostEnv: {},
-      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: [], gitfiles: [] },
+      uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, repos: { gitdirs: [], gitfiles: [], checkouts: [] }, configured: [],
     });
     writeFileSync(join(dir, 'plan'), serializePlan(plan));
     const run = (go: string) => {
