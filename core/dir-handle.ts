@@ -103,7 +103,10 @@ export class DirHandle {
     }
   }
 
-  /** Replaces (or creates) `name` with `data`: temp file, fsync, rename over the entry, fsync of the directory. */
+  /**
+   * Replaces (or creates) `name` with `data`: temp file, fsync, rename over the entry, fsync of the directory. The file
+   * gets exactly `mode` (lattice runs under umask 077, which would narrow a file meant for others to read).
+   */
   replace(name: string, data: string | Uint8Array, mode = 0o600): void {
     checkName(name);
     const temp = `.${name.slice(0, 64)}.${randomToken(16)}.tmp`;
@@ -113,6 +116,7 @@ export class DirHandle {
     try {
       fd = openSync(this.at(temp), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
       created = true;
+      fchmodSync(fd, mode);
       for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
       fsyncSync(fd);
       closeSync(fd);
@@ -133,6 +137,12 @@ export class DirHandle {
     const st = lstatSync(this.at(name), { throwIfNoEntry: false });
     if (st === undefined) return null;
     return st.isSymbolicLink() ? 'link' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : 'other';
+  }
+
+  /** The permission bits of `name` (of what a link points at, when this handle follows links): null when absent. */
+  permissions(name: string): number | null {
+    const st = (this.links === 'follow' ? statSync : lstatSync)(this.at(name), { throwIfNoEntry: false });
+    return st === undefined ? null : st.mode & 0o7777;
   }
 
   /** The directory's entries (names only; `.` and `..` left out). */
@@ -180,16 +190,27 @@ export class DirHandle {
       if (code(error) !== 'ENOENT') throw this.refusal(name, error, 'a directory');
       if (!create) return null;
     }
+    let made = false;
     try {
       mkdirSync(this.at(name), mode); // never follows a link at `name`: one placed there since gives EEXIST
+      made = true;
     } catch (error) {
       if (code(error) !== 'EEXIST') throw new LatticeError('IO_ERROR', `cannot create ${join(this.path, name)}: ${describeError(error)}`, { cause: error });
     }
+    let fd: number;
     try {
-      return new DirHandle(openSync(this.at(name), flags), join(this.path, name), this.links);
+      fd = openSync(this.at(name), flags);
     } catch (error) {
       throw this.refusal(name, error, 'a directory');
     }
+    const dir = new DirHandle(fd, join(this.path, name), this.links);
+    try {
+      if (made) fchmodSync(fd, mode); // exactly `mode`, as replace() does, whatever the umask; one made by someone else is left as it is
+    } catch (error) {
+      dir.close();
+      throw new LatticeError('IO_ERROR', `cannot set the mode of ${dir.path} to 0${mode.toString(8)}: ${describeError(error)}`, { cause: error });
+    }
+    return dir;
   }
 
   /** The directory itself: its descriptor on Linux, its path elsewhere. */

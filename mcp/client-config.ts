@@ -7,6 +7,10 @@
  *   codex        project: .codex/config.toml   user: .codex/config.toml              [mcp_servers.lattice] command, args
  *   opencode     project: opencode.json        user: .config/opencode/opencode.json  {"mcp": {"lattice": {type: "local", command: [...]}}}
  *
+ * A started server gets the client's environment: Claude Code and opencode pass theirs on (Cursor, as an Electron
+ * app, is expected to); Codex clears it but for a few variables, so an entry that reads one from there (the portable
+ * form's LATTICE_CREDENTIAL, see mcp/install.ts) names it in `env_vars`.
+ *
  * A client may instead connect to `lattice mcp --http`: a URL and the header `Authorization: Bearer <secret>`
  * (claude-code {type: "http", url, headers}, cursor {url, headers}, codex {url, http_headers}, opencode
  * {type: "remote", url, headers}). The file then holds that secret.
@@ -38,8 +42,11 @@ export function configPath(client: McpClient, scope: 'user' | 'project'): string
   }
 }
 
-/** How the client reaches lattice's server: it starts the command, or it connects to `lattice mcp --http`. */
-export type LatticeServer = { readonly command: readonly string[] } | { readonly url: string; readonly headers: Readonly<Record<string, string>> };
+/**
+ * How the client reaches lattice's server: it starts the command (which reads the variables `passEnv` names from
+ * the client's environment), or it connects to `lattice mcp --http`.
+ */
+export type LatticeServer = { readonly command: readonly string[]; readonly passEnv?: readonly string[] } | { readonly url: string; readonly headers: Readonly<Record<string, string>> };
 
 /**
  * `existing` (null: there is no file) with the lattice server's entry set to `server`. `file` names the
@@ -90,7 +97,7 @@ function serverEntry(client: McpClient, server: LatticeServer): Record<string, u
   if (program === undefined) throw new Error('the MCP server has no command');
   switch (client) {
     case 'codex':
-      return { command: program, args };
+      return { command: program, args, ...(server.passEnv !== undefined && { env_vars: [...server.passEnv] }) };
     case 'opencode':
       return { type: 'local', command: [program, ...args], enabled: true };
     case 'claude-code':

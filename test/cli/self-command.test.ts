@@ -61,7 +61,7 @@ describe('lattice runs itself again', () => {
       try {
         const credential = join(dir, 'cred.json');
         run(argv, ['enroll', '--name', 'self', '--type', 'cli', '--workspace', 'ws', '--out', credential], home);
-        run(argv, ['mcp', 'install', '--client', 'claude-code', '--dir', dir, '--credential', credential], home);
+        run(argv, ['mcp', 'install', '--client', 'claude-code', '--dir', dir, '--credential', credential, '--absolute'], home); // the form that names this lattice's own paths
         const server = (JSON.parse(readFileSync(join(dir, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers['lattice'];
         assert.ok(server !== undefined);
         assert.deepEqual([server.command, ...server.args], [process.execPath, way.entry, 'mcp', '--credential', credential]);

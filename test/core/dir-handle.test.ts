@@ -112,4 +112,27 @@ describe('DirHandle', () => {
       dir.close();
     }
   });
+
+  it('gives a file it writes and a directory it makes exactly the mode asked, under lattice\'s umask 077; a directory already there keeps its own', () => {
+    const root = tempDir();
+    mkdirSync(join(root, 'kept'), { mode: 0o700 });
+    const previous = process.umask(0o077); // what cli/main.ts sets for every command
+    const dir = DirHandle.open(root, 'refuse');
+    try {
+      const shared = dir.dir('shared', { create: true, mode: 0o755 });
+      shared.replace('team.json', '{}', 0o644);
+      assert.equal(shared.permissions('team.json'), 0o644);
+      assert.equal(shared.permissions('absent.json'), null);
+      shared.close();
+      dir.dir('kept', { create: true, mode: 0o755 }).close();
+      dir.replace('private.json', '{}');
+    } finally {
+      dir.close();
+      process.umask(previous);
+    }
+    assert.equal(lstatSync(join(root, 'shared')).mode & 0o777, 0o755);
+    assert.equal(lstatSync(join(root, 'shared', 'team.json')).mode & 0o777, 0o644);
+    assert.equal(lstatSync(join(root, 'kept')).mode & 0o777, 0o700, 'a directory lattice did not make keeps its mode');
+    assert.equal(lstatSync(join(root, 'private.json')).mode & 0o777, 0o600);
+  });
 });

@@ -9,13 +9,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { parse as parseToml } from 'smol-toml';
-import { CLI, freePort, lattice, tempDir } from '../helpers.ts';
+import { CLI, ROOT, freePort, lattice, tempDir } from '../helpers.ts';
 import { asOperator, exited, type TestGate } from '../gate/harness.ts';
 import { LatticeTools } from '../../mcp/server.ts';
 import { Lattice } from '../../sdk/lattice.ts';
@@ -177,7 +178,7 @@ describe('lattice mcp install', () => {
     const config = JSON.parse(readFileSync(claude.file, 'utf8')) as { mcpServers: Record<string, { command: string; args: string[] }>; keep: boolean };
     assert.equal(config.keep, true);
     assert.equal(config.mcpServers['other']?.command, 'other-server');
-    assert.deepEqual(config.mcpServers['lattice']?.args.slice(-3), ['mcp', '--credential', credential]);
+    assert.deepEqual(config.mcpServers['lattice'], { type: 'stdio', command: 'lattice', args: ['mcp'] });
 
     const cursor = run('cursor');
     assert.equal(cursor.file, join(project, '.cursor', 'mcp.json'));
@@ -191,7 +192,89 @@ describe('lattice mcp install', () => {
     const opencode = run('opencode');
     const oc = JSON.parse(readFileSync(opencode.file, 'utf8')) as { mcp: { lattice: { type: string; command: string[] } } };
     assert.equal(oc.mcp.lattice.type, 'local');
-    assert.deepEqual(oc.mcp.lattice.command.slice(-3), ['mcp', '--credential', credential]);
+    assert.deepEqual(oc.mcp.lattice.command, ['lattice', 'mcp']);
+  });
+
+  it('mcp-project-machine-paths: a project file names no path of this machine, is readable by the team, and starts a session on any machine with lattice on PATH and LATTICE_CREDENTIAL', async () => {
+    const project = tempDir();
+    const install = (client: string) => {
+      const r = lattice(['mcp', 'install', '--client', client, '--credential', credential, '--dir', project, '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout) as { file: string; form: string; mode: string; command: string[] };
+    };
+    const claude = install('claude-code');
+    const shared = readFileSync(claude.file, 'utf8');
+    for (const local of [credential, ROOT, process.execPath, project]) assert.ok(!shared.includes(local), `${claude.file} names ${local} of this machine:\n${shared}`);
+    assert.doesNotMatch(shared, /"\//, 'no absolute path at all');
+    assert.equal(statSync(claude.file).mode & 0o777, 0o644, 'a file to share holds no secret: normal permissions');
+    assert.deepEqual([claude.form, claude.mode], ['portable', '0644']);
+
+    // Every client's project file: the same command, readable by the team; Codex clears a server's environment, so its entry passes the variable on.
+    for (const client of ['cursor', 'codex', 'opencode']) {
+      const written = install(client);
+      const raw = readFileSync(written.file, 'utf8');
+      for (const local of [credential, ROOT, process.execPath, project]) assert.ok(!raw.includes(local), `${written.file} names ${local}`);
+      assert.equal(statSync(written.file).mode & 0o777, 0o644, written.file);
+    }
+    const codex = (parseToml(readFileSync(join(project, '.codex', 'config.toml'), 'utf8')) as { mcp_servers: Record<string, unknown> }).mcp_servers['lattice'];
+    assert.deepEqual(JSON.parse(JSON.stringify(codex)), { command: 'lattice', args: ['mcp'], env_vars: ['LATTICE_CREDENTIAL'] });
+
+    // A teammate's machine: `lattice` on PATH (as `npm link` puts it), their credential in LATTICE_CREDENTIAL, the client started in the project.
+    const bin = tempDir();
+    symlinkSync(CLI, join(bin, 'lattice'));
+    const entry = (JSON.parse(shared) as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers['lattice']!;
+    const path = [bin, dirname(process.execPath), process.env['PATH'] ?? ''].join(':');
+    const client = new Client({ name: 'lattice-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: entry.command, args: entry.args, cwd: project, env: { ...env(), PATH: path, LATTICE_CREDENTIAL: credential }, stderr: 'pipe' }));
+    try {
+      assert.match(text(await client.callTool({ name: 'echo', arguments: { message: 'from the shared file' } })), /from the shared file/);
+    } finally {
+      await client.close();
+    }
+    // Without the variable, the same command says what is missing.
+    const bare = lattice(['mcp'], { PATH: path, LATTICE_CREDENTIAL: '' });
+    assert.equal(bare.status, 2, bare.stderr);
+    assert.match(bare.stderr, /pass --credential FILE or set LATTICE_CREDENTIAL/);
+  });
+
+  it('mcp-shared-mode: a project file is written 0644 only in the portable form, and an existing file never gains permissions for others', () => {
+    // --absolute in a project: this machine's paths, kept private as before.
+    const local = tempDir();
+    const absolute = lattice(['mcp', 'install', '--client', 'claude-code', '--absolute', '--credential', credential, '--dir', local, '--json']);
+    assert.equal(absolute.status, 0, absolute.stderr);
+    const entry = (JSON.parse(readFileSync(join(local, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, { args: string[] }> }).mcpServers['lattice'];
+    assert.deepEqual(entry?.args.slice(-3), ['mcp', '--credential', credential]);
+    assert.equal(statSync(join(local, '.mcp.json')).mode & 0o777, 0o600);
+
+    // A private file that holds another server's secret stays private when lattice's portable entry is merged in.
+    const project = tempDir();
+    writeFileSync(join(project, '.mcp.json'), JSON.stringify({ mcpServers: { db: { command: 'db-mcp', env: { DB_PASSWORD: 'hunter2' } } } }), { mode: 0o600 });
+    const merged = lattice(['mcp', 'install', '--client', 'claude-code', '--dir', project], { LATTICE_CREDENTIAL: '' });
+    assert.equal(merged.status, 0, merged.stderr);
+    assert.equal(statSync(join(project, '.mcp.json')).mode & 0o777, 0o600, 'another server\'s secret became readable by others');
+    assert.match(merged.stdout, /portable form, mode 0600\)/);
+    const config = JSON.parse(readFileSync(join(project, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, unknown> };
+    assert.deepEqual(config.mcpServers['db'], { command: 'db-mcp', env: { DB_PASSWORD: 'hunter2' } });
+    assert.deepEqual(config.mcpServers['lattice'], { type: 'stdio', command: 'lattice', args: ['mcp'] });
+
+    // The forms are one or the other; the absolute form needs the credential it writes.
+    const both = lattice(['mcp', 'install', '--client', 'claude-code', '--portable', '--absolute', '--dir', project]);
+    assert.equal(both.status, 2);
+    assert.match(both.stderr, /--portable and --absolute .* pass one/);
+    const missing = lattice(['mcp', 'install', '--client', 'claude-code', '--absolute', '--dir', project], { LATTICE_CREDENTIAL: '' });
+    assert.equal(missing.status, 2);
+    assert.match(missing.stderr, /pass --credential FILE or set LATTICE_CREDENTIAL/);
+  });
+
+  it('user scope is unchanged: this machine\'s paths, mode 0600', () => {
+    const home = tempDir();
+    const r = lattice(['mcp', 'install', '--client', 'claude-code', '--scope', 'user', '--credential', credential, '--json'], { HOME: home });
+    assert.equal(r.status, 0, r.stderr);
+    const file = join(home, '.claude.json');
+    const entry = (JSON.parse(readFileSync(file, 'utf8')) as { mcpServers: Record<string, { command: string; args: string[] }> }).mcpServers['lattice'];
+    assert.deepEqual(entry?.args.slice(-3), ['mcp', '--credential', credential]);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    assert.equal((JSON.parse(r.stdout) as { form: string }).form, 'absolute');
   });
 
   it('with --http, writes each client the URL and the bearer secret, and the server it names accepts that configuration', async () => {
@@ -232,6 +315,10 @@ describe('lattice mcp install', () => {
     const fixed = lattice(['mcp', 'install', '--client', 'cursor', '--credential', credential, '--dir', project, '--http', '127.0.0.1:0']);
     assert.notEqual(fixed.status, 0);
     assert.match(fixed.stderr, /needs a fixed port/);
+    const portable = lattice(['mcp', 'install', '--client', 'cursor', '--portable', '--credential', credential, '--dir', project, '--http', `127.0.0.1:${port}`]);
+    assert.equal(portable.status, 2);
+    assert.match(portable.stderr, /--portable chooses how the client starts lattice, and with --http it connects instead/);
+    for (const file of [claude.file, cursor.file, opencode.file]) assert.equal(statSync(file).mode & 0o777, 0o600, `${file} holds the secret`);
   });
 
   it('refuses a configuration file it cannot parse and leaves it as it was', () => {
@@ -259,7 +346,7 @@ describe('lattice mcp install', () => {
     assert.equal(readFileSync(victim, 'utf8'), '{"hooks":"mine"}\n', 'the file a planted link points at was overwritten');
     assert.equal(status, 0, stderr);
     const config = JSON.parse(readFileSync(join(project, '.mcp.json'), 'utf8')) as { mcpServers: Record<string, { args: string[] }> };
-    assert.deepEqual(config.mcpServers['lattice']?.args.slice(-3), ['mcp', '--credential', credential]);
+    assert.deepEqual(config.mcpServers['lattice']?.args, ['mcp']);
     for (const link of links) assert.ok(lstatSync(link).isSymbolicLink());
     assert.deepEqual(readdirSync(project).filter((f) => f.endsWith('.tmp')).length, links.length, 'a temp file was left behind');
   });
